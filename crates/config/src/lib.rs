@@ -1,0 +1,1 @@
+//! Rampart configuration (placeholder until the config crate lands).

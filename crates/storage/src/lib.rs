@@ -1,0 +1,1 @@
+//! Rampart storage (placeholder until the storage crate lands).

@@ -1,0 +1,1 @@
+//! Test helpers shared by Rampart's crates.
