@@ -1,1 +1,6 @@
-//! Test helpers shared by Rampart's crates.
+//! Test helpers shared by Rampart's crates: in-process origins that tests put behind the
+//! gateway, and helpers to find the shared test data.
+#![forbid(unsafe_code)]
+
+pub mod origin;
+pub mod shared;

@@ -1,0 +1,17 @@
+//! The Rampart gateway: the edge reverse proxy.
+//!
+//! A [`Gateway`] accepts client connections (TLS with ALPN `h2`/`http/1.1`, or plain HTTP when
+//! configured), serves HTTP/1.1 and HTTP/2 on them, and forwards every request to one upstream
+//! with the forwarding headers an upstream needs (`X-Forwarded-*`, `Forwarded`,
+//! `X-Request-Id`). Shields, origin lock, routing, identity and the WAF plug in here as they
+//! land.
+#![forbid(unsafe_code)]
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
+mod error;
+mod forward;
+mod headers;
+mod server;
+
+pub use error::{GatewayError, GatewayErrorKind};
+pub use server::{Gateway, GatewayOptions};

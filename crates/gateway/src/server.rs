@@ -1,0 +1,197 @@
+//! Listeners: accepting connections, TLS handshakes, HTTP/1.1 and HTTP/2, graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+
+use crate::error::{GatewayError, GatewayErrorKind};
+use crate::forward::{ConnectionInfo, Forwarder, UpstreamTarget};
+
+/// How a gateway listens and where it forwards.
+#[derive(Debug, Clone)]
+pub struct GatewayOptions {
+    /// The address to listen on.
+    pub listen: SocketAddr,
+    /// TLS settings; `None` serves plain HTTP. Set ALPN (`h2`, `http/1.1`) in it to offer HTTP/2.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// The upstream base URL (`http://` or `https://`).
+    pub upstream: String,
+    /// How long an upstream may take to answer a request.
+    pub request_timeout: Duration,
+    /// Deadline for a client to send a whole request head (HTTP/1.1), from the first byte.
+    pub header_read_timeout: Duration,
+    /// Deadline for a client to finish the TLS handshake.
+    pub tls_handshake_timeout: Duration,
+}
+
+impl GatewayOptions {
+    /// Options with the safe defaults for everything but where to listen and forward.
+    pub fn new(listen: SocketAddr, upstream: impl Into<String>) -> Self {
+        Self {
+            listen,
+            tls: None,
+            upstream: upstream.into(),
+            request_timeout: Duration::from_secs(60),
+            header_read_timeout: Duration::from_secs(10),
+            tls_handshake_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A gateway bound to its listen address, ready to serve.
+pub struct Gateway {
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    forwarder: Forwarder,
+    options: GatewayOptions,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Gateway")
+            .field("listener", &self.listener)
+            .field("tls", &self.tls.is_some())
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Gateway {
+    /// Binds the listen address and checks the upstream.
+    pub async fn bind(options: GatewayOptions) -> Result<Self, GatewayError> {
+        let target = UpstreamTarget::parse(&options.upstream)?;
+        let forwarder = Forwarder::new(target, options.request_timeout)?;
+        let listener =
+            TcpListener::bind(options.listen)
+                .await
+                .map_err(|source| GatewayErrorKind::Bind {
+                    addr: options.listen,
+                    source,
+                })?;
+        let tls = options.tls.clone().map(TlsAcceptor::from);
+        Ok(Self {
+            listener,
+            tls,
+            forwarder,
+            options,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests
+    /// finish for at most `grace`.
+    pub async fn serve(self, shutdown: impl Future<Output = ()>, grace: Duration) {
+        let graceful = GracefulShutdown::new();
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.options.header_read_timeout);
+        builder.http2().timer(TokioTimer::new());
+        let builder = Arc::new(builder);
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, peer)) => {
+                        let connection = Connection {
+                            builder: Arc::clone(&builder),
+                            tls: self.tls.clone(),
+                            tls_handshake_timeout: self.options.tls_handshake_timeout,
+                            forwarder: self.forwarder.clone(),
+                            watcher: graceful.watcher(),
+                        };
+                        tokio::spawn(connection.serve(stream, peer));
+                    }
+                    Err(error) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+                () = &mut shutdown => break,
+            }
+        }
+        drop(self.listener);
+        let open = graceful.count();
+        tracing::info!(open_connections = open, "gateway draining");
+        if tokio::time::timeout(grace, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                grace_ms = grace.as_millis() as u64,
+                "grace period over; closing remaining connections"
+            );
+        }
+    }
+}
+
+/// Everything one accepted connection needs.
+struct Connection {
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    tls: Option<TlsAcceptor>,
+    tls_handshake_timeout: Duration,
+    forwarder: Forwarder,
+    watcher: hyper_util::server::graceful::Watcher,
+}
+
+impl Connection {
+    async fn serve(self, stream: TcpStream, peer: SocketAddr) {
+        let _ = stream.set_nodelay(true);
+        let info = ConnectionInfo {
+            peer,
+            tls: self.tls.is_some(),
+        };
+        let forwarder = self.forwarder;
+        let service = service_fn(move |request| {
+            let forwarder = forwarder.clone();
+            async move { forwarder.handle(request, info).await }
+        });
+        let result = match self.tls {
+            Some(acceptor) => {
+                let handshake =
+                    tokio::time::timeout(self.tls_handshake_timeout, acceptor.accept(stream));
+                let tls_stream = match handshake.await {
+                    Ok(Ok(tls_stream)) => tls_stream,
+                    Ok(Err(error)) => {
+                        tracing::debug!(%peer, %error, "tls handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "tls handshake timed out");
+                        return;
+                    }
+                };
+                let connection = self
+                    .builder
+                    .serve_connection(TokioIo::new(tls_stream), service)
+                    .into_owned();
+                self.watcher.watch(connection).await
+            }
+            None => {
+                let connection = self
+                    .builder
+                    .serve_connection(TokioIo::new(stream), service)
+                    .into_owned();
+                self.watcher.watch(connection).await
+            }
+        };
+        if let Err(error) = result {
+            tracing::debug!(%peer, %error, "connection ended with an error");
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! The gateway as a client sees it: forwarding, headers, TLS with HTTP/2, failures, shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Request, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use rampart_gateway::{Gateway, GatewayOptions};
+use rampart_test_support::origin::ReflectingOrigin;
+use tokio::sync::oneshot;
+
+struct Running {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+async fn start(options: GatewayOptions, grace: Duration) -> Running {
+    let gateway = Gateway::bind(options).await.unwrap();
+    let addr = gateway.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(gateway.serve(
+        async move {
+            let _ = stopped.await;
+        },
+        grace,
+    ));
+    Running {
+        addr,
+        stop: Some(stop),
+        task,
+    }
+}
+
+fn options(upstream: &str) -> GatewayOptions {
+    GatewayOptions::new("127.0.0.1:0".parse().unwrap(), upstream)
+}
+
+type PlainClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+
+fn plain_client() -> PlainClient {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+async fn send(
+    client: &PlainClient,
+    request: Request<Full<Bytes>>,
+) -> (StatusCode, http::HeaderMap, serde_json::Value) {
+    let response = client.request(request).await.unwrap();
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    let json = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+    (parts.status, parts.headers, json)
+}
+
+#[tokio::test]
+async fn forwards_requests_with_the_gateways_view_of_the_client() {
+    let origin = ReflectingOrigin::start().await.unwrap();
+    let gateway = start(options(&origin.url()), Duration::from_secs(1)).await;
+    let request = Request::post(format!("http://{}/echo?x=1", gateway.addr))
+        .header("host", "app.example")
+        .header("x-forwarded-for", "6.6.6.6")
+        .header("connection", "x-hop")
+        .header("x-hop", "secret")
+        .body(Full::new(Bytes::from_static(b"hello")))
+        .unwrap();
+    let (status, headers, reflected) = send(&plain_client(), request).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(reflected["method"], "POST");
+    assert_eq!(reflected["uri"], "/echo?x=1");
+    assert_eq!(reflected["body"], "hello");
+    let seen = &reflected["headers"];
+    assert_eq!(seen["x-forwarded-for"][0], "127.0.0.1", "{seen}");
+    assert_eq!(seen["x-forwarded-proto"][0], "http");
+    assert_eq!(seen["host"][0], "app.example");
+    assert!(
+        seen.get("x-hop").is_none(),
+        "hop-by-hop header leaked: {seen}"
+    );
+    let request_id = headers["x-request-id"].to_str().unwrap();
+    assert_eq!(seen["x-request-id"][0], request_id);
+}
+
+#[tokio::test]
+async fn unreachable_upstream_is_a_502_with_a_request_id() {
+    // Bind and drop a listener to get a port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let gateway = start(
+        options(&format!("http://127.0.0.1:{port}")),
+        Duration::from_secs(1),
+    )
+    .await;
+    let request = Request::get(format!("http://{}/", gateway.addr))
+        .body(Full::default())
+        .unwrap();
+    let (status, headers, body) = send(&plain_client(), request).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert_eq!(body["error"], "upstream_unreachable");
+    assert_eq!(
+        body["request_id"],
+        headers["x-request-id"].to_str().unwrap()
+    );
+}
+
+#[tokio::test]
+async fn slow_upstream_is_a_504() {
+    let origin = ReflectingOrigin::start().await.unwrap();
+    let mut options = options(&origin.url());
+    options.request_timeout = Duration::from_millis(200);
+    let gateway = start(options, Duration::from_secs(1)).await;
+    let request = Request::get(format!("http://{}/slow?ms=5000", gateway.addr))
+        .body(Full::default())
+        .unwrap();
+    let (status, _, body) = send(&plain_client(), request).await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(body["error"], "upstream_timeout");
+}
+
+#[tokio::test]
+async fn shutdown_lets_in_flight_requests_finish_and_refuses_new_ones() {
+    let origin = ReflectingOrigin::start().await.unwrap();
+    let mut gateway = start(options(&origin.url()), Duration::from_secs(10)).await;
+    let addr = gateway.addr;
+    let in_flight = tokio::spawn(async move {
+        let request = Request::get(format!("http://{addr}/slow?ms=700"))
+            .body(Full::default())
+            .unwrap();
+        send(&plain_client(), request).await
+    });
+    // Let the request reach the origin, then ask the gateway to stop.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    gateway.stop.take().unwrap().send(()).unwrap();
+    let (status, _, reflected) = in_flight.await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(reflected["uri"], "/slow?ms=700");
+    gateway.task.await.unwrap();
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "gateway still accepts connections after shutdown"
+    );
+}
+
+#[tokio::test]
+async fn tls_listener_serves_http2_by_alpn() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let cert_der = certified.cert.der().clone();
+    let key_der =
+        rustls::pki_types::PrivateKeyDer::try_from(certified.key_pair.serialize_der()).unwrap();
+    let mut server_config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert_der.clone()], key_der)
+        .unwrap();
+    server_config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+
+    let origin = ReflectingOrigin::start().await.unwrap();
+    let mut options = options(&origin.url());
+    options.tls = Some(Arc::new(server_config));
+    let gateway = start(options, Duration::from_secs(1)).await;
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert_der).unwrap();
+    let client_config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(client_config)
+        .https_only()
+        .enable_http2()
+        .build();
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build(connector);
+    let request = Request::get(format!("https://localhost:{}/echo", gateway.addr.port()))
+        .body(Full::default())
+        .unwrap();
+    let response = client.request(request).await.unwrap();
+    assert_eq!(response.version(), http::Version::HTTP_2);
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let reflected: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(reflected["headers"]["x-forwarded-proto"][0], "https");
+    assert_eq!(
+        reflected["headers"]["host"][0],
+        format!("localhost:{}", gateway.addr.port())
+    );
+}

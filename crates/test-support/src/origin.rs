@@ -1,0 +1,98 @@
+//! An in-process origin server that reflects each request back, for tests behind the gateway.
+//!
+//! `GET /slow?ms=N` waits N milliseconds before answering (for shutdown and timeout tests);
+//! every other request is answered `200` with a JSON body describing what arrived.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// A running reflecting origin; stops when dropped.
+#[derive(Debug)]
+pub struct ReflectingOrigin {
+    addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl ReflectingOrigin {
+    /// Starts an origin on a free loopback port.
+    pub async fn start() -> std::io::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let _ = auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), service_fn(reflect))
+                        .await;
+                });
+            }
+        });
+        Ok(Self { addr, task })
+    }
+
+    /// The origin's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The origin's base URL, `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for ReflectingOrigin {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn reflect(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let (parts, body) = request.into_parts();
+    if parts.uri.path() == "/slow" {
+        let millis = parts
+            .uri
+            .query()
+            .and_then(|query| query.strip_prefix("ms="))
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(100);
+        tokio::time::sleep(Duration::from_millis(millis)).await;
+    }
+    let body = body
+        .collect()
+        .await
+        .map(|collected| collected.to_bytes())
+        .unwrap_or_default();
+    let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, value) in &parts.headers {
+        headers
+            .entry(name.as_str().to_owned())
+            .or_default()
+            .push(String::from_utf8_lossy(value.as_bytes()).into_owned());
+    }
+    let reflected = serde_json::json!({
+        "method": parts.method.as_str(),
+        "uri": parts.uri.to_string(),
+        "version": format!("{:?}", parts.version),
+        "headers": headers,
+        "body": String::from_utf8_lossy(&body),
+    });
+    let mut response = Response::new(Full::new(Bytes::from(reflected.to_string())));
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    Ok(response)
+}
