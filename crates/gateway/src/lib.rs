@@ -12,6 +12,8 @@ mod error;
 mod forward;
 mod headers;
 mod server;
+mod shield;
 
 pub use error::{GatewayError, GatewayErrorKind};
 pub use server::{Gateway, GatewayOptions};
+pub use shield::ConnectionLimits;

@@ -14,6 +14,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::error::{GatewayError, GatewayErrorKind};
 use crate::forward::{ConnectionInfo, Forwarder, UpstreamTarget};
+use crate::shield::{Admission, ConnectionLimits, ConnectionTracker};
 
 /// How a gateway listens and where it forwards.
 #[derive(Debug, Clone)]
@@ -30,6 +31,8 @@ pub struct GatewayOptions {
     pub header_read_timeout: Duration,
     /// Deadline for a client to finish the TLS handshake.
     pub tls_handshake_timeout: Duration,
+    /// Connection caps and fair shedding.
+    pub limits: ConnectionLimits,
 }
 
 impl GatewayOptions {
@@ -42,6 +45,7 @@ impl GatewayOptions {
             request_timeout: Duration::from_secs(60),
             header_read_timeout: Duration::from_secs(10),
             tls_handshake_timeout: Duration::from_secs(10),
+            limits: ConnectionLimits::default(),
         }
     }
 }
@@ -102,12 +106,27 @@ impl Gateway {
             .header_read_timeout(self.options.header_read_timeout);
         builder.http2().timer(TokioTimer::new());
         let builder = Arc::new(builder);
+        let tracker = ConnectionTracker::new(self.options.limits);
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
                 accepted = self.listener.accept() => match accepted {
                     Ok((stream, peer)) => {
+                        let admission = match tracker.admit(peer.ip()) {
+                            Ok(admission) => admission,
+                            Err(refusal) => {
+                                metrics::counter!(
+                                    "rampart_gateway_connections_shed_total",
+                                    "reason" => refusal.label()
+                                )
+                                .increment(1);
+                                tracing::debug!(%peer, reason = refusal.label(), "connection refused");
+                                drop(stream);
+                                continue;
+                            }
+                        };
                         let connection = Connection {
+                            admission: Arc::new(admission),
                             builder: Arc::clone(&builder),
                             tls: self.tls.clone(),
                             tls_handshake_timeout: self.options.tls_handshake_timeout,
@@ -142,6 +161,7 @@ impl Gateway {
 
 /// Everything one accepted connection needs.
 struct Connection {
+    admission: Arc<Admission>,
     builder: Arc<auto::Builder<TokioExecutor>>,
     tls: Option<TlsAcceptor>,
     tls_handshake_timeout: Duration,
@@ -157,41 +177,71 @@ impl Connection {
             tls: self.tls.is_some(),
         };
         let forwarder = self.forwarder;
+        let admission = Arc::clone(&self.admission);
         let service = service_fn(move |request| {
             let forwarder = forwarder.clone();
-            async move { forwarder.handle(request, info).await }
+            let in_flight = admission.request();
+            async move {
+                let response = forwarder.handle(request, info).await;
+                drop(in_flight);
+                response
+            }
         });
-        let result = match self.tls {
-            Some(acceptor) => {
-                let handshake =
-                    tokio::time::timeout(self.tls_handshake_timeout, acceptor.accept(stream));
-                let tls_stream = match handshake.await {
-                    Ok(Ok(tls_stream)) => tls_stream,
-                    Ok(Err(error)) => {
-                        tracing::debug!(%peer, %error, "tls handshake failed");
-                        return;
-                    }
-                    Err(_) => {
-                        tracing::debug!(%peer, "tls handshake timed out");
-                        return;
-                    }
-                };
-                let connection = self
-                    .builder
-                    .serve_connection(TokioIo::new(tls_stream), service)
-                    .into_owned();
-                self.watcher.watch(connection).await
+        let evicted = Arc::clone(&self.admission);
+        let evicted = async move { evicted.evicted().await };
+        tokio::select! {
+            () = serve_protocol(self.tls, self.tls_handshake_timeout, &self.builder, stream, peer, service, self.watcher) => {}
+            () = evicted => {
+                tracing::debug!(%peer, "connection shed to make room for a new one");
             }
-            None => {
-                let connection = self
-                    .builder
-                    .serve_connection(TokioIo::new(stream), service)
-                    .into_owned();
-                self.watcher.watch(connection).await
-            }
-        };
-        if let Err(error) = result {
-            tracing::debug!(%peer, %error, "connection ended with an error");
         }
+    }
+}
+
+async fn serve_protocol<S>(
+    tls: Option<TlsAcceptor>,
+    tls_handshake_timeout: Duration,
+    builder: &auto::Builder<TokioExecutor>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    service: S,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    S: hyper::service::Service<
+            hyper::Request<hyper::body::Incoming>,
+            Response = hyper::Response<crate::forward::GatewayBody>,
+            Error = std::convert::Infallible,
+        > + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let result = match tls {
+        Some(acceptor) => {
+            let handshake = tokio::time::timeout(tls_handshake_timeout, acceptor.accept(stream));
+            let tls_stream = match handshake.await {
+                Ok(Ok(tls_stream)) => tls_stream,
+                Ok(Err(error)) => {
+                    tracing::debug!(%peer, %error, "tls handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "tls handshake timed out");
+                    return;
+                }
+            };
+            let connection = builder
+                .serve_connection(TokioIo::new(tls_stream), service)
+                .into_owned();
+            watcher.watch(connection).await
+        }
+        None => {
+            let connection = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .into_owned();
+            watcher.watch(connection).await
+        }
+    };
+    if let Err(error) = result {
+        tracing::debug!(%peer, %error, "connection ended with an error");
     }
 }

@@ -1,0 +1,273 @@
+//! Connection shields: a global connection cap with fair shedding and a per-client cap.
+//!
+//! When the gateway is full, a new connection does not simply wait or get refused: the
+//! connection that has waited longest without a request in flight (a Slowloris socket still
+//! trickling its head, or an idle keep-alive) is closed to make room. Only when every
+//! connection is busy serving a request is the newcomer refused.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use tokio::sync::Notify;
+
+/// Connection caps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Open client connections the gateway holds at most.
+    pub max_connections: usize,
+    /// Open connections one client address may hold at most.
+    pub max_connections_per_client: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 10_000,
+            max_connections_per_client: 256,
+        }
+    }
+}
+
+/// Why a connection was not admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// The client already holds its share of connections.
+    PerClient,
+    /// Every slot holds a connection that is serving a request.
+    Full,
+}
+
+impl Refusal {
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Self::PerClient => "per_client_cap",
+            Self::Full => "full",
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Entry {
+    client: IpAddr,
+    in_flight: usize,
+    /// When the connection last started or finished a request (or opened).
+    last_progress: Instant,
+    evict: Arc<Notify>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    next_id: u64,
+    connections: HashMap<u64, Entry>,
+    per_client: HashMap<IpAddr, usize>,
+}
+
+impl State {
+    fn forget(&mut self, id: u64) -> Option<Entry> {
+        let entry = self.connections.remove(&id)?;
+        if let Some(count) = self.per_client.get_mut(&entry.client) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.per_client.remove(&entry.client);
+            }
+        }
+        Some(entry)
+    }
+}
+
+/// Tracks open connections and decides admissions and evictions.
+#[derive(Debug)]
+pub(crate) struct ConnectionTracker {
+    limits: ConnectionLimits,
+    state: Mutex<State>,
+}
+
+impl ConnectionTracker {
+    pub(crate) fn new(limits: ConnectionLimits) -> Arc<Self> {
+        Arc::new(Self {
+            limits,
+            state: Mutex::new(State::default()),
+        })
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        // The state stays consistent even if a holder panicked: every update is one step.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Admits a connection from `client`, shedding the longest-idle one if the gateway is full.
+    pub(crate) fn admit(self: &Arc<Self>, client: IpAddr) -> Result<Admission, Refusal> {
+        let now = Instant::now();
+        let mut state = self.state();
+        if state.per_client.get(&client).copied().unwrap_or(0)
+            >= self.limits.max_connections_per_client
+        {
+            return Err(Refusal::PerClient);
+        }
+        if state.connections.len() >= self.limits.max_connections {
+            let victim = state
+                .connections
+                .iter()
+                .filter(|(_, entry)| entry.in_flight == 0)
+                .min_by_key(|(_, entry)| entry.last_progress)
+                .map(|(id, _)| *id);
+            let Some(victim) = victim else {
+                return Err(Refusal::Full);
+            };
+            if let Some(entry) = state.forget(victim) {
+                entry.evict.notify_one();
+                metrics::counter!("rampart_gateway_connections_shed_total", "reason" => "evicted_for_new")
+                    .increment(1);
+            }
+        }
+        let id = state.next_id;
+        state.next_id = state.next_id.wrapping_add(1);
+        let evict = Arc::new(Notify::new());
+        state.connections.insert(
+            id,
+            Entry {
+                client,
+                in_flight: 0,
+                last_progress: now,
+                evict: Arc::clone(&evict),
+            },
+        );
+        *state.per_client.entry(client).or_insert(0) += 1;
+        metrics::gauge!("rampart_gateway_open_connections").set(state.connections.len() as f64);
+        Ok(Admission {
+            id,
+            tracker: Arc::clone(self),
+            evict,
+        })
+    }
+
+    fn request_started(&self, id: u64) {
+        if let Some(entry) = self.state().connections.get_mut(&id) {
+            entry.in_flight += 1;
+            entry.last_progress = Instant::now();
+        }
+    }
+
+    fn request_finished(&self, id: u64) {
+        if let Some(entry) = self.state().connections.get_mut(&id) {
+            entry.in_flight = entry.in_flight.saturating_sub(1);
+            entry.last_progress = Instant::now();
+        }
+    }
+
+    #[cfg(test)]
+    fn open(&self) -> usize {
+        self.state().connections.len()
+    }
+}
+
+/// An admitted connection; dropping it releases the slot.
+#[derive(Debug)]
+pub(crate) struct Admission {
+    id: u64,
+    tracker: Arc<ConnectionTracker>,
+    evict: Arc<Notify>,
+}
+
+impl Admission {
+    /// Resolves when the tracker sheds this connection to make room for a new one.
+    pub(crate) async fn evicted(&self) {
+        self.evict.notified().await;
+    }
+
+    /// Marks a request in flight until the returned guard drops.
+    pub(crate) fn request(&self) -> InFlight {
+        self.tracker.request_started(self.id);
+        InFlight {
+            id: self.id,
+            tracker: Arc::clone(&self.tracker),
+        }
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        let mut state = self.tracker.state();
+        state.forget(self.id);
+        metrics::gauge!("rampart_gateway_open_connections").set(state.connections.len() as f64);
+    }
+}
+
+/// A request in flight on a connection.
+#[derive(Debug)]
+pub(crate) struct InFlight {
+    id: u64,
+    tracker: Arc<ConnectionTracker>,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.tracker.request_finished(self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(last: u8) -> IpAddr {
+        IpAddr::from([127, 0, 0, last])
+    }
+
+    #[test]
+    fn per_client_cap_refuses_only_that_client() {
+        let tracker = ConnectionTracker::new(ConnectionLimits {
+            max_connections: 10,
+            max_connections_per_client: 2,
+        });
+        let _a = tracker.admit(ip(1)).unwrap();
+        let _b = tracker.admit(ip(1)).unwrap();
+        assert_eq!(tracker.admit(ip(1)).unwrap_err(), Refusal::PerClient);
+        let _c = tracker.admit(ip(2)).unwrap();
+        drop(_a);
+        let _d = tracker.admit(ip(1)).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_full_gateway_sheds_the_longest_idle_connection_not_a_busy_one() {
+        let tracker = ConnectionTracker::new(ConnectionLimits {
+            max_connections: 3,
+            max_connections_per_client: 10,
+        });
+        let oldest_idle = tracker.admit(ip(1)).unwrap();
+        let busy_oldest_ever = tracker.admit(ip(1)).unwrap();
+        let _request = busy_oldest_ever.request();
+        let newer_idle = tracker.admit(ip(1)).unwrap();
+        // Make `busy_oldest_ever` the oldest by progress too: it is still not shed, it is busy.
+        let newcomer = tracker.admit(ip(2)).unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(5), oldest_idle.evicted())
+            .await
+            .expect("the oldest idle connection was not told to close");
+        assert_eq!(tracker.open(), 3);
+        drop(oldest_idle);
+        assert_eq!(
+            tracker.open(),
+            3,
+            "dropping an evicted connection freed a slot twice"
+        );
+        // All remaining: one busy, two idle; the next newcomer sheds `newer_idle`.
+        let _another = tracker.admit(ip(3)).unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(5), newer_idle.evicted())
+            .await
+            .expect("the next idle connection was not shed");
+        drop(newcomer);
+    }
+
+    #[test]
+    fn when_every_connection_is_busy_the_newcomer_is_refused() {
+        let tracker = ConnectionTracker::new(ConnectionLimits {
+            max_connections: 1,
+            max_connections_per_client: 10,
+        });
+        let busy = tracker.admit(ip(1)).unwrap();
+        let _request = busy.request();
+        assert_eq!(tracker.admit(ip(2)).unwrap_err(), Refusal::Full);
+    }
+}
