@@ -17,6 +17,7 @@ use hyper_util::rt::TokioExecutor;
 
 use crate::error::{GatewayError, GatewayErrorKind};
 use crate::headers::{ForwardedFor, set_forwarding, strip_hop_by_hop};
+use crate::rate::{MinRate, MinRateBody, TooSlow};
 
 /// The body type of every response the gateway sends.
 pub(crate) type GatewayBody = BoxBody<Bytes, hyper::Error>;
@@ -70,9 +71,10 @@ impl UpstreamTarget {
 /// Sends requests upstream over a shared connection pool.
 #[derive(Debug, Clone)]
 pub(crate) struct Forwarder {
-    client: Client<HttpsConnector<HttpConnector>, Incoming>,
+    client: Client<HttpsConnector<HttpConnector>, MinRateBody>,
     target: UpstreamTarget,
     request_timeout: Duration,
+    min_body_rate: MinRate,
 }
 
 /// What the gateway knows about the connection a request came on.
@@ -86,6 +88,7 @@ impl Forwarder {
     pub(crate) fn new(
         target: UpstreamTarget,
         request_timeout: Duration,
+        min_body_rate: MinRate,
     ) -> Result<Self, GatewayError> {
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_native_roots()
@@ -100,6 +103,7 @@ impl Forwarder {
             client,
             target,
             request_timeout,
+            min_body_rate,
         })
     }
 
@@ -170,18 +174,25 @@ impl Forwarder {
         if let Some(host) = host.and_then(|host| HeaderValue::from_str(&host).ok()) {
             parts.headers.insert(header::HOST, host);
         }
-        let upstream_request = Request::from_parts(parts, body);
-        let response =
-            match tokio::time::timeout(self.request_timeout, self.client.request(upstream_request))
-                .await
-            {
-                Err(_) => return Err(Failure::Timeout),
-                Ok(Err(error)) => {
-                    tracing::warn!(request_id, %error, "upstream request failed");
-                    return Err(Failure::Unreachable);
+        let upstream_request =
+            Request::from_parts(parts, MinRateBody::new(body, self.min_body_rate));
+        let response = match tokio::time::timeout(
+            self.request_timeout,
+            self.client.request(upstream_request),
+        )
+        .await
+        {
+            Err(_) => return Err(Failure::Timeout),
+            Ok(Err(error)) => {
+                if caused_by::<TooSlow>(&error) {
+                    tracing::info!(request_id, client = %connection.peer.ip(), "request body too slow");
+                    return Err(Failure::TooSlow);
                 }
-                Ok(Ok(response)) => response,
-            };
+                tracing::warn!(request_id, %error, "upstream request failed");
+                return Err(Failure::Unreachable);
+            }
+            Ok(Ok(response)) => response,
+        };
         let (mut parts, body) = response.into_parts();
         strip_hop_by_hop(&mut parts.headers);
         Ok(Response::from_parts(parts, body.boxed()))
@@ -192,6 +203,7 @@ impl Forwarder {
 #[derive(Debug, Clone, Copy)]
 enum Failure {
     BadRequest,
+    TooSlow,
     Unreachable,
     Timeout,
 }
@@ -200,11 +212,31 @@ impl Failure {
     fn into_response(self, request_id: &str) -> Response<GatewayBody> {
         let (status, code) = match self {
             Self::BadRequest => (StatusCode::BAD_REQUEST, "bad_request"),
+            Self::TooSlow => (StatusCode::REQUEST_TIMEOUT, "request_body_too_slow"),
             Self::Unreachable => (StatusCode::BAD_GATEWAY, "upstream_unreachable"),
             Self::Timeout => (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"),
         };
-        error_response(status, code, request_id)
+        let mut response = error_response(status, code, request_id);
+        if matches!(self, Self::TooSlow) {
+            // The rest of the body will never be read: the connection cannot be reused.
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        response
     }
+}
+
+/// Whether `error` or any error it wraps is an `E`.
+fn caused_by<E: std::error::Error + 'static>(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(cause) = current {
+        if cause.is::<E>() {
+            return true;
+        }
+        current = cause.source();
+    }
+    false
 }
 
 /// A small JSON error body the gateway itself produces.

@@ -11,9 +11,11 @@
 mod error;
 mod forward;
 mod headers;
+mod rate;
 mod server;
 mod shield;
 
 pub use error::{GatewayError, GatewayErrorKind};
+pub use rate::{MinRate, TooSlow};
 pub use server::{Gateway, GatewayOptions};
 pub use shield::ConnectionLimits;

@@ -14,6 +14,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::error::{GatewayError, GatewayErrorKind};
 use crate::forward::{ConnectionInfo, Forwarder, UpstreamTarget};
+use crate::rate::{MinRate, MinRateIo};
 use crate::shield::{Admission, ConnectionLimits, ConnectionTracker};
 
 /// How a gateway listens and where it forwards.
@@ -33,6 +34,10 @@ pub struct GatewayOptions {
     pub tls_handshake_timeout: Duration,
     /// Connection caps and fair shedding.
     pub limits: ConnectionLimits,
+    /// Minimum rate at which a client must send a request body (the slow-POST defense).
+    pub min_request_body_rate: MinRate,
+    /// Minimum rate at which a client must read responses (the slow-read defense).
+    pub min_response_rate: MinRate,
 }
 
 impl GatewayOptions {
@@ -46,6 +51,8 @@ impl GatewayOptions {
             header_read_timeout: Duration::from_secs(10),
             tls_handshake_timeout: Duration::from_secs(10),
             limits: ConnectionLimits::default(),
+            min_request_body_rate: MinRate::DEFAULT,
+            min_response_rate: MinRate::DEFAULT,
         }
     }
 }
@@ -73,7 +80,11 @@ impl Gateway {
     /// Binds the listen address and checks the upstream.
     pub async fn bind(options: GatewayOptions) -> Result<Self, GatewayError> {
         let target = UpstreamTarget::parse(&options.upstream)?;
-        let forwarder = Forwarder::new(target, options.request_timeout)?;
+        let forwarder = Forwarder::new(
+            target,
+            options.request_timeout,
+            options.min_request_body_rate,
+        )?;
         let listener =
             TcpListener::bind(options.listen)
                 .await
@@ -130,6 +141,7 @@ impl Gateway {
                             builder: Arc::clone(&builder),
                             tls: self.tls.clone(),
                             tls_handshake_timeout: self.options.tls_handshake_timeout,
+                            min_response_rate: self.options.min_response_rate,
                             forwarder: self.forwarder.clone(),
                             watcher: graceful.watcher(),
                         };
@@ -165,6 +177,7 @@ struct Connection {
     builder: Arc<auto::Builder<TokioExecutor>>,
     tls: Option<TlsAcceptor>,
     tls_handshake_timeout: Duration,
+    min_response_rate: MinRate,
     forwarder: Forwarder,
     watcher: hyper_util::server::graceful::Watcher,
 }
@@ -172,6 +185,7 @@ struct Connection {
 impl Connection {
     async fn serve(self, stream: TcpStream, peer: SocketAddr) {
         let _ = stream.set_nodelay(true);
+        let stream = MinRateIo::new(stream, self.min_response_rate);
         let info = ConnectionInfo {
             peer,
             tls: self.tls.is_some(),
@@ -202,7 +216,7 @@ async fn serve_protocol<S>(
     tls: Option<TlsAcceptor>,
     tls_handshake_timeout: Duration,
     builder: &auto::Builder<TokioExecutor>,
-    stream: TcpStream,
+    stream: MinRateIo<TcpStream>,
     peer: SocketAddr,
     service: S,
     watcher: hyper_util::server::graceful::Watcher,

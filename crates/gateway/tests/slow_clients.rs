@@ -1,0 +1,115 @@
+//! Minimum data rates through real sockets: a slow-POST body is cut with 408, a fast one
+//! passes; a client that stops reading a large response loses its connection.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use rampart_gateway::{Gateway, GatewayOptions, MinRate};
+use rampart_test_support::origin::ReflectingOrigin;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+
+const STRICT: MinRate = MinRate {
+    bytes: 64 * 1024,
+    per: Duration::from_secs(1),
+};
+
+async fn start(origin: &ReflectingOrigin) -> SocketAddr {
+    let mut options = GatewayOptions::new("127.0.0.1:0".parse().unwrap(), origin.url());
+    options.min_request_body_rate = STRICT;
+    options.min_response_rate = STRICT;
+    let gateway = Gateway::bind(options).await.unwrap();
+    let addr = gateway.local_addr().unwrap();
+    tokio::spawn(gateway.serve(std::future::pending(), Duration::from_secs(1)));
+    addr
+}
+
+async fn read_all(stream: &mut TcpStream) -> Vec<u8> {
+    let mut received = Vec::new();
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        match stream.read(&mut buffer).await {
+            Ok(0) | Err(_) => return received,
+            Ok(n) => received.extend_from_slice(&buffer[..n]),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_slow_post_body_is_cut_off_with_408() {
+    let origin = ReflectingOrigin::start().await.unwrap();
+    let gateway = start(&origin).await;
+    let mut stream = TcpStream::connect(gateway).await.unwrap();
+    stream
+        .write_all(b"POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100000\r\n\r\n")
+        .await
+        .unwrap();
+    // Two bytes every 300 ms: a slowhttptest -B style client. The gateway must answer on its
+    // own, so the trickle runs in the background and stops once the connection is closed.
+    let (mut reader, mut writer) = stream.into_split();
+    let trickle = tokio::spawn(async move {
+        for _ in 0..200 {
+            if writer.write_all(b"ab").await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    });
+    let mut response = Vec::new();
+    let _ = reader.read_to_end(&mut response).await;
+    trickle.abort();
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 408"), "{response}");
+    assert!(response.contains("request_body_too_slow"), "{response}");
+}
+
+#[tokio::test]
+async fn a_body_sent_at_a_normal_rate_passes() {
+    let origin = ReflectingOrigin::start().await.unwrap();
+    let gateway = start(&origin).await;
+    let mut stream = TcpStream::connect(gateway).await.unwrap();
+    let body = vec![b'x'; 200_000];
+    stream
+        .write_all(
+            format!(
+                "POST /upload HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    stream.write_all(&body).await.unwrap();
+    let response = read_all(&mut stream).await;
+    assert!(response.starts_with(b"HTTP/1.1 200"));
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_loses_its_connection() {
+    let origin = ReflectingOrigin::start().await.unwrap();
+    let gateway = start(&origin).await;
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(gateway).await.unwrap();
+    let body = vec![b'a'; 16 << 20];
+    stream
+        .write_all(
+            format!(
+                "POST /big HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    stream.write_all(&body).await.unwrap();
+    // Read nothing while the gateway's budget for waiting on us runs out several times over.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let received = read_all(&mut stream).await;
+    assert!(
+        received.len() < body.len(),
+        "the whole {} byte response arrived to a client that stopped reading ({} bytes)",
+        body.len(),
+        received.len()
+    );
+}
