@@ -36,6 +36,9 @@ pub enum GatewayErrorKind {
         /// Why it was rejected.
         reason: &'static str,
     },
+    /// The rate limiter could not be set up (e.g. a malformed Redis URL).
+    #[error("cannot set up rate limiting: {0}")]
+    RateLimit(String),
     /// The TLS client configuration for HTTPS upstreams could not be built.
     #[error("cannot set up TLS to upstreams: {0}")]
     UpstreamTls(std::io::Error),

@@ -18,6 +18,7 @@ use hyper_util::rt::TokioExecutor;
 use crate::error::{GatewayError, GatewayErrorKind};
 use crate::headers::{ForwardedFor, set_forwarding, strip_hop_by_hop};
 use crate::rate::{MinRate, MinRateBody, TooSlow};
+use crate::ratelimit::{RateLimiter, Verdict};
 
 /// The body type of every response the gateway sends.
 pub(crate) type GatewayBody = BoxBody<Bytes, hyper::Error>;
@@ -75,6 +76,7 @@ pub(crate) struct Forwarder {
     target: UpstreamTarget,
     request_timeout: Duration,
     min_body_rate: MinRate,
+    rate_limiter: Option<std::sync::Arc<RateLimiter>>,
 }
 
 /// What the gateway knows about the connection a request came on.
@@ -89,6 +91,7 @@ impl Forwarder {
         target: UpstreamTarget,
         request_timeout: Duration,
         min_body_rate: MinRate,
+        rate_limiter: Option<RateLimiter>,
     ) -> Result<Self, GatewayError> {
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_native_roots()
@@ -104,6 +107,7 @@ impl Forwarder {
             target,
             request_timeout,
             min_body_rate,
+            rate_limiter: rate_limiter.map(std::sync::Arc::new),
         })
     }
 
@@ -149,6 +153,12 @@ impl Forwarder {
         connection: ConnectionInfo,
         request_id: &str,
     ) -> Result<Response<GatewayBody>, Failure> {
+        if let Some(limiter) = &self.rate_limiter {
+            let key = limiter.key_for(connection.peer.ip(), request.headers());
+            if let Verdict::Limit { retry_after } = limiter.check(&key).await {
+                return Err(Failure::RateLimited { retry_after });
+            }
+        }
         let (mut parts, body) = request.into_parts();
         let host = parts
             .headers
@@ -204,6 +214,7 @@ impl Forwarder {
 enum Failure {
     BadRequest,
     TooSlow,
+    RateLimited { retry_after: Duration },
     Unreachable,
     Timeout,
 }
@@ -213,15 +224,25 @@ impl Failure {
         let (status, code) = match self {
             Self::BadRequest => (StatusCode::BAD_REQUEST, "bad_request"),
             Self::TooSlow => (StatusCode::REQUEST_TIMEOUT, "request_body_too_slow"),
+            Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::Unreachable => (StatusCode::BAD_GATEWAY, "upstream_unreachable"),
             Self::Timeout => (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"),
         };
         let mut response = error_response(status, code, request_id);
-        if matches!(self, Self::TooSlow) {
-            // The rest of the body will never be read: the connection cannot be reused.
-            response
-                .headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        match self {
+            Self::TooSlow => {
+                // The rest of the body will never be read: the connection cannot be reused.
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            Self::RateLimited { retry_after } => {
+                let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            }
+            _ => {}
         }
         response
     }

@@ -12,10 +12,12 @@ mod error;
 mod forward;
 mod headers;
 mod rate;
+mod ratelimit;
 mod server;
 mod shield;
 
 pub use error::{GatewayError, GatewayErrorKind};
 pub use rate::{MinRate, TooSlow};
+pub use ratelimit::{RateLimitKey, RateLimitOptions};
 pub use server::{Gateway, GatewayOptions};
 pub use shield::ConnectionLimits;

@@ -15,6 +15,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::error::{GatewayError, GatewayErrorKind};
 use crate::forward::{ConnectionInfo, Forwarder, UpstreamTarget};
 use crate::rate::{MinRate, MinRateIo};
+use crate::ratelimit::{RateLimitOptions, RateLimiter};
 use crate::shield::{Admission, ConnectionLimits, ConnectionTracker};
 
 /// How a gateway listens and where it forwards.
@@ -38,6 +39,8 @@ pub struct GatewayOptions {
     pub min_request_body_rate: MinRate,
     /// Minimum rate at which a client must read responses (the slow-read defense).
     pub min_response_rate: MinRate,
+    /// Per-client request rate limit, if any.
+    pub rate_limit: Option<RateLimitOptions>,
 }
 
 impl GatewayOptions {
@@ -53,6 +56,7 @@ impl GatewayOptions {
             limits: ConnectionLimits::default(),
             min_request_body_rate: MinRate::DEFAULT,
             min_response_rate: MinRate::DEFAULT,
+            rate_limit: None,
         }
     }
 }
@@ -80,10 +84,17 @@ impl Gateway {
     /// Binds the listen address and checks the upstream.
     pub async fn bind(options: GatewayOptions) -> Result<Self, GatewayError> {
         let target = UpstreamTarget::parse(&options.upstream)?;
+        let rate_limiter = options
+            .rate_limit
+            .clone()
+            .map(RateLimiter::new)
+            .transpose()
+            .map_err(|error| GatewayErrorKind::RateLimit(error.to_string()))?;
         let forwarder = Forwarder::new(
             target,
             options.request_timeout,
             options.min_request_body_rate,
+            rate_limiter,
         )?;
         let listener =
             TcpListener::bind(options.listen)

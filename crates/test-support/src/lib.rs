@@ -3,4 +3,5 @@
 #![forbid(unsafe_code)]
 
 pub mod origin;
+pub mod redis;
 pub mod shared;

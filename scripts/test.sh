@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine: makes sure the services and tools the tests use are
+# there, then runs every test in the workspace. README.md's test command; .ci/run calls it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '==> %s\n' "$*"; }
+
+# PostgreSQL (storage conformance and crash tests run against the real server).
+export RAMPART_TEST_POSTGRES_URL="${RAMPART_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
+if ! command -v pg_isready >/dev/null || ! command -v pg_ctlcluster >/dev/null; then
+  log "installing PostgreSQL"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql postgresql-client >/dev/null
+fi
+if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  log "starting PostgreSQL"
+  version=$(ls /etc/postgresql | sort -V | tail -n 1)
+  pg_ctlcluster --skip-systemctl-redirect "$version" main start
+  for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+fi
+psql -h 127.0.0.1 -U postgres -d test -qAtc 'select 1' >/dev/null
+
+# Redis: the rate-limit tests start private redis-server processes (and stop them mid-test).
+if ! command -v redis-server >/dev/null; then
+  log "installing Redis"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+fi
+
+# Shared test data (CRS, specs) lives beside the checkout.
+export RAMPART_SHARED_DIR="${RAMPART_SHARED_DIR:-$(cd .. && pwd)/shared}"
+
+log "running the test suite"
+cargo test --workspace --locked "$@"
