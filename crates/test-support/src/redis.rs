@@ -29,17 +29,18 @@ impl RedisServer {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|error| panic!("cannot start redis-server: {error}"));
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        // Owned right away, so a failed start below still kills the child (on drop).
+        let server = Self {
+            child: Some(child),
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        };
         for _ in 0..200 {
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
-                return Self {
-                    child: Some(child),
-                    addr,
-                };
+            if TcpStream::connect_timeout(&server.addr, Duration::from_millis(100)).is_ok() {
+                return server;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("redis-server did not start on {addr}");
+        panic!("redis-server did not start on {}", server.addr);
     }
 
     /// `redis://127.0.0.1:PORT`.
