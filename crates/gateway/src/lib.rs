@@ -19,5 +19,5 @@ mod shield;
 pub use error::{GatewayError, GatewayErrorKind};
 pub use rate::{MinRate, TooSlow};
 pub use ratelimit::{RateLimitKey, RateLimitOptions};
-pub use server::{Gateway, GatewayOptions};
+pub use server::{Gateway, GatewayOptions, ProtocolLimits};
 pub use shield::ConnectionLimits;

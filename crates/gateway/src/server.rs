@@ -41,6 +41,44 @@ pub struct GatewayOptions {
     pub min_response_rate: MinRate,
     /// Per-client request rate limit, if any.
     pub rate_limit: Option<RateLimitOptions>,
+    /// Bounds on what one client may make the gateway hold per request head and per HTTP/2
+    /// connection.
+    pub protocol_limits: ProtocolLimits,
+}
+
+/// Protocol-level bounds: request head size, and HTTP/2 abuse limits (stream floods, rapid
+/// reset (CVE-2023-44487), oversized header lists, dead peers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProtocolLimits {
+    /// Largest HTTP/1.1 request head (request line plus headers), in bytes; larger gets 431.
+    pub max_request_head_bytes: usize,
+    /// Most headers in one HTTP/1.1 request.
+    pub max_headers: usize,
+    /// Concurrent HTTP/2 streams per connection.
+    pub h2_max_concurrent_streams: u32,
+    /// Largest HTTP/2 header list (decoded), in bytes.
+    pub h2_max_header_list_bytes: u32,
+    /// Streams a client may open and reset before the gateway accepts them (rapid reset):
+    /// past this the connection gets GOAWAY.
+    pub h2_max_pending_accept_reset_streams: usize,
+    /// Streams the gateway may reset because of client protocol errors before GOAWAY.
+    pub h2_max_local_error_reset_streams: usize,
+    /// PING interval that detects dead HTTP/2 peers; the peer has as long again to answer.
+    pub h2_keep_alive_interval: Duration,
+}
+
+impl Default for ProtocolLimits {
+    fn default() -> Self {
+        Self {
+            max_request_head_bytes: 64 * 1024,
+            max_headers: 100,
+            h2_max_concurrent_streams: 100,
+            h2_max_header_list_bytes: 64 * 1024,
+            h2_max_pending_accept_reset_streams: 20,
+            h2_max_local_error_reset_streams: 256,
+            h2_keep_alive_interval: Duration::from_secs(20),
+        }
+    }
 }
 
 impl GatewayOptions {
@@ -57,6 +95,7 @@ impl GatewayOptions {
             min_request_body_rate: MinRate::DEFAULT,
             min_response_rate: MinRate::DEFAULT,
             rate_limit: None,
+            protocol_limits: ProtocolLimits::default(),
         }
     }
 }
@@ -122,11 +161,22 @@ impl Gateway {
     pub async fn serve(self, shutdown: impl Future<Output = ()>, grace: Duration) {
         let graceful = GracefulShutdown::new();
         let mut builder = auto::Builder::new(TokioExecutor::new());
+        let limits = self.options.protocol_limits;
         builder
             .http1()
             .timer(TokioTimer::new())
-            .header_read_timeout(self.options.header_read_timeout);
-        builder.http2().timer(TokioTimer::new());
+            .header_read_timeout(self.options.header_read_timeout)
+            .max_buf_size(limits.max_request_head_bytes.max(8192))
+            .max_headers(limits.max_headers);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(limits.h2_max_concurrent_streams)
+            .max_header_list_size(limits.h2_max_header_list_bytes)
+            .max_pending_accept_reset_streams(limits.h2_max_pending_accept_reset_streams)
+            .max_local_error_reset_streams(limits.h2_max_local_error_reset_streams)
+            .keep_alive_interval(limits.h2_keep_alive_interval)
+            .keep_alive_timeout(limits.h2_keep_alive_interval);
         let builder = Arc::new(builder);
         let tracker = ConnectionTracker::new(self.options.limits);
         tokio::pin!(shutdown);

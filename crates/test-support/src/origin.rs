@@ -6,6 +6,8 @@
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -22,6 +24,7 @@ use tokio::task::JoinHandle;
 #[derive(Debug)]
 pub struct ReflectingOrigin {
     addr: SocketAddr,
+    requests: Arc<AtomicUsize>,
     task: JoinHandle<()>,
 }
 
@@ -30,21 +33,37 @@ impl ReflectingOrigin {
     pub async fn start() -> std::io::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
+        let requests = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&requests);
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
+                let counter = Arc::clone(&counter);
                 tokio::spawn(async move {
+                    let service = service_fn(move |request| {
+                        counter.fetch_add(1, Ordering::Relaxed);
+                        reflect(request)
+                    });
                     let _ = auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), service_fn(reflect))
+                        .serve_connection(TokioIo::new(stream), service)
                         .await;
                 });
             }
         });
-        Ok(Self { addr, task })
+        Ok(Self {
+            addr,
+            requests,
+            task,
+        })
     }
 
     /// The origin's address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// How many requests reached the origin so far.
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::Relaxed)
     }
 
     /// The origin's base URL, `http://127.0.0.1:PORT`.
