@@ -19,6 +19,7 @@ use crate::error::{GatewayError, GatewayErrorKind};
 use crate::headers::{ForwardedFor, set_forwarding, strip_hop_by_hop};
 use crate::rate::{MinRate, MinRateBody, TooSlow};
 use crate::ratelimit::{RateLimiter, Verdict};
+use rampart_origin_lock::{Forwarding, OriginLock};
 
 /// The body type of every response the gateway sends.
 pub(crate) type GatewayBody = BoxBody<Bytes, hyper::Error>;
@@ -77,6 +78,17 @@ pub(crate) struct Forwarder {
     request_timeout: Duration,
     min_body_rate: MinRate,
     rate_limiter: Option<std::sync::Arc<RateLimiter>>,
+    origin_lock: Option<std::sync::Arc<OriginLock>>,
+    require_edge: Option<std::sync::Arc<OriginLock>>,
+}
+
+/// Origin-lock settings of a forwarder.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct EdgeLocks {
+    /// Sign every upstream request with this lock.
+    pub sign: Option<OriginLock>,
+    /// Accept only requests that carry a valid record from this (outer) edge.
+    pub require: Option<OriginLock>,
 }
 
 /// What the gateway knows about the connection a request came on.
@@ -92,6 +104,7 @@ impl Forwarder {
         request_timeout: Duration,
         min_body_rate: MinRate,
         rate_limiter: Option<RateLimiter>,
+        locks: EdgeLocks,
     ) -> Result<Self, GatewayError> {
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_native_roots()
@@ -108,6 +121,8 @@ impl Forwarder {
             request_timeout,
             min_body_rate,
             rate_limiter: rate_limiter.map(std::sync::Arc::new),
+            origin_lock: locks.sign.map(std::sync::Arc::new),
+            require_edge: locks.require.map(std::sync::Arc::new),
         })
     }
 
@@ -153,6 +168,22 @@ impl Forwarder {
         connection: ConnectionInfo,
         request_id: &str,
     ) -> Result<Response<GatewayBody>, Failure> {
+        if let Some(outer_edge) = &self.require_edge {
+            let path = request
+                .uri()
+                .path_and_query()
+                .map_or("/", PathAndQuery::as_str);
+            if let Err(rejection) = outer_edge.verify(
+                request.headers(),
+                request.method().as_str(),
+                path,
+                unix_now(),
+            ) {
+                tracing::warn!(request_id, client = %connection.peer.ip(), %rejection, "request did not come through the required edge");
+                metrics::counter!("rampart_gateway_edge_rejected_total").increment(1);
+                return Err(Failure::NotThroughEdge);
+            }
+        }
         if let Some(limiter) = &self.rate_limiter {
             let key = limiter.key_for(connection.peer.ip(), request.headers());
             if let Verdict::Limit { retry_after } = limiter.check(&key).await {
@@ -184,6 +215,19 @@ impl Forwarder {
         if let Some(host) = host.and_then(|host| HeaderValue::from_str(&host).ok()) {
             parts.headers.insert(header::HOST, host);
         }
+        if let Some(lock) = &self.origin_lock {
+            let path = parts.uri.path_and_query().map_or("/", PathAndQuery::as_str);
+            lock.sign(
+                &mut parts.headers,
+                parts.method.as_str(),
+                path,
+                &Forwarding {
+                    timestamp: unix_now(),
+                    client: connection.peer.ip().to_string(),
+                    request_id: request_id.to_owned(),
+                },
+            );
+        }
         let upstream_request =
             Request::from_parts(parts, MinRateBody::new(body, self.min_body_rate));
         let response = match tokio::time::timeout(
@@ -213,6 +257,7 @@ impl Forwarder {
 #[derive(Debug, Clone, Copy)]
 enum Failure {
     BadRequest,
+    NotThroughEdge,
     TooSlow,
     RateLimited { retry_after: Duration },
     Unreachable,
@@ -223,6 +268,7 @@ impl Failure {
     fn into_response(self, request_id: &str) -> Response<GatewayBody> {
         let (status, code) = match self {
             Self::BadRequest => (StatusCode::BAD_REQUEST, "bad_request"),
+            Self::NotThroughEdge => (StatusCode::FORBIDDEN, "edge_required"),
             Self::TooSlow => (StatusCode::REQUEST_TIMEOUT, "request_body_too_slow"),
             Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::Unreachable => (StatusCode::BAD_GATEWAY, "upstream_unreachable"),
@@ -246,6 +292,12 @@ impl Failure {
         }
         response
     }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
 }
 
 /// Whether `error` or any error it wraps is an `E`.

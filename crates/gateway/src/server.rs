@@ -13,7 +13,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
 use crate::error::{GatewayError, GatewayErrorKind};
-use crate::forward::{ConnectionInfo, Forwarder, UpstreamTarget};
+use crate::forward::{ConnectionInfo, EdgeLocks, Forwarder, UpstreamTarget};
 use crate::rate::{MinRate, MinRateIo};
 use crate::ratelimit::{RateLimitOptions, RateLimiter};
 use crate::shield::{Admission, ConnectionLimits, ConnectionTracker};
@@ -44,6 +44,11 @@ pub struct GatewayOptions {
     /// Bounds on what one client may make the gateway hold per request head and per HTTP/2
     /// connection.
     pub protocol_limits: ProtocolLimits,
+    /// Sign every upstream request with origin-lock headers, so backends can refuse traffic
+    /// that bypassed the edge.
+    pub origin_lock: Option<rampart_origin_lock::OriginLock>,
+    /// Accept only requests signed by this outer edge (a gateway behind another edge).
+    pub require_edge: Option<rampart_origin_lock::OriginLock>,
 }
 
 /// Protocol-level bounds: request head size, and HTTP/2 abuse limits (stream floods, rapid
@@ -96,6 +101,8 @@ impl GatewayOptions {
             min_response_rate: MinRate::DEFAULT,
             rate_limit: None,
             protocol_limits: ProtocolLimits::default(),
+            origin_lock: None,
+            require_edge: None,
         }
     }
 }
@@ -134,6 +141,10 @@ impl Gateway {
             options.request_timeout,
             options.min_request_body_rate,
             rate_limiter,
+            EdgeLocks {
+                sign: options.origin_lock.clone(),
+                require: options.require_edge.clone(),
+            },
         )?;
         let listener =
             TcpListener::bind(options.listen)
