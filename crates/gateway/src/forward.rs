@@ -19,6 +19,7 @@ use crate::error::{GatewayError, GatewayErrorKind};
 use crate::headers::{ForwardedFor, set_forwarding, strip_hop_by_hop};
 use crate::rate::{MinRate, MinRateBody, TooSlow};
 use crate::ratelimit::{RateLimiter, Verdict};
+use crate::shedding::{LoadShedding, UpstreamGate};
 use rampart_origin_lock::{Forwarding, OriginLock};
 
 /// The body type of every response the gateway sends.
@@ -80,6 +81,7 @@ pub(crate) struct Forwarder {
     rate_limiter: Option<std::sync::Arc<RateLimiter>>,
     origin_lock: Option<std::sync::Arc<OriginLock>>,
     require_edge: Option<std::sync::Arc<OriginLock>>,
+    gate: std::sync::Arc<UpstreamGate>,
 }
 
 /// Origin-lock settings of a forwarder.
@@ -105,6 +107,7 @@ impl Forwarder {
         min_body_rate: MinRate,
         rate_limiter: Option<RateLimiter>,
         locks: EdgeLocks,
+        shedding: LoadShedding,
     ) -> Result<Self, GatewayError> {
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_native_roots()
@@ -123,6 +126,7 @@ impl Forwarder {
             rate_limiter: rate_limiter.map(std::sync::Arc::new),
             origin_lock: locks.sign.map(std::sync::Arc::new),
             require_edge: locks.require.map(std::sync::Arc::new),
+            gate: std::sync::Arc::new(UpstreamGate::new(shedding)),
         })
     }
 
@@ -228,6 +232,9 @@ impl Forwarder {
                 },
             );
         }
+        let Some(_slot) = self.gate.enter().await else {
+            return Err(Failure::Overloaded);
+        };
         let upstream_request =
             Request::from_parts(parts, MinRateBody::new(body, self.min_body_rate));
         let response = match tokio::time::timeout(
@@ -257,6 +264,7 @@ impl Forwarder {
 #[derive(Debug, Clone, Copy)]
 enum Failure {
     BadRequest,
+    Overloaded,
     NotThroughEdge,
     TooSlow,
     RateLimited { retry_after: Duration },
@@ -268,6 +276,7 @@ impl Failure {
     fn into_response(self, request_id: &str) -> Response<GatewayBody> {
         let (status, code) = match self {
             Self::BadRequest => (StatusCode::BAD_REQUEST, "bad_request"),
+            Self::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
             Self::NotThroughEdge => (StatusCode::FORBIDDEN, "edge_required"),
             Self::TooSlow => (StatusCode::REQUEST_TIMEOUT, "request_body_too_slow"),
             Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
@@ -281,6 +290,11 @@ impl Failure {
                 response
                     .headers_mut()
                     .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            Self::Overloaded => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             Self::RateLimited { retry_after } => {
                 let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;

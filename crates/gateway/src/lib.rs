@@ -14,10 +14,12 @@ mod headers;
 mod rate;
 mod ratelimit;
 mod server;
+mod shedding;
 mod shield;
 
 pub use error::{GatewayError, GatewayErrorKind};
 pub use rate::{MinRate, TooSlow};
 pub use ratelimit::{RateLimitKey, RateLimitOptions};
 pub use server::{Gateway, GatewayOptions, ProtocolLimits};
+pub use shedding::LoadShedding;
 pub use shield::ConnectionLimits;

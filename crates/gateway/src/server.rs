@@ -16,6 +16,7 @@ use crate::error::{GatewayError, GatewayErrorKind};
 use crate::forward::{ConnectionInfo, EdgeLocks, Forwarder, UpstreamTarget};
 use crate::rate::{MinRate, MinRateIo};
 use crate::ratelimit::{RateLimitOptions, RateLimiter};
+use crate::shedding::LoadShedding;
 use crate::shield::{Admission, ConnectionLimits, ConnectionTracker};
 
 /// How a gateway listens and where it forwards.
@@ -49,6 +50,8 @@ pub struct GatewayOptions {
     pub origin_lock: Option<rampart_origin_lock::OriginLock>,
     /// Accept only requests signed by this outer edge (a gateway behind another edge).
     pub require_edge: Option<rampart_origin_lock::OriginLock>,
+    /// Bound on upstream concurrency; the excess gets 503 + Retry-After.
+    pub load_shedding: LoadShedding,
 }
 
 /// Protocol-level bounds: request head size, and HTTP/2 abuse limits (stream floods, rapid
@@ -103,6 +106,7 @@ impl GatewayOptions {
             protocol_limits: ProtocolLimits::default(),
             origin_lock: None,
             require_edge: None,
+            load_shedding: LoadShedding::default(),
         }
     }
 }
@@ -145,6 +149,7 @@ impl Gateway {
                 sign: options.origin_lock.clone(),
                 require: options.require_edge.clone(),
             },
+            options.load_shedding,
         )?;
         let listener =
             TcpListener::bind(options.listen)
