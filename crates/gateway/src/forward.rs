@@ -2,11 +2,12 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{HeaderValue, Request, Response, StatusCode, Uri, Version, header};
+use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, Version, header};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -19,7 +20,9 @@ use crate::error::{GatewayError, GatewayErrorKind};
 use crate::headers::{ForwardedFor, set_forwarding, strip_hop_by_hop};
 use crate::rate::{MinRate, MinRateBody, TooSlow};
 use crate::ratelimit::{RateLimiter, Verdict};
-use crate::shedding::{LoadShedding, UpstreamGate};
+use crate::server::GatewayOptions;
+use crate::shedding::UpstreamGate;
+use crate::upstream::Router;
 use rampart_origin_lock::{Forwarding, OriginLock};
 
 /// The body type of every response the gateway sends.
@@ -60,9 +63,9 @@ impl UpstreamTarget {
         })
     }
 
-    fn uri_for(&self, path_and_query: Option<&PathAndQuery>) -> Result<Uri, http::Error> {
-        let tail = path_and_query.map_or("/", PathAndQuery::as_str);
-        let joined = format!("{}{}", self.base_path, tail);
+    /// The upstream URI for a request's path and query.
+    pub(crate) fn uri_for(&self, path_and_query: &str) -> Result<Uri, http::Error> {
+        let joined = format!("{}{}", self.base_path, path_and_query);
         Uri::builder()
             .scheme(self.scheme.clone())
             .authority(self.authority.clone())
@@ -71,26 +74,19 @@ impl UpstreamTarget {
     }
 }
 
-/// Sends requests upstream over a shared connection pool.
+/// The body sent upstream: the client's (rate-guarded) body, or an empty one on a retry.
+type UpstreamBody = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+
+/// Sends requests to the routes' upstream pools over a shared connection pool.
 #[derive(Debug, Clone)]
 pub(crate) struct Forwarder {
-    client: Client<HttpsConnector<HttpConnector>, MinRateBody>,
-    target: UpstreamTarget,
-    request_timeout: Duration,
+    client: Client<HttpsConnector<HttpConnector>, UpstreamBody>,
+    router: Arc<Router>,
     min_body_rate: MinRate,
-    rate_limiter: Option<std::sync::Arc<RateLimiter>>,
-    origin_lock: Option<std::sync::Arc<OriginLock>>,
-    require_edge: Option<std::sync::Arc<OriginLock>>,
-    gate: std::sync::Arc<UpstreamGate>,
-}
-
-/// Origin-lock settings of a forwarder.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct EdgeLocks {
-    /// Sign every upstream request with this lock.
-    pub sign: Option<OriginLock>,
-    /// Accept only requests that carry a valid record from this (outer) edge.
-    pub require: Option<OriginLock>,
+    rate_limiter: Option<Arc<RateLimiter>>,
+    origin_lock: Option<Arc<OriginLock>>,
+    require_edge: Option<Arc<OriginLock>>,
+    gate: Arc<UpstreamGate>,
 }
 
 /// What the gateway knows about the connection a request came on.
@@ -100,33 +96,39 @@ pub(crate) struct ConnectionInfo {
     pub tls: bool,
 }
 
+/// The HTTP client every upstream request and health check goes through.
+pub(crate) fn upstream_client<B>() -> Result<Client<HttpsConnector<HttpConnector>, B>, GatewayError>
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+{
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_native_roots()
+        .map_err(GatewayErrorKind::UpstreamTls)?
+        .https_or_http()
+        .enable_http1()
+        .build();
+    Ok(Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .build(https))
+}
+
 impl Forwarder {
-    pub(crate) fn new(
-        target: UpstreamTarget,
-        request_timeout: Duration,
-        min_body_rate: MinRate,
-        rate_limiter: Option<RateLimiter>,
-        locks: EdgeLocks,
-        shedding: LoadShedding,
-    ) -> Result<Self, GatewayError> {
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .map_err(GatewayErrorKind::UpstreamTls)?
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .build(https);
+    pub(crate) fn new(options: &GatewayOptions, router: Arc<Router>) -> Result<Self, GatewayError> {
+        let rate_limiter = options
+            .rate_limit
+            .clone()
+            .map(RateLimiter::new)
+            .transpose()
+            .map_err(|error| GatewayErrorKind::RateLimit(error.to_string()))?;
         Ok(Self {
-            client,
-            target,
-            request_timeout,
-            min_body_rate,
-            rate_limiter: rate_limiter.map(std::sync::Arc::new),
-            origin_lock: locks.sign.map(std::sync::Arc::new),
-            require_edge: locks.require.map(std::sync::Arc::new),
-            gate: std::sync::Arc::new(UpstreamGate::new(shedding)),
+            client: upstream_client()?,
+            router,
+            min_body_rate: options.min_request_body_rate,
+            rate_limiter: rate_limiter.map(Arc::new),
+            origin_lock: options.origin_lock.clone().map(Arc::new),
+            require_edge: options.require_edge.clone().map(Arc::new),
+            gate: Arc::new(UpstreamGate::new(options.load_shedding)),
         })
     }
 
@@ -140,11 +142,10 @@ impl Forwarder {
         let request_id = uuid::Uuid::now_v7().to_string();
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
-        let response = self
+        let mut response = self
             .forward(request, connection, &request_id)
             .await
             .unwrap_or_else(|failure| failure.into_response(&request_id));
-        let mut response = response;
         if let Ok(value) = HeaderValue::from_str(&request_id) {
             response.headers_mut().insert("x-request-id", value);
         }
@@ -172,15 +173,16 @@ impl Forwarder {
         connection: ConnectionInfo,
         request_id: &str,
     ) -> Result<Response<GatewayBody>, Failure> {
+        let client_path = request
+            .uri()
+            .path_and_query()
+            .map_or("/", PathAndQuery::as_str)
+            .to_owned();
         if let Some(outer_edge) = &self.require_edge {
-            let path = request
-                .uri()
-                .path_and_query()
-                .map_or("/", PathAndQuery::as_str);
             if let Err(rejection) = outer_edge.verify(
                 request.headers(),
                 request.method().as_str(),
-                path,
+                &client_path,
                 unix_now(),
             ) {
                 tracing::warn!(request_id, client = %connection.peer.ip(), %rejection, "request did not come through the required edge");
@@ -201,10 +203,10 @@ impl Forwarder {
             .and_then(|value| value.to_str().ok())
             .map(str::to_owned)
             .or_else(|| parts.uri.authority().map(|authority| authority.to_string()));
-        parts.uri = self
-            .target
-            .uri_for(parts.uri.path_and_query())
-            .map_err(|_| Failure::BadRequest)?;
+        let route = self
+            .router
+            .route(host.as_deref(), parts.uri.path())
+            .ok_or(Failure::NoRoute)?;
         parts.version = Version::HTTP_11;
         strip_hop_by_hop(&mut parts.headers);
         set_forwarding(
@@ -219,51 +221,93 @@ impl Forwarder {
         if let Some(host) = host.and_then(|host| HeaderValue::from_str(&host).ok()) {
             parts.headers.insert(header::HOST, host);
         }
-        if let Some(lock) = &self.origin_lock {
-            let path = parts.uri.path_and_query().map_or("/", PathAndQuery::as_str);
-            lock.sign(
-                &mut parts.headers,
-                parts.method.as_str(),
-                path,
-                &Forwarding {
-                    timestamp: unix_now(),
-                    client: connection.peer.ip().to_string(),
-                    request_id: request_id.to_owned(),
-                },
-            );
-        }
+
+        // Only a request that can be sent again unchanged may go to a second backend.
+        let replayable = is_idempotent(&parts.method) && hyper::body::Body::is_end_stream(&body);
+        let attempts = if replayable {
+            1 + route.retries as usize
+        } else {
+            1
+        };
         let Some(_slot) = self.gate.enter().await else {
             return Err(Failure::Overloaded);
         };
-        let upstream_request =
-            Request::from_parts(parts, MinRateBody::new(body, self.min_body_rate));
-        let response = match tokio::time::timeout(
-            self.request_timeout,
-            self.client.request(upstream_request),
-        )
-        .await
-        {
-            Err(_) => return Err(Failure::Timeout),
-            Ok(Err(error)) => {
-                if caused_by::<TooSlow>(&error) {
+        let mut body = Some(MinRateBody::new(body, self.min_body_rate).boxed());
+        let mut last_failure = Failure::Unreachable;
+        for backend in route.pool.candidates().into_iter().take(attempts) {
+            let uri = backend
+                .target
+                .uri_for(&client_path)
+                .map_err(|_| Failure::BadRequest)?;
+            let mut headers = parts.headers.clone();
+            if let Some(lock) = &self.origin_lock {
+                let signed_path = uri.path_and_query().map_or("/", PathAndQuery::as_str);
+                lock.sign(
+                    &mut headers,
+                    parts.method.as_str(),
+                    signed_path,
+                    &Forwarding {
+                        timestamp: unix_now(),
+                        client: connection.peer.ip().to_string(),
+                        request_id: request_id.to_owned(),
+                    },
+                );
+            }
+            let mut upstream_request = Request::new(body.take().unwrap_or_else(empty_body));
+            *upstream_request.method_mut() = parts.method.clone();
+            *upstream_request.uri_mut() = uri;
+            *upstream_request.version_mut() = Version::HTTP_11;
+            *upstream_request.headers_mut() = headers;
+            let outcome =
+                tokio::time::timeout(route.timeout, self.client.request(upstream_request)).await;
+            match outcome {
+                Ok(Ok(response)) => {
+                    route.pool.report(&backend, true);
+                    let (mut response_parts, response_body) = response.into_parts();
+                    strip_hop_by_hop(&mut response_parts.headers);
+                    return Ok(Response::from_parts(response_parts, response_body.boxed()));
+                }
+                Ok(Err(error)) if caused_by::<TooSlow>(&error) => {
                     tracing::info!(request_id, client = %connection.peer.ip(), "request body too slow");
                     return Err(Failure::TooSlow);
                 }
-                tracing::warn!(request_id, %error, "upstream request failed");
-                return Err(Failure::Unreachable);
+                Ok(Err(error)) => {
+                    tracing::warn!(request_id, backend = %backend.url, %error, "upstream request failed");
+                    route.pool.report(&backend, false);
+                    last_failure = Failure::Unreachable;
+                }
+                Err(_) => {
+                    tracing::warn!(request_id, backend = %backend.url, "upstream timed out");
+                    route.pool.report(&backend, false);
+                    last_failure = Failure::Timeout;
+                }
             }
-            Ok(Ok(response)) => response,
-        };
-        let (mut parts, body) = response.into_parts();
-        strip_hop_by_hop(&mut parts.headers);
-        Ok(Response::from_parts(parts, body.boxed()))
+            metrics::counter!("rampart_gateway_upstream_failures_total", "backend" => backend.url.clone())
+                .increment(1);
+        }
+        Err(last_failure)
     }
+}
+
+fn empty_body() -> UpstreamBody {
+    Full::new(Bytes::new())
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+/// Methods whose repetition has no further effect (RFC 9110 section 9.2.2).
+fn is_idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
+    )
 }
 
 /// Why a request got no upstream response.
 #[derive(Debug, Clone, Copy)]
 enum Failure {
     BadRequest,
+    NoRoute,
     Overloaded,
     NotThroughEdge,
     TooSlow,
@@ -276,6 +320,7 @@ impl Failure {
     fn into_response(self, request_id: &str) -> Response<GatewayBody> {
         let (status, code) = match self {
             Self::BadRequest => (StatusCode::BAD_REQUEST, "bad_request"),
+            Self::NoRoute => (StatusCode::NOT_FOUND, "no_route"),
             Self::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
             Self::NotThroughEdge => (StatusCode::FORBIDDEN, "edge_required"),
             Self::TooSlow => (StatusCode::REQUEST_TIMEOUT, "request_body_too_slow"),
@@ -372,9 +417,8 @@ mod tests {
             assert!(UpstreamTarget::parse(bad).is_err(), "{bad} accepted");
         }
         let target = UpstreamTarget::parse("http://127.0.0.1:9000/base/").unwrap();
-        let pq: PathAndQuery = "/echo?x=1".parse().unwrap();
         assert_eq!(
-            target.uri_for(Some(&pq)).unwrap().to_string(),
+            target.uri_for("/echo?x=1").unwrap().to_string(),
             "http://127.0.0.1:9000/base/echo?x=1"
         );
     }

@@ -16,6 +16,7 @@ mod ratelimit;
 mod server;
 mod shedding;
 mod shield;
+mod upstream;
 
 pub use error::{GatewayError, GatewayErrorKind};
 pub use rate::{MinRate, TooSlow};
@@ -23,3 +24,4 @@ pub use ratelimit::{RateLimitKey, RateLimitOptions};
 pub use server::{Gateway, GatewayOptions, ProtocolLimits};
 pub use shedding::LoadShedding;
 pub use shield::ConnectionLimits;
+pub use upstream::{HealthCheck, PassiveEjection, RouteOptions};

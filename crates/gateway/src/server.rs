@@ -13,11 +13,12 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
 use crate::error::{GatewayError, GatewayErrorKind};
-use crate::forward::{ConnectionInfo, EdgeLocks, Forwarder, UpstreamTarget};
+use crate::forward::{ConnectionInfo, Forwarder};
 use crate::rate::{MinRate, MinRateIo};
-use crate::ratelimit::{RateLimitOptions, RateLimiter};
+use crate::ratelimit::RateLimitOptions;
 use crate::shedding::LoadShedding;
 use crate::shield::{Admission, ConnectionLimits, ConnectionTracker};
+use crate::upstream::{RouteOptions, Router};
 
 /// How a gateway listens and where it forwards.
 #[derive(Debug, Clone)]
@@ -26,9 +27,9 @@ pub struct GatewayOptions {
     pub listen: SocketAddr,
     /// TLS settings; `None` serves plain HTTP. Set ALPN (`h2`, `http/1.1`) in it to offer HTTP/2.
     pub tls: Option<Arc<rustls::ServerConfig>>,
-    /// The upstream base URL (`http://` or `https://`).
-    pub upstream: String,
-    /// How long an upstream may take to answer a request.
+    /// Routes to upstream pools, matched by host and path prefix.
+    pub routes: Vec<RouteOptions>,
+    /// How long an upstream may take to answer a request (routes may override it).
     pub request_timeout: Duration,
     /// Deadline for a client to send a whole request head (HTTP/1.1), from the first byte.
     pub header_read_timeout: Duration,
@@ -90,12 +91,12 @@ impl Default for ProtocolLimits {
 }
 
 impl GatewayOptions {
-    /// Options with the safe defaults for everything but where to listen and forward.
+    /// Options with the safe defaults, forwarding everything to one upstream.
     pub fn new(listen: SocketAddr, upstream: impl Into<String>) -> Self {
         Self {
             listen,
             tls: None,
-            upstream: upstream.into(),
+            routes: vec![RouteOptions::catch_all(vec![upstream.into()])],
             request_timeout: Duration::from_secs(60),
             header_read_timeout: Duration::from_secs(10),
             tls_handshake_timeout: Duration::from_secs(10),
@@ -114,6 +115,7 @@ impl GatewayOptions {
 /// A gateway bound to its listen address, ready to serve.
 pub struct Gateway {
     listener: TcpListener,
+    router: Arc<Router>,
     tls: Option<TlsAcceptor>,
     forwarder: Forwarder,
     options: GatewayOptions,
@@ -133,24 +135,8 @@ impl std::fmt::Debug for Gateway {
 impl Gateway {
     /// Binds the listen address and checks the upstream.
     pub async fn bind(options: GatewayOptions) -> Result<Self, GatewayError> {
-        let target = UpstreamTarget::parse(&options.upstream)?;
-        let rate_limiter = options
-            .rate_limit
-            .clone()
-            .map(RateLimiter::new)
-            .transpose()
-            .map_err(|error| GatewayErrorKind::RateLimit(error.to_string()))?;
-        let forwarder = Forwarder::new(
-            target,
-            options.request_timeout,
-            options.min_request_body_rate,
-            rate_limiter,
-            EdgeLocks {
-                sign: options.origin_lock.clone(),
-                require: options.require_edge.clone(),
-            },
-            options.load_shedding,
-        )?;
+        let router = Arc::new(Router::new(&options.routes, options.request_timeout)?);
+        let forwarder = Forwarder::new(&options, Arc::clone(&router))?;
         let listener =
             TcpListener::bind(options.listen)
                 .await
@@ -163,6 +149,7 @@ impl Gateway {
             listener,
             tls,
             forwarder,
+            router,
             options,
         })
     }
@@ -195,6 +182,10 @@ impl Gateway {
             .keep_alive_timeout(limits.h2_keep_alive_interval);
         let builder = Arc::new(builder);
         let tracker = ConnectionTracker::new(self.options.limits);
+        let mut health_checks = tokio::task::JoinSet::new();
+        for pool in self.router.checked_pools() {
+            health_checks.spawn(crate::upstream::check_health_forever(pool));
+        }
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -234,6 +225,7 @@ impl Gateway {
             }
         }
         drop(self.listener);
+        health_checks.abort_all();
         let open = graceful.count();
         tracing::info!(open_connections = open, "gateway draining");
         if tokio::time::timeout(grace, graceful.shutdown())

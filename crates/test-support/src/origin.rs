@@ -1,13 +1,15 @@
 //! An in-process origin server that reflects each request back, for tests behind the gateway.
 //!
 //! `GET /slow?ms=N` waits N milliseconds before answering (for shutdown and timeout tests);
-//! every other request is answered `200` with a JSON body describing what arrived.
+//! `GET /healthz` answers 200 or 503 as [`ReflectingOrigin::set_healthy`] says; every other
+//! request is answered `200` with a JSON body describing what arrived. Dropping the origin
+//! closes its listener and every open connection, as a killed backend would.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -25,6 +27,7 @@ use tokio::task::JoinHandle;
 pub struct ReflectingOrigin {
     addr: SocketAddr,
     requests: Arc<AtomicUsize>,
+    healthy: Arc<AtomicBool>,
     task: JoinHandle<()>,
 }
 
@@ -34,24 +37,42 @@ impl ReflectingOrigin {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let requests = Arc::new(AtomicUsize::new(0));
-        let counter = Arc::clone(&requests);
+        let healthy = Arc::new(AtomicBool::new(true));
+        let (counter, health) = (Arc::clone(&requests), Arc::clone(&healthy));
         let task = tokio::spawn(async move {
+            // Connections live in this set: aborting the accept task aborts them all.
+            let mut connections = tokio::task::JoinSet::new();
             while let Ok((stream, _)) = listener.accept().await {
-                let counter = Arc::clone(&counter);
-                tokio::spawn(async move {
-                    let service = service_fn(move |request| {
-                        counter.fetch_add(1, Ordering::Relaxed);
-                        reflect(request)
+                let (counter, health) = (Arc::clone(&counter), Arc::clone(&health));
+                connections.spawn(async move {
+                    let service = service_fn(move |request: Request<Incoming>| {
+                        let healthy = health.load(Ordering::Relaxed);
+                        let is_health_check = request.uri().path() == "/healthz";
+                        if !is_health_check {
+                            counter.fetch_add(1, Ordering::Relaxed);
+                        }
+                        async move {
+                            if is_health_check {
+                                let mut response = Response::new(Full::new(Bytes::new()));
+                                if !healthy {
+                                    *response.status_mut() = hyper::StatusCode::SERVICE_UNAVAILABLE;
+                                }
+                                return Ok(response);
+                            }
+                            reflect(request).await
+                        }
                     });
                     let _ = auto::Builder::new(TokioExecutor::new())
                         .serve_connection(TokioIo::new(stream), service)
                         .await;
                 });
+                while connections.try_join_next().is_some() {}
             }
         });
         Ok(Self {
             addr,
             requests,
+            healthy,
             task,
         })
     }
@@ -61,7 +82,12 @@ impl ReflectingOrigin {
         self.addr
     }
 
-    /// How many requests reached the origin so far.
+    /// Makes `/healthz` answer 200 (healthy) or 503.
+    pub fn set_healthy(&self, healthy: bool) {
+        self.healthy.store(healthy, Ordering::Relaxed);
+    }
+
+    /// How many requests (other than health checks) reached the origin so far.
     pub fn requests(&self) -> usize {
         self.requests.load(Ordering::Relaxed)
     }
