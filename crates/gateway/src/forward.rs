@@ -17,7 +17,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use crate::error::{GatewayError, GatewayErrorKind};
-use crate::headers::{ForwardedFor, set_forwarding, strip_hop_by_hop};
+use crate::headers::{ForwardedFor, IpNetwork, client_address, set_forwarding, strip_hop_by_hop};
 use crate::rate::{MinRate, MinRateBody, TooSlow};
 use crate::ratelimit::{RateLimiter, Verdict};
 use crate::server::GatewayOptions;
@@ -87,6 +87,7 @@ pub(crate) struct Forwarder {
     origin_lock: Option<Arc<OriginLock>>,
     require_edge: Option<Arc<OriginLock>>,
     gate: Arc<UpstreamGate>,
+    trusted_proxies: Arc<[IpNetwork]>,
 }
 
 /// What the gateway knows about the connection a request came on.
@@ -129,6 +130,7 @@ impl Forwarder {
             origin_lock: options.origin_lock.clone().map(Arc::new),
             require_edge: options.require_edge.clone().map(Arc::new),
             gate: Arc::new(UpstreamGate::new(options.load_shedding)),
+            trusted_proxies: options.trusted_proxies.clone().into(),
         })
     }
 
@@ -142,8 +144,13 @@ impl Forwarder {
         let request_id = uuid::Uuid::now_v7().to_string();
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
+        let client = client_address(
+            connection.peer.ip(),
+            request.headers(),
+            &self.trusted_proxies,
+        );
         let mut response = self
-            .forward(request, connection, &request_id)
+            .forward(request, connection, client, &request_id)
             .await
             .unwrap_or_else(|failure| failure.into_response(&request_id));
         if let Ok(value) = HeaderValue::from_str(&request_id) {
@@ -157,7 +164,7 @@ impl Forwarder {
             .record(elapsed.as_secs_f64());
         tracing::info!(
             request_id,
-            client = %connection.peer.ip(),
+            %client,
             %method,
             path,
             status,
@@ -171,6 +178,7 @@ impl Forwarder {
         &self,
         request: Request<Incoming>,
         connection: ConnectionInfo,
+        client: std::net::IpAddr,
         request_id: &str,
     ) -> Result<Response<GatewayBody>, Failure> {
         let client_path = request
@@ -185,13 +193,13 @@ impl Forwarder {
                 &client_path,
                 unix_now(),
             ) {
-                tracing::warn!(request_id, client = %connection.peer.ip(), %rejection, "request did not come through the required edge");
+                tracing::warn!(request_id, %client, %rejection, "request did not come through the required edge");
                 metrics::counter!("rampart_gateway_edge_rejected_total").increment(1);
                 return Err(Failure::NotThroughEdge);
             }
         }
         if let Some(limiter) = &self.rate_limiter {
-            let key = limiter.key_for(connection.peer.ip(), request.headers());
+            let key = limiter.key_for(client, request.headers());
             if let Verdict::Limit { retry_after } = limiter.check(&key).await {
                 return Err(Failure::RateLimited { retry_after });
             }
@@ -212,7 +220,11 @@ impl Forwarder {
         set_forwarding(
             &mut parts.headers,
             &ForwardedFor {
-                client: connection.peer.ip(),
+                peer: connection.peer.ip(),
+                peer_trusted: self
+                    .trusted_proxies
+                    .iter()
+                    .any(|network| network.contains(connection.peer.ip())),
                 proto: if connection.tls { "https" } else { "http" },
                 host: host.as_deref(),
                 request_id,
@@ -248,7 +260,7 @@ impl Forwarder {
                     signed_path,
                     &Forwarding {
                         timestamp: unix_now(),
-                        client: connection.peer.ip().to_string(),
+                        client: client.to_string(),
                         request_id: request_id.to_owned(),
                     },
                 );
@@ -268,7 +280,7 @@ impl Forwarder {
                     return Ok(Response::from_parts(response_parts, response_body.boxed()));
                 }
                 Ok(Err(error)) if caused_by::<TooSlow>(&error) => {
-                    tracing::info!(request_id, client = %connection.peer.ip(), "request body too slow");
+                    tracing::info!(request_id, %client, "request body too slow");
                     return Err(Failure::TooSlow);
                 }
                 Ok(Err(error)) => {

@@ -1,4 +1,8 @@
-//! Header rules of a proxy: hop-by-hop headers (RFC 9110 section 7.6.1) and forwarding headers.
+//! Header rules of a proxy: hop-by-hop headers (RFC 9110 section 7.6.1), forwarding headers,
+//! and which client address to believe when the gateway sits behind trusted proxies.
+
+use std::net::IpAddr;
+use std::str::FromStr;
 
 use http::HeaderMap;
 use http::header::{self, HeaderName, HeaderValue};
@@ -31,10 +35,100 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     headers.remove(header::TRANSFER_ENCODING);
 }
 
+/// An IP network in CIDR notation (`10.0.0.0/8`, `::1/128`; a bare address is one host).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNetwork {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+/// Why a network did not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an IP network (expected ADDRESS or ADDRESS/PREFIX, e.g. 10.0.0.0/8)")]
+pub struct BadNetwork(String);
+
+impl FromStr for IpNetwork {
+    type Err = BadNetwork;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let bad = || BadNetwork(text.to_owned());
+        let (addr, prefix) = match text.split_once('/') {
+            Some((addr, prefix)) => (addr, Some(prefix)),
+            None => (text, None),
+        };
+        let addr: IpAddr = addr.trim().parse().map_err(|_| bad())?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(prefix) => prefix.trim().parse::<u8>().map_err(|_| bad())?,
+            None => max,
+        };
+        if prefix > max {
+            return Err(bad());
+        }
+        Ok(Self { addr, prefix })
+    }
+}
+
+impl IpNetwork {
+    /// Whether `ip` is inside this network (IPv4-mapped IPv6 addresses count as IPv4).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            IpAddr::V4(_) => ip,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(network), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(network) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(network), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(network) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+fn trusted(ip: IpAddr, proxies: &[IpNetwork]) -> bool {
+    proxies.iter().any(|network| network.contains(ip))
+}
+
+/// The client address to believe: the peer itself, unless the peer is a trusted proxy, in
+/// which case the rightmost `X-Forwarded-For` entry that is not a trusted proxy.
+pub(crate) fn client_address(peer: IpAddr, headers: &HeaderMap, proxies: &[IpNetwork]) -> IpAddr {
+    if !trusted(peer, proxies) {
+        return peer;
+    }
+    let hops: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .collect();
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        match hop.parse::<IpAddr>() {
+            Ok(ip) if trusted(ip, proxies) => client = ip,
+            Ok(ip) => return ip,
+            // A hop we cannot read: believe nothing to its left.
+            Err(_) => return client,
+        }
+    }
+    client
+}
+
 /// What the gateway tells the upstream about the client.
 pub(crate) struct ForwardedFor<'a> {
-    /// The client's address as the gateway saw it.
-    pub client: std::net::IpAddr,
+    /// The peer that connected to the gateway.
+    pub peer: IpAddr,
+    /// Whether that peer is a trusted proxy (its forwarding headers are kept and extended).
+    pub peer_trusted: bool,
     /// `https` or `http`: how the client reached the gateway.
     pub proto: &'static str,
     /// The host the client asked for, if any.
@@ -43,17 +137,33 @@ pub(crate) struct ForwardedFor<'a> {
     pub request_id: &'a str,
 }
 
-/// Replaces any client-supplied forwarding headers with the gateway's own view.
-///
-/// No proxy in front of the gateway is trusted (yet), so `X-Forwarded-For` and `Forwarded`
-/// from the client are dropped rather than appended to: a client cannot pose as another address.
+/// Sets the forwarding headers. From an untrusted peer, client-supplied `X-Forwarded-For` and
+/// `Forwarded` are replaced (a client cannot pose as another address); from a trusted proxy
+/// they are kept and the peer is appended.
 pub(crate) fn set_forwarding(headers: &mut HeaderMap, forwarded: &ForwardedFor<'_>) {
-    let client = forwarded.client.to_string();
-    let forwarded_client = match forwarded.client {
-        std::net::IpAddr::V4(_) => client.clone(),
-        std::net::IpAddr::V6(_) => format!("\"[{client}]\""),
+    let peer = forwarded.peer.to_string();
+    let forwarded_peer = match forwarded.peer {
+        IpAddr::V4(_) => peer.clone(),
+        IpAddr::V6(_) => format!("\"[{peer}]\""),
     };
-    let mut forwarded_value = format!("for={forwarded_client};proto={}", forwarded.proto);
+    let mut forwarded_value = format!("for={forwarded_peer};proto={}", forwarded.proto);
+    let mut chain = peer;
+    if forwarded.peer_trusted {
+        let joined = |name: &str| {
+            let parts: Vec<&str> = headers
+                .get_all(name)
+                .iter()
+                .filter_map(|value| value.to_str().ok())
+                .collect();
+            (!parts.is_empty()).then(|| parts.join(", "))
+        };
+        if let Some(earlier) = joined("x-forwarded-for") {
+            chain = format!("{earlier}, {chain}");
+        }
+        if let Some(earlier) = joined("forwarded") {
+            forwarded_value = format!("{earlier}, {forwarded_value}");
+        }
+    }
     headers.remove(HeaderName::from_static("x-forwarded-host"));
     if let Some(host) = forwarded
         .host
@@ -64,7 +174,7 @@ pub(crate) fn set_forwarding(headers: &mut HeaderMap, forwarded: &ForwardedFor<'
         }
         headers.insert(HeaderName::from_static("x-forwarded-host"), host);
     }
-    insert_text(headers, "x-forwarded-for", &client);
+    insert_text(headers, "x-forwarded-for", &chain);
     insert_text(headers, "x-forwarded-proto", forwarded.proto);
     insert_text(headers, "forwarded", &forwarded_value);
     insert_text(headers, "x-request-id", forwarded.request_id);
@@ -112,7 +222,8 @@ mod tests {
         headers.insert("forwarded", HeaderValue::from_static("for=6.6.6.6"));
         headers.insert("x-forwarded-host", HeaderValue::from_static("evil"));
         let forwarded = ForwardedFor {
-            client: "::1".parse().unwrap(),
+            peer: "::1".parse().unwrap(),
+            peer_trusted: false,
             proto: "https",
             host: Some("localhost:8443"),
             request_id: "r1",
@@ -126,5 +237,61 @@ mod tests {
         assert_eq!(headers["x-forwarded-host"], "localhost:8443");
         assert_eq!(headers["x-forwarded-proto"], "https");
         assert_eq!(headers["x-request-id"], "r1");
+    }
+
+    #[test]
+    fn a_trusted_proxy_extends_the_chain() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.9"));
+        let forwarded = ForwardedFor {
+            peer: "10.1.2.3".parse().unwrap(),
+            peer_trusted: true,
+            proto: "https",
+            host: None,
+            request_id: "r1",
+        };
+        set_forwarding(&mut headers, &forwarded);
+        assert_eq!(headers["x-forwarded-for"], "203.0.113.9, 10.1.2.3");
+    }
+
+    #[test]
+    fn networks_parse_and_match() {
+        let network: IpNetwork = "10.0.0.0/8".parse().unwrap();
+        assert!(network.contains("10.200.1.1".parse().unwrap()));
+        assert!(network.contains("::ffff:10.0.0.1".parse().unwrap()));
+        assert!(!network.contains("11.0.0.1".parse().unwrap()));
+        let host: IpNetwork = "::1".parse().unwrap();
+        assert!(host.contains("::1".parse().unwrap()));
+        assert!(!host.contains("::2".parse().unwrap()));
+        let everything: IpNetwork = "0.0.0.0/0".parse().unwrap();
+        assert!(everything.contains("8.8.8.8".parse().unwrap()));
+        for bad in ["10.0.0.0/33", "::/129", "10.0.0/8", "x", "10.0.0.0/", ""] {
+            assert!(bad.parse::<IpNetwork>().is_err(), "{bad} parsed");
+        }
+    }
+
+    #[test]
+    fn the_client_is_the_rightmost_untrusted_hop() {
+        let proxies: Vec<IpNetwork> = vec!["10.0.0.0/8".parse().unwrap()];
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("6.6.6.6, 203.0.113.9, 10.0.0.2"),
+        );
+        let peer = "10.0.0.1".parse().unwrap();
+        assert_eq!(
+            client_address(peer, &headers, &proxies),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
+        let outsider = "198.51.100.1".parse().unwrap();
+        assert_eq!(client_address(outsider, &headers, &proxies), outsider);
+        headers.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("junk, 10.0.0.2"),
+        );
+        assert_eq!(
+            client_address(peer, &headers, &proxies),
+            "10.0.0.2".parse::<IpAddr>().unwrap()
+        );
     }
 }

@@ -19,6 +19,7 @@ mod shield;
 mod upstream;
 
 pub use error::{GatewayError, GatewayErrorKind};
+pub use headers::{BadNetwork, IpNetwork};
 pub use rate::{MinRate, TooSlow};
 pub use ratelimit::{RateLimitKey, RateLimitOptions};
 pub use server::{Gateway, GatewayOptions, ProtocolLimits};

@@ -53,6 +53,8 @@ pub struct GatewayOptions {
     pub require_edge: Option<rampart_origin_lock::OriginLock>,
     /// Bound on upstream concurrency; the excess gets 503 + Retry-After.
     pub load_shedding: LoadShedding,
+    /// Proxies in front of the gateway whose `X-Forwarded-For` is believed; none by default.
+    pub trusted_proxies: Vec<crate::headers::IpNetwork>,
 }
 
 /// Protocol-level bounds: request head size, and HTTP/2 abuse limits (stream floods, rapid
@@ -108,6 +110,7 @@ impl GatewayOptions {
             origin_lock: None,
             require_edge: None,
             load_shedding: LoadShedding::default(),
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -193,3 +193,30 @@ async fn tls_listener_serves_http2_by_alpn() {
         format!("localhost:{}", gateway.addr.port())
     );
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_chain_is_kept_and_the_real_client_is_limited() {
+    let origin = ReflectingOrigin::start().await.unwrap();
+    let mut options = options(&origin.url());
+    options.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    options.rate_limit = Some(rampart_gateway::RateLimitOptions::per_client_ip(0.0001, 1));
+    let gateway = start(options, Duration::from_secs(1)).await;
+    let client = plain_client();
+    let from = |address: &'static str| {
+        Request::get(format!("http://{}/", gateway.addr))
+            .header("x-forwarded-for", address)
+            .body(Full::default())
+            .unwrap()
+    };
+    let (status, _, reflected) = send(&client, from("203.0.113.9")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        reflected["headers"]["x-forwarded-for"][0],
+        "203.0.113.9, 127.0.0.1"
+    );
+    // The bucket belongs to the client behind the proxy, not to the proxy.
+    let (status, _, _) = send(&client, from("203.0.113.9")).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let (status, _, _) = send(&client, from("198.51.100.4")).await;
+    assert_eq!(status, StatusCode::OK);
+}
