@@ -16,6 +16,7 @@ mod ratelimit;
 mod server;
 mod shedding;
 mod shield;
+mod tls;
 mod upstream;
 
 pub use error::{GatewayError, GatewayErrorKind};
@@ -25,4 +26,5 @@ pub use ratelimit::{RateLimitKey, RateLimitOptions};
 pub use server::{Gateway, GatewayOptions, ProtocolLimits};
 pub use shedding::LoadShedding;
 pub use shield::ConnectionLimits;
+pub use tls::{GatewayTls, ReloadingCertificate, TlsError};
 pub use upstream::{HealthCheck, PassiveEjection, RouteOptions};

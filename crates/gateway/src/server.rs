@@ -25,8 +25,8 @@ use crate::upstream::{RouteOptions, Router};
 pub struct GatewayOptions {
     /// The address to listen on.
     pub listen: SocketAddr,
-    /// TLS settings; `None` serves plain HTTP. Set ALPN (`h2`, `http/1.1`) in it to offer HTTP/2.
-    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// TLS settings; `None` serves plain HTTP.
+    pub tls: Option<crate::tls::GatewayTls>,
     /// Routes to upstream pools, matched by host and path prefix.
     pub routes: Vec<RouteOptions>,
     /// How long an upstream may take to answer a request (routes may override it).
@@ -147,7 +147,10 @@ impl Gateway {
                     addr: options.listen,
                     source,
                 })?;
-        let tls = options.tls.clone().map(TlsAcceptor::from);
+        let tls = options
+            .tls
+            .as_ref()
+            .map(|tls| TlsAcceptor::from(Arc::clone(&tls.config)));
         Ok(Self {
             listener,
             tls,
@@ -185,9 +188,17 @@ impl Gateway {
             .keep_alive_timeout(limits.h2_keep_alive_interval);
         let builder = Arc::new(builder);
         let tracker = ConnectionTracker::new(self.options.limits);
-        let mut health_checks = tokio::task::JoinSet::new();
+        let mut background = tokio::task::JoinSet::new();
+        if let Some(reloader) = self
+            .options
+            .tls
+            .as_ref()
+            .and_then(|tls| tls.reloader.clone())
+        {
+            background.spawn(reloader.watch(Duration::from_secs(5)));
+        }
         for pool in self.router.checked_pools() {
-            health_checks.spawn(crate::upstream::check_health_forever(pool));
+            background.spawn(crate::upstream::check_health_forever(pool));
         }
         tokio::pin!(shutdown);
         loop {
@@ -228,7 +239,7 @@ impl Gateway {
             }
         }
         drop(self.listener);
-        health_checks.abort_all();
+        background.abort_all();
         let open = graceful.count();
         tracing::info!(open_connections = open, "gateway draining");
         if tokio::time::timeout(grace, graceful.shutdown())

@@ -163,7 +163,9 @@ async fn tls_listener_serves_http2_by_alpn() {
 
     let origin = ReflectingOrigin::start().await.unwrap();
     let mut options = options(&origin.url());
-    options.tls = Some(Arc::new(server_config));
+    options.tls = Some(rampart_gateway::GatewayTls::from_config(Arc::new(
+        server_config,
+    )));
     let gateway = start(options, Duration::from_secs(1)).await;
 
     let mut roots = rustls::RootCertStore::empty();
