@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, Version, header};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, Version, header};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -17,6 +17,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use crate::error::{GatewayError, GatewayErrorKind};
+use crate::filter::Verdict as FilterVerdict;
+use crate::filter::{Denial, DeniedRequest, DenyObserver, FilterSession, Filters, RequestHead};
 use crate::headers::{ForwardedFor, IpNetwork, client_address, set_forwarding, strip_hop_by_hop};
 use crate::rate::{MinRate, MinRateBody, TooSlow};
 use crate::ratelimit::{RateLimiter, Verdict};
@@ -88,6 +90,8 @@ pub(crate) struct Forwarder {
     require_edge: Option<Arc<OriginLock>>,
     gate: Arc<UpstreamGate>,
     trusted_proxies: Arc<[IpNetwork]>,
+    filters: Filters,
+    deny_observer: Option<Arc<dyn DenyObserver>>,
 }
 
 /// What the gateway knows about the connection a request came on.
@@ -131,6 +135,8 @@ impl Forwarder {
             require_edge: options.require_edge.clone().map(Arc::new),
             gate: Arc::new(UpstreamGate::new(options.load_shedding)),
             trusted_proxies: options.trusted_proxies.clone().into(),
+            filters: options.filters.clone().into(),
+            deny_observer: options.deny_observer.clone(),
         })
     }
 
@@ -149,10 +155,42 @@ impl Forwarder {
             request.headers(),
             &self.trusted_proxies,
         );
-        let mut response = self
-            .forward(request, connection, client, &request_id)
-            .await
-            .unwrap_or_else(|failure| failure.into_response(&request_id));
+        let path_and_query = request
+            .uri()
+            .path_and_query()
+            .map_or("/", PathAndQuery::as_str)
+            .to_owned();
+        let mut response = match self.forward(request, connection, client, &request_id).await {
+            Ok(response) => response,
+            Err(failure) => {
+                if let Some((by, denial)) = failure.denial() {
+                    tracing::warn!(
+                        request_id,
+                        %client,
+                        by,
+                        reason = %denial.reason,
+                        rules = ?denial.rule_ids,
+                        "request denied"
+                    );
+                    metrics::counter!("rampart_gateway_denied_total", "by" => by).increment(1);
+                }
+                if let (Some(observer), Some((by, denial))) =
+                    (&self.deny_observer, failure.denial())
+                {
+                    observer.denied(DeniedRequest {
+                        request_id: request_id.clone(),
+                        client,
+                        method: method.to_string(),
+                        path: path_and_query,
+                        by,
+                        status: denial.status.as_u16(),
+                        reason: denial.reason,
+                        rule_ids: denial.rule_ids,
+                    });
+                }
+                failure.into_response(&request_id)
+            }
+        };
         if let Ok(value) = HeaderValue::from_str(&request_id) {
             response.headers_mut().insert("x-request-id", value);
         }
@@ -205,6 +243,45 @@ impl Forwarder {
             }
         }
         let (mut parts, body) = request.into_parts();
+        let mut body = Some(body);
+        let mut sessions: Vec<(&'static str, Box<dyn FilterSession>)> = Vec::new();
+        let mut buffered_body = None;
+        if !self.filters.is_empty() {
+            let head = RequestHead {
+                method: &parts.method,
+                uri: &parts.uri,
+                version: parts.version,
+                headers: &parts.headers,
+                client,
+                peer: connection.peer,
+                request_id,
+                tls: connection.tls,
+            };
+            for filter in self.filters.iter() {
+                let mut session = filter.start(&head);
+                if let FilterVerdict::Deny(denial) = session.request_headers(&head) {
+                    return Err(Failure::Denied(filter.name(), denial));
+                }
+                sessions.push((filter.name(), session));
+            }
+            let body_limit = sessions
+                .iter()
+                .map(|(_, session)| session.request_body_limit())
+                .max()
+                .unwrap_or(0);
+            if body_limit > 0 {
+                let Some(unread) = body.take() else {
+                    return Err(Failure::BadRequest);
+                };
+                let bytes = collect_request_body(unread, body_limit, self.min_body_rate).await?;
+                for (name, session) in &mut sessions {
+                    if let FilterVerdict::Deny(denial) = session.request_body(&head, &bytes) {
+                        return Err(Failure::Denied(name, denial));
+                    }
+                }
+                buffered_body = Some(bytes);
+            }
+        }
         let host = parts
             .headers
             .get(header::HOST)
@@ -235,7 +312,9 @@ impl Forwarder {
         }
 
         // Only a request that can be sent again unchanged may go to a second backend.
-        let replayable = is_idempotent(&parts.method) && hyper::body::Body::is_end_stream(&body);
+        let replayable = is_idempotent(&parts.method)
+            && (buffered_body.is_some()
+                || body.as_ref().is_some_and(hyper::body::Body::is_end_stream));
         let attempts = if replayable {
             1 + route.retries as usize
         } else {
@@ -244,7 +323,7 @@ impl Forwarder {
         let Some(_slot) = self.gate.enter().await else {
             return Err(Failure::Overloaded);
         };
-        let mut body = Some(MinRateBody::new(body, self.min_body_rate).boxed());
+        let mut body = body.map(|body| MinRateBody::new(body, self.min_body_rate).boxed());
         let mut last_failure = Failure::Unreachable;
         for backend in route.pool.candidates().into_iter().take(attempts) {
             let uri = backend
@@ -265,7 +344,12 @@ impl Forwarder {
                     },
                 );
             }
-            let mut upstream_request = Request::new(body.take().unwrap_or_else(empty_body));
+            let upstream_body = match (&buffered_body, body.take()) {
+                (Some(bytes), _) => full_body(bytes.clone()),
+                (None, Some(body)) => body,
+                (None, None) => full_body(Bytes::new()),
+            };
+            let mut upstream_request = Request::new(upstream_body);
             *upstream_request.method_mut() = parts.method.clone();
             *upstream_request.uri_mut() = uri;
             *upstream_request.version_mut() = Version::HTTP_11;
@@ -277,7 +361,12 @@ impl Forwarder {
                     route.pool.report(&backend, true);
                     let (mut response_parts, response_body) = response.into_parts();
                     strip_hop_by_hop(&mut response_parts.headers);
-                    return Ok(Response::from_parts(response_parts, response_body.boxed()));
+                    let response_body =
+                        inspect_response(&mut sessions, &response_parts, response_body).await?;
+                    for (_, session) in &mut sessions {
+                        session.logging(response_parts.status);
+                    }
+                    return Ok(Response::from_parts(response_parts, response_body));
                 }
                 Ok(Err(error)) if caused_by::<TooSlow>(&error) => {
                     tracing::info!(request_id, %client, "request body too slow");
@@ -301,10 +390,108 @@ impl Forwarder {
     }
 }
 
-fn empty_body() -> UpstreamBody {
-    Full::new(Bytes::new())
-        .map_err(|never| match never {})
-        .boxed()
+fn full_body(bytes: Bytes) -> UpstreamBody {
+    Full::new(bytes).map_err(|never| match never {}).boxed()
+}
+
+/// Reads a request body for inspection, up to `limit` bytes, at the minimum data rate.
+async fn collect_request_body(
+    body: Incoming,
+    limit: usize,
+    min_rate: MinRate,
+) -> Result<Bytes, Failure> {
+    let limited = http_body_util::Limited::new(MinRateBody::new(body, min_rate), limit);
+    match limited.collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(Failure::TooLarge),
+        Err(error) if caused_by::<TooSlow>(error.as_ref()) => Err(Failure::TooSlow),
+        Err(_) => Err(Failure::BadRequest),
+    }
+}
+
+/// Runs the response hooks: the head, then as much of the body as the filters want to see.
+async fn inspect_response(
+    sessions: &mut [(&'static str, Box<dyn FilterSession>)],
+    parts: &http::response::Parts,
+    body: Incoming,
+) -> Result<GatewayBody, Failure> {
+    for (name, session) in sessions.iter_mut() {
+        if let FilterVerdict::Deny(denial) = session.response_headers(parts.status, &parts.headers)
+        {
+            return Err(Failure::Denied(name, denial));
+        }
+    }
+    let limit = sessions
+        .iter()
+        .map(|(_, session)| session.response_body_limit())
+        .max()
+        .unwrap_or(0);
+    if limit == 0 {
+        return Ok(body.boxed());
+    }
+    let mut body = body;
+    let mut seen = bytes::BytesMut::new();
+    let mut trailers = None;
+    let mut complete = false;
+    while seen.len() <= limit {
+        match body.frame().await {
+            None => {
+                complete = true;
+                break;
+            }
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) => seen.extend_from_slice(&data),
+                Err(frame) => {
+                    trailers = frame.into_trailers().ok();
+                    complete = true;
+                    break;
+                }
+            },
+            Some(Err(_)) => return Err(Failure::Unreachable),
+        }
+    }
+    let seen = seen.freeze();
+    let inspected = seen.get(..seen.len().min(limit)).unwrap_or_default();
+    for (name, session) in sessions.iter_mut() {
+        if let FilterVerdict::Deny(denial) = session.response_body(inspected, complete) {
+            return Err(Failure::Denied(name, denial));
+        }
+    }
+    Ok(PrefixedBody {
+        prefix: Some(seen),
+        trailers,
+        rest: (!complete).then_some(body),
+    }
+    .boxed())
+}
+
+/// A response body whose start was already read: the buffered part, then the rest.
+struct PrefixedBody {
+    prefix: Option<Bytes>,
+    trailers: Option<HeaderMap>,
+    rest: Option<Incoming>,
+}
+
+impl hyper::body::Body for PrefixedBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, hyper::Error>>> {
+        if let Some(prefix) = self.prefix.take().filter(|prefix| !prefix.is_empty()) {
+            return std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(prefix))));
+        }
+        if let Some(rest) = self.rest.as_mut() {
+            return std::pin::Pin::new(rest).poll_frame(cx);
+        }
+        std::task::Poll::Ready(
+            self.trailers
+                .take()
+                .map(|trailers| Ok(hyper::body::Frame::trailers(trailers))),
+        )
+    }
 }
 
 /// Methods whose repetition has no further effect (RFC 9110 section 9.2.2).
@@ -316,9 +503,11 @@ fn is_idempotent(method: &Method) -> bool {
 }
 
 /// Why a request got no upstream response.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum Failure {
     BadRequest,
+    TooLarge,
+    Denied(&'static str, Denial),
     NoRoute,
     Overloaded,
     NotThroughEdge,
@@ -329,9 +518,32 @@ enum Failure {
 }
 
 impl Failure {
+    /// Who denied the request and how, for the deny observer; `None` for failures that are not
+    /// a decision about the client (upstream errors, overload).
+    fn denial(&self) -> Option<(&'static str, Denial)> {
+        match self {
+            Self::Denied(by, denial) => Some((by, denial.clone())),
+            Self::NotThroughEdge => Some((
+                "origin_lock",
+                Denial::forbidden("request did not come through the required edge"),
+            )),
+            Self::RateLimited { .. } => Some((
+                "rate_limit",
+                Denial {
+                    status: StatusCode::TOO_MANY_REQUESTS,
+                    reason: "client exceeded its rate limit".to_owned(),
+                    rule_ids: Vec::new(),
+                },
+            )),
+            _ => None,
+        }
+    }
+
     fn into_response(self, request_id: &str) -> Response<GatewayBody> {
-        let (status, code) = match self {
+        let (status, code) = match &self {
             Self::BadRequest => (StatusCode::BAD_REQUEST, "bad_request"),
+            Self::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "request_body_too_large"),
+            Self::Denied(_, denial) => (denial.status, "request_denied"),
             Self::NoRoute => (StatusCode::NOT_FOUND, "no_route"),
             Self::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
             Self::NotThroughEdge => (StatusCode::FORBIDDEN, "edge_required"),

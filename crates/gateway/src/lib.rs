@@ -9,6 +9,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 mod error;
+mod filter;
 mod forward;
 mod headers;
 mod rate;
@@ -20,6 +21,9 @@ mod tls;
 mod upstream;
 
 pub use error::{GatewayError, GatewayErrorKind};
+pub use filter::{
+    Denial, DeniedRequest, DenyObserver, Filter, FilterSession, RequestHead, Verdict,
+};
 pub use headers::{BadNetwork, IpNetwork};
 pub use rate::{MinRate, TooSlow};
 pub use ratelimit::{RateLimitKey, RateLimitOptions};

@@ -55,6 +55,10 @@ pub struct GatewayOptions {
     pub load_shedding: LoadShedding,
     /// Proxies in front of the gateway whose `X-Forwarded-For` is believed; none by default.
     pub trusted_proxies: Vec<crate::headers::IpNetwork>,
+    /// Filters every request passes through, in order (WAF, identity, ...).
+    pub filters: Vec<Arc<dyn crate::filter::Filter>>,
+    /// Told about every denied request (the audit trail).
+    pub deny_observer: Option<Arc<dyn crate::filter::DenyObserver>>,
 }
 
 /// Protocol-level bounds: request head size, and HTTP/2 abuse limits (stream floods, rapid
@@ -111,6 +115,8 @@ impl GatewayOptions {
             require_edge: None,
             load_shedding: LoadShedding::default(),
             trusted_proxies: Vec::new(),
+            filters: Vec::new(),
+            deny_observer: None,
         }
     }
 }
