@@ -1,1 +1,347 @@
-//! Rampart configuration (placeholder until the config crate lands).
+//! Rampart's configuration: one TOML file for the whole plane, one section per component.
+//!
+//! The file is read once: [`raw`] serde structs (`deny_unknown_fields`, every leaf spanned) are
+//! converted by [`Config::from_toml_str`] into the validated types below, so components never
+//! see a string they must re-check. Every error is a [`ConfigError`] naming the file, the line
+//! and the dotted key and saying what would be valid:
+//!
+//! ```text
+//! rampart.toml:5: gateway.listen: "0.0.0.0:99999" is not a socket address (expected IP:PORT, e.g. "127.0.0.1:8443")
+//! ```
+//!
+//! Every key is optional; [`Config::default`] is what `rampart up` runs with, and [`example`]
+//! is a fully commented file that spells those defaults out.
+//!
+//! Modules: [`error`] (the error type), [`duration`] (`5s`-style durations), `raw` (the file
+//! as written), `locate` (lines and keys of byte offsets), `validate` (raw to typed).
+
+#![forbid(unsafe_code)]
+
+pub mod duration;
+pub mod error;
+mod locate;
+mod raw;
+mod validate;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use error::{ConfigError, ConfigErrorKind};
+
+/// The validated configuration of the whole plane.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// `[data]`: where state lives.
+    pub data: DataConfig,
+    /// `[log]`: log output.
+    pub log: LogConfig,
+    /// `[admin]`: the admin listener (health probes and metrics).
+    pub admin: AdminConfig,
+    /// `[gateway]`: the edge proxy.
+    pub gateway: GatewayConfig,
+    /// `[demo]`: the built-in demo upstream.
+    pub demo: DemoConfig,
+    /// `[storage]`: the state store.
+    pub storage: StorageConfig,
+    /// `[audit]`: the audit trail.
+    pub audit: AuditConfig,
+}
+
+/// `[data]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataConfig {
+    /// The data directory (created mode 0700), relative to the working directory.
+    pub dir: PathBuf,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// Text for people, JSON for log shippers.
+    pub format: LogFormat,
+    /// A level or `target=level` directives, e.g. `info,rampart_gateway=debug`.
+    pub level: String,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[admin]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminConfig {
+    /// Listener for `/healthz`, `/readyz` and `/metrics`; loopback unless
+    /// `dangerous_public_admin`.
+    pub listen: SocketAddr,
+    /// Allows a non-loopback admin listener.
+    pub dangerous_public_admin: bool,
+}
+
+/// `[gateway]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayConfig {
+    /// The public listener.
+    pub listen: SocketAddr,
+    /// Where requests go.
+    pub upstream: Upstream,
+    /// How the listener speaks TLS.
+    pub tls: TlsMode,
+    /// How long in-flight requests may take to finish on shutdown.
+    pub shutdown_grace: Duration,
+    /// The whole-request deadline towards the upstream.
+    pub request_timeout: Duration,
+}
+
+/// The gateway's upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Upstream {
+    /// The built-in demo app (`[demo]`).
+    Demo,
+    /// An `http://` or `https://` base URL.
+    Url(String),
+}
+
+/// How the gateway listener speaks TLS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsMode {
+    /// A certificate from a development CA generated in the data dir.
+    SelfSigned,
+    /// PEM certificate chain and private key files, reloaded when they change.
+    Files {
+        /// Certificate chain (PEM).
+        cert: PathBuf,
+        /// Private key (PEM).
+        key: PathBuf,
+    },
+    /// Plain HTTP (only for a gateway behind another TLS terminator, or benchmarks).
+    DangerousPlaintext,
+}
+
+/// `[demo]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemoConfig {
+    /// The demo app's listener.
+    pub listen: SocketAddr,
+}
+
+/// `[storage]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageConfig {
+    /// The backend and its settings.
+    pub backend: StorageBackend,
+}
+
+/// The state store.
+#[derive(Clone, PartialEq, Eq)]
+pub enum StorageBackend {
+    /// Embedded redb file.
+    Redb {
+        /// The file, relative to the data dir unless absolute.
+        path: PathBuf,
+    },
+    /// PostgreSQL, for several instances sharing state.
+    Postgres {
+        /// Connection URL (may carry a password: never printed).
+        url: String,
+        /// The table holding the key-value pairs.
+        table: String,
+        /// Connection pool size.
+        pool_size: usize,
+    },
+}
+
+impl fmt::Debug for StorageBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Redb { path } => f.debug_struct("Redb").field("path", path).finish(),
+            Self::Postgres {
+                url,
+                table,
+                pool_size,
+            } => f
+                .debug_struct("Postgres")
+                .field("url", &redact_url(url))
+                .field("table", table)
+                .field("pool_size", pool_size)
+                .finish(),
+        }
+    }
+}
+
+/// `[audit]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditConfig {
+    /// How often a signed checkpoint is written while the log grows.
+    pub checkpoint_interval: Duration,
+    /// How long the writer waits for more records before an fsync.
+    pub group_commit_max_delay: Duration,
+    /// Size at which a new segment file starts.
+    pub segment_max_bytes: u64,
+    /// Which routine (allowed) records are kept; denies and sensitive records always are.
+    pub routine_records: RoutineRecords,
+}
+
+/// Sampling of routine records.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RoutineRecords {
+    /// Every one.
+    All,
+    /// None.
+    None,
+    /// This fraction (0..=1).
+    Sample(f64),
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data: DataConfig {
+                dir: PathBuf::from(defaults::DATA_DIR),
+            },
+            log: LogConfig {
+                format: LogFormat::Text,
+                level: defaults::LOG_LEVEL.to_owned(),
+            },
+            admin: AdminConfig {
+                listen: parse_default(defaults::ADMIN_LISTEN),
+                dangerous_public_admin: false,
+            },
+            gateway: GatewayConfig {
+                listen: parse_default(defaults::GATEWAY_LISTEN),
+                upstream: Upstream::Demo,
+                tls: TlsMode::SelfSigned,
+                shutdown_grace: defaults::SHUTDOWN_GRACE,
+                request_timeout: defaults::REQUEST_TIMEOUT,
+            },
+            demo: DemoConfig {
+                listen: parse_default(defaults::DEMO_LISTEN),
+            },
+            storage: StorageConfig {
+                backend: StorageBackend::Redb {
+                    path: PathBuf::from(defaults::REDB_FILE),
+                },
+            },
+            audit: AuditConfig {
+                checkpoint_interval: defaults::CHECKPOINT_INTERVAL,
+                group_commit_max_delay: defaults::GROUP_COMMIT_MAX_DELAY,
+                segment_max_bytes: defaults::SEGMENT_MAX_BYTES,
+                routine_records: RoutineRecords::All,
+            },
+        }
+    }
+}
+
+fn parse_default(addr: &str) -> SocketAddr {
+    addr.parse()
+        .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+}
+
+/// The defaults, in one place (the example file repeats them; a test keeps both in step).
+pub mod defaults {
+    use std::time::Duration;
+
+    /// `data.dir`.
+    pub const DATA_DIR: &str = "./rampart-data";
+    /// `log.level`.
+    pub const LOG_LEVEL: &str = "info";
+    /// `admin.listen`.
+    pub const ADMIN_LISTEN: &str = "127.0.0.1:9901";
+    /// `gateway.listen`.
+    pub const GATEWAY_LISTEN: &str = "127.0.0.1:8443";
+    /// `demo.listen`.
+    pub const DEMO_LISTEN: &str = "127.0.0.1:8081";
+    /// `gateway.shutdown_grace`.
+    pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+    /// `gateway.request_timeout`.
+    pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+    /// `storage.path`.
+    pub const REDB_FILE: &str = "rampart.redb";
+    /// `storage.postgres_table`.
+    pub const POSTGRES_TABLE: &str = "rampart_kv";
+    /// `storage.postgres_pool_size`.
+    pub const POSTGRES_POOL_SIZE: usize = 16;
+    /// `audit.checkpoint_interval`.
+    pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60);
+    /// `audit.group_commit_max_delay`.
+    pub const GROUP_COMMIT_MAX_DELAY: Duration = Duration::ZERO;
+    /// `audit.segment_max_bytes`.
+    pub const SEGMENT_MAX_BYTES: u64 = 64 << 20;
+}
+
+impl Config {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError {
+            file: path.to_owned(),
+            line: None,
+            key: None,
+            kind: ConfigErrorKind::Io { error },
+        })?;
+        Self::from_toml_str(&text, path)
+    }
+
+    /// Validates configuration text; `origin` is the file name used in errors.
+    pub fn from_toml_str(text: &str, origin: &Path) -> Result<Self, ConfigError> {
+        validate::from_toml_str(text, origin)
+    }
+}
+
+/// A fully commented configuration file that sets every key to its default.
+pub fn example() -> &'static str {
+    include_str!("example.toml")
+}
+
+/// A URL with any password replaced by `***`, for messages and debug output.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            let masked = if userinfo.contains(':') {
+                format!("{user}:***")
+            } else {
+                user.to_owned()
+            };
+            format!("{scheme}://{masked}@{host}{tail}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords_only() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db:5432/x?sslmode=require"),
+            "postgres://app:***@db:5432/x?sslmode=require"
+        );
+        assert_eq!(redact_url("postgres://app@db/x"), "postgres://app@db/x");
+        assert_eq!(redact_url("http://h:1/p@q"), "http://h:1/p@q");
+        assert_eq!(redact_url("no-scheme"), "no-scheme");
+    }
+
+    #[test]
+    fn storage_debug_never_shows_the_password() {
+        let backend = StorageBackend::Postgres {
+            url: "postgres://app:s3cret@db/x".to_owned(),
+            table: "t".to_owned(),
+            pool_size: 1,
+        };
+        let text = format!("{backend:?}");
+        assert!(!text.contains("s3cret"), "{text}");
+    }
+}

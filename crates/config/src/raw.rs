@@ -1,0 +1,141 @@
+//! The file as written: serde structs mirroring the TOML (`deny_unknown_fields`, every leaf
+//! optional and spanned so that validation can point at its line), and the schema of sections
+//! and keys that unknown-name errors suggest from.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// A leaf as written, with its byte span in the file.
+pub(crate) type Leaf<T> = Option<Spanned<T>>;
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConfig {
+    #[serde(default)]
+    pub data: RawData,
+    #[serde(default)]
+    pub log: RawLog,
+    #[serde(default)]
+    pub admin: RawAdmin,
+    #[serde(default)]
+    pub gateway: RawGateway,
+    #[serde(default)]
+    pub demo: RawDemo,
+    #[serde(default)]
+    pub storage: RawStorage,
+    #[serde(default)]
+    pub audit: RawAudit,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawData {
+    pub dir: Leaf<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLog {
+    pub format: Leaf<String>,
+    pub level: Leaf<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAdmin {
+    pub listen: Leaf<String>,
+    pub dangerous_public_admin: Leaf<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawGateway {
+    pub listen: Leaf<String>,
+    pub upstream: Leaf<String>,
+    pub tls: Leaf<String>,
+    pub cert_file: Leaf<String>,
+    pub key_file: Leaf<String>,
+    pub dangerous_plaintext: Leaf<bool>,
+    pub shutdown_grace: Leaf<String>,
+    pub request_timeout: Leaf<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDemo {
+    pub listen: Leaf<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawStorage {
+    pub backend: Leaf<String>,
+    pub path: Leaf<String>,
+    pub postgres_url: Leaf<String>,
+    pub postgres_table: Leaf<String>,
+    pub postgres_pool_size: Leaf<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAudit {
+    pub checkpoint_interval: Leaf<String>,
+    pub group_commit_max_delay: Leaf<String>,
+    pub segment_max_bytes: Leaf<i64>,
+    pub routine_records: Leaf<RoutineRecordsValue>,
+}
+
+/// `routine_records` may be written as a string (`"all"`, `"none"`, `"0.1"`) or a number.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RoutineRecordsValue {
+    Text(String),
+    Fraction(f64),
+}
+
+/// Every section and its keys, in file order: what unknown-name errors list and suggest from.
+/// A unit test checks that the example file sets exactly these keys.
+pub(crate) const SCHEMA: &[(&str, &[&str])] = &[
+    ("data", &["dir"]),
+    ("log", &["format", "level"]),
+    ("admin", &["listen", "dangerous_public_admin"]),
+    (
+        "gateway",
+        &[
+            "listen",
+            "upstream",
+            "tls",
+            "cert_file",
+            "key_file",
+            "dangerous_plaintext",
+            "shutdown_grace",
+            "request_timeout",
+        ],
+    ),
+    ("demo", &["listen"]),
+    (
+        "storage",
+        &[
+            "backend",
+            "path",
+            "postgres_url",
+            "postgres_table",
+            "postgres_pool_size",
+        ],
+    ),
+    (
+        "audit",
+        &[
+            "checkpoint_interval",
+            "group_commit_max_delay",
+            "segment_max_bytes",
+            "routine_records",
+        ],
+    ),
+];
+
+/// The section names of [`SCHEMA`].
+pub(crate) const SECTIONS: &[&str] = &[
+    "data", "log", "admin", "gateway", "demo", "storage", "audit",
+];

@@ -1,0 +1,745 @@
+//! Raw to typed: every key of the file checked once, each failure located at its line and key.
+
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use toml::Spanned;
+use toml_edit::ImDocument;
+
+use crate::duration::parse_duration;
+use crate::locate::{check_schema, key_at, line_of};
+use crate::raw::{
+    Leaf, RawAdmin, RawAudit, RawConfig, RawData, RawGateway, RawLog, RawStorage,
+    RoutineRecordsValue,
+};
+use crate::{
+    AdminConfig, AuditConfig, Config, ConfigError, ConfigErrorKind, DataConfig, DemoConfig,
+    GatewayConfig, LogConfig, LogFormat, RoutineRecords, StorageBackend, StorageConfig, TlsMode,
+    Upstream, defaults, redact_url,
+};
+
+pub(crate) fn from_toml_str(text: &str, origin: &Path) -> Result<Config, ConfigError> {
+    let document = ImDocument::parse(text).map_err(|error| ConfigError {
+        file: origin.to_owned(),
+        line: error.span().map(|span| line_of(text, span.start)),
+        key: None,
+        kind: ConfigErrorKind::Syntax {
+            message: first_line(error.message()),
+        },
+    })?;
+    let file = File {
+        text,
+        origin,
+        document: &document,
+    };
+    if let Some(unknown) = check_schema(&document) {
+        return Err(file.error_at(unknown.offset, &unknown.key, unknown.kind));
+    }
+    let raw: RawConfig = toml::from_str(text).map_err(|error| {
+        let span = error.span().unwrap_or(0..0);
+        ConfigError {
+            file: origin.to_owned(),
+            line: error.span().map(|span| line_of(text, span.start)),
+            key: key_at(&document, &span),
+            kind: type_error(error.message()),
+        }
+    })?;
+    file.convert(raw)
+}
+
+/// The file being validated, for locating errors.
+struct File<'a> {
+    text: &'a str,
+    origin: &'a Path,
+    document: &'a ImDocument<&'a str>,
+}
+
+impl File<'_> {
+    fn error_at(&self, offset: usize, key: &str, kind: ConfigErrorKind) -> ConfigError {
+        ConfigError {
+            file: self.origin.to_owned(),
+            line: Some(line_of(self.text, offset)),
+            key: Some(key.to_owned()),
+            kind,
+        }
+    }
+
+    fn error<T>(&self, leaf: &Spanned<T>, key: &str, kind: ConfigErrorKind) -> ConfigError {
+        self.error_at(leaf.span().start, key, kind)
+    }
+
+    /// An error about a key that is absent: located at its section's header, if there is one.
+    fn missing(&self, section: &str, key: &str, kind: ConfigErrorKind) -> ConfigError {
+        let line = self
+            .document
+            .as_table()
+            .get(section)
+            .and_then(toml_edit::Item::span)
+            .map(|span| line_of(self.text, span.start));
+        ConfigError {
+            file: self.origin.to_owned(),
+            line,
+            key: Some(format!("{section}.{key}")),
+            kind,
+        }
+    }
+
+    fn convert(&self, raw: RawConfig) -> Result<Config, ConfigError> {
+        let defaults = Config::default();
+        let config = Config {
+            data: self.data(raw.data, defaults.data)?,
+            log: self.log(raw.log, defaults.log)?,
+            admin: self.admin(raw.admin, defaults.admin)?,
+            gateway: self.gateway(raw.gateway, defaults.gateway)?,
+            demo: DemoConfig {
+                listen: self.socket_addr(
+                    raw.demo.listen.as_ref(),
+                    "demo.listen",
+                    defaults::DEMO_LISTEN,
+                    defaults.demo.listen,
+                )?,
+            },
+            storage: self.storage(raw.storage)?,
+            audit: self.audit(raw.audit, defaults.audit)?,
+        };
+        self.check_listeners(&config, &raw_listen_spans(self.document))?;
+        Ok(config)
+    }
+
+    fn data(&self, raw: RawData, default: DataConfig) -> Result<DataConfig, ConfigError> {
+        Ok(DataConfig {
+            dir: match &raw.dir {
+                Some(dir) => self.path(dir, "data.dir", "the working directory")?,
+                None => default.dir,
+            },
+        })
+    }
+
+    fn log(&self, raw: RawLog, default: LogConfig) -> Result<LogConfig, ConfigError> {
+        let format = match &raw.format {
+            None => default.format,
+            Some(value) => match value.get_ref().as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                other => {
+                    return Err(self.error(
+                        value,
+                        "log.format",
+                        ConfigErrorKind::InvalidChoice {
+                            value: other.to_owned(),
+                            what: "log format",
+                            expected: "\"text\" or \"json\"",
+                        },
+                    ));
+                }
+            },
+        };
+        let level = match &raw.level {
+            None => default.level,
+            Some(value) => {
+                check_log_filter(value.get_ref()).map_err(|reason| {
+                    self.error(
+                        value,
+                        "log.level",
+                        ConfigErrorKind::InvalidLogFilter {
+                            value: value.get_ref().clone(),
+                            reason,
+                        },
+                    )
+                })?;
+                value.get_ref().clone()
+            }
+        };
+        Ok(LogConfig { format, level })
+    }
+
+    fn admin(&self, raw: RawAdmin, default: AdminConfig) -> Result<AdminConfig, ConfigError> {
+        let listen = self.socket_addr(
+            raw.listen.as_ref(),
+            "admin.listen",
+            defaults::ADMIN_LISTEN,
+            default.listen,
+        )?;
+        let dangerous_public_admin = raw
+            .dangerous_public_admin
+            .map_or(default.dangerous_public_admin, Spanned::into_inner);
+        if !dangerous_public_admin
+            && !listen.ip().is_loopback()
+            && let Some(value) = &raw.listen
+        {
+            return Err(self.error(
+                value,
+                "admin.listen",
+                ConfigErrorKind::PublicAdmin { addr: listen },
+            ));
+        }
+        Ok(AdminConfig {
+            listen,
+            dangerous_public_admin,
+        })
+    }
+
+    fn gateway(
+        &self,
+        raw: RawGateway,
+        default: GatewayConfig,
+    ) -> Result<GatewayConfig, ConfigError> {
+        let listen = self.socket_addr(
+            raw.listen.as_ref(),
+            "gateway.listen",
+            defaults::GATEWAY_LISTEN,
+            default.listen,
+        )?;
+        let upstream = match &raw.upstream {
+            None => default.upstream,
+            Some(value) if value.get_ref() == "demo" => Upstream::Demo,
+            Some(value) => Upstream::Url(check_upstream(value.get_ref()).map_err(|reason| {
+                self.error(
+                    value,
+                    "gateway.upstream",
+                    ConfigErrorKind::InvalidUpstream {
+                        value: redact_url(value.get_ref()),
+                        reason,
+                    },
+                )
+            })?),
+        };
+        let tls = self.tls(&raw)?;
+        let shutdown_grace = self.duration(
+            raw.shutdown_grace.as_ref(),
+            "gateway.shutdown_grace",
+            "10s",
+            (Duration::ZERO, Duration::from_secs(3600)),
+            default.shutdown_grace,
+        )?;
+        let request_timeout = self.duration(
+            raw.request_timeout.as_ref(),
+            "gateway.request_timeout",
+            "60s",
+            (Duration::from_secs(1), Duration::from_secs(3600)),
+            default.request_timeout,
+        )?;
+        Ok(GatewayConfig {
+            listen,
+            upstream,
+            tls,
+            shutdown_grace,
+            request_timeout,
+        })
+    }
+
+    fn tls(&self, raw: &RawGateway) -> Result<TlsMode, ConfigError> {
+        const FILES: &str = "gateway.tls = \"files\"";
+        let plaintext = raw
+            .dangerous_plaintext
+            .as_ref()
+            .is_some_and(|value| *value.get_ref());
+        let files = match &raw.tls {
+            None => false,
+            Some(value) => match value.get_ref().as_str() {
+                "self-signed" => false,
+                "files" => true,
+                other => {
+                    return Err(self.error(
+                        value,
+                        "gateway.tls",
+                        ConfigErrorKind::InvalidChoice {
+                            value: other.to_owned(),
+                            what: "TLS mode",
+                            expected: "\"self-signed\" or \"files\"",
+                        },
+                    ));
+                }
+            },
+        };
+        if !files {
+            for (leaf, key) in [
+                (&raw.cert_file, "gateway.cert_file"),
+                (&raw.key_file, "gateway.key_file"),
+            ] {
+                if let Some(value) = leaf {
+                    return Err(self.error(
+                        value,
+                        key,
+                        ConfigErrorKind::NotApplicable { condition: FILES },
+                    ));
+                }
+            }
+            return Ok(if plaintext {
+                TlsMode::DangerousPlaintext
+            } else {
+                TlsMode::SelfSigned
+            });
+        }
+        if plaintext && let Some(value) = &raw.dangerous_plaintext {
+            return Err(self.error(
+                value,
+                "gateway.dangerous_plaintext",
+                ConfigErrorKind::PlaintextWithCertFiles,
+            ));
+        }
+        let pem = |leaf: &Leaf<String>, key: &str| match leaf {
+            Some(value) => self.path(value, &format!("gateway.{key}"), "the working directory"),
+            None => Err(self.missing(
+                "gateway",
+                key,
+                ConfigErrorKind::Required {
+                    condition: FILES,
+                    expected: "the path of a PEM file",
+                },
+            )),
+        };
+        let cert = pem(&raw.cert_file, "cert_file")?;
+        let key = pem(&raw.key_file, "key_file")?;
+        Ok(TlsMode::Files { cert, key })
+    }
+
+    fn storage(&self, raw: RawStorage) -> Result<StorageConfig, ConfigError> {
+        const POSTGRES: &str = "storage.backend = \"postgres\"";
+        const REDB: &str = "storage.backend = \"redb\"";
+        let postgres = match &raw.backend {
+            None => false,
+            Some(value) => match value.get_ref().as_str() {
+                "redb" => false,
+                "postgres" => true,
+                other => {
+                    return Err(self.error(
+                        value,
+                        "storage.backend",
+                        ConfigErrorKind::InvalidChoice {
+                            value: other.to_owned(),
+                            what: "storage backend",
+                            expected: "\"redb\" or \"postgres\"",
+                        },
+                    ));
+                }
+            },
+        };
+        if !postgres {
+            if let Some((span, key)) = [
+                (raw.postgres_url.as_ref().map(Spanned::span), "postgres_url"),
+                (
+                    raw.postgres_table.as_ref().map(Spanned::span),
+                    "postgres_table",
+                ),
+                (
+                    raw.postgres_pool_size.as_ref().map(Spanned::span),
+                    "postgres_pool_size",
+                ),
+            ]
+            .into_iter()
+            .find_map(|(span, key)| span.map(|span| (span, key)))
+            {
+                return Err(self.error_at(
+                    span.start,
+                    &format!("storage.{key}"),
+                    ConfigErrorKind::NotApplicable {
+                        condition: POSTGRES,
+                    },
+                ));
+            }
+            let path = match &raw.path {
+                Some(value) => self.path(value, "storage.path", "data.dir")?,
+                None => PathBuf::from(defaults::REDB_FILE),
+            };
+            return Ok(StorageConfig {
+                backend: StorageBackend::Redb { path },
+            });
+        }
+        if let Some(value) = &raw.path {
+            return Err(self.error(
+                value,
+                "storage.path",
+                ConfigErrorKind::NotApplicable { condition: REDB },
+            ));
+        }
+        let url = match &raw.postgres_url {
+            None => {
+                return Err(self.missing(
+                    "storage",
+                    "postgres_url",
+                    ConfigErrorKind::Required {
+                        condition: POSTGRES,
+                        expected: "a postgres:// URL",
+                    },
+                ));
+            }
+            Some(value) => {
+                let url = value.get_ref();
+                let host_part = url
+                    .strip_prefix("postgres://")
+                    .or_else(|| url.strip_prefix("postgresql://"));
+                if host_part
+                    .is_none_or(|rest| rest.is_empty() || rest.contains(char::is_whitespace))
+                {
+                    return Err(self.error(
+                        value,
+                        "storage.postgres_url",
+                        ConfigErrorKind::InvalidPostgresUrl {
+                            value: redact_url(url),
+                        },
+                    ));
+                }
+                url.clone()
+            }
+        };
+        let table = match &raw.postgres_table {
+            None => defaults::POSTGRES_TABLE.to_owned(),
+            Some(value) => {
+                if !is_table_name(value.get_ref()) {
+                    return Err(self.error(
+                        value,
+                        "storage.postgres_table",
+                        ConfigErrorKind::InvalidTableName {
+                            value: value.get_ref().clone(),
+                        },
+                    ));
+                }
+                value.get_ref().clone()
+            }
+        };
+        let pool_size = match &raw.postgres_pool_size {
+            None => defaults::POSTGRES_POOL_SIZE,
+            Some(value) => {
+                let size = *value.get_ref();
+                usize::try_from(size)
+                    .ok()
+                    .filter(|size| (1..=1024).contains(size))
+                    .ok_or_else(|| {
+                        self.error(
+                            value,
+                            "storage.postgres_pool_size",
+                            ConfigErrorKind::IntegerOutOfRange {
+                                value: size,
+                                min: 1,
+                                max: 1024,
+                            },
+                        )
+                    })?
+            }
+        };
+        Ok(StorageConfig {
+            backend: StorageBackend::Postgres {
+                url,
+                table,
+                pool_size,
+            },
+        })
+    }
+
+    fn audit(&self, raw: RawAudit, default: AuditConfig) -> Result<AuditConfig, ConfigError> {
+        let checkpoint_interval = self.duration(
+            raw.checkpoint_interval.as_ref(),
+            "audit.checkpoint_interval",
+            "60s",
+            (Duration::from_secs(1), Duration::from_secs(24 * 3600)),
+            default.checkpoint_interval,
+        )?;
+        let group_commit_max_delay = self.duration(
+            raw.group_commit_max_delay.as_ref(),
+            "audit.group_commit_max_delay",
+            "0ms",
+            (Duration::ZERO, Duration::from_secs(1)),
+            default.group_commit_max_delay,
+        )?;
+        const MIN_SEGMENT: u64 = 4 << 10;
+        const MAX_SEGMENT: u64 = 4 << 30;
+        let segment_max_bytes = match &raw.segment_max_bytes {
+            None => default.segment_max_bytes,
+            Some(value) => {
+                let size = *value.get_ref();
+                u64::try_from(size)
+                    .ok()
+                    .filter(|size| (MIN_SEGMENT..=MAX_SEGMENT).contains(size))
+                    .ok_or_else(|| {
+                        self.error(
+                            value,
+                            "audit.segment_max_bytes",
+                            ConfigErrorKind::ByteSizeOutOfRange {
+                                value: size,
+                                min: MIN_SEGMENT,
+                                max: MAX_SEGMENT,
+                            },
+                        )
+                    })?
+            }
+        };
+        let routine_records = match &raw.routine_records {
+            None => default.routine_records,
+            Some(value) => {
+                let parsed = match value.get_ref() {
+                    RoutineRecordsValue::Text(text) if text == "all" => Some(RoutineRecords::All),
+                    RoutineRecordsValue::Text(text) if text == "none" => Some(RoutineRecords::None),
+                    RoutineRecordsValue::Text(text) => text.parse::<f64>().ok().and_then(fraction),
+                    RoutineRecordsValue::Fraction(number) => fraction(*number),
+                };
+                parsed.ok_or_else(|| {
+                    let written = match value.get_ref() {
+                        RoutineRecordsValue::Text(text) => text.clone(),
+                        RoutineRecordsValue::Fraction(number) => number.to_string(),
+                    };
+                    self.error(
+                        value,
+                        "audit.routine_records",
+                        ConfigErrorKind::InvalidRoutineRecords { value: written },
+                    )
+                })?
+            }
+        };
+        Ok(AuditConfig {
+            checkpoint_interval,
+            group_commit_max_delay,
+            segment_max_bytes,
+            routine_records,
+        })
+    }
+
+    fn socket_addr(
+        &self,
+        leaf: Option<&Spanned<String>>,
+        key: &str,
+        example: &'static str,
+        default: SocketAddr,
+    ) -> Result<SocketAddr, ConfigError> {
+        let Some(value) = leaf else {
+            return Ok(default);
+        };
+        value.get_ref().parse().map_err(|_| {
+            self.error(
+                value,
+                key,
+                ConfigErrorKind::InvalidSocketAddr {
+                    value: value.get_ref().clone(),
+                    example,
+                },
+            )
+        })
+    }
+
+    fn duration(
+        &self,
+        leaf: Option<&Spanned<String>>,
+        key: &str,
+        example: &'static str,
+        (min, max): (Duration, Duration),
+        default: Duration,
+    ) -> Result<Duration, ConfigError> {
+        let Some(value) = leaf else {
+            return Ok(default);
+        };
+        let text = value.get_ref();
+        let duration = parse_duration(text).map_err(|reason| {
+            self.error(
+                value,
+                key,
+                ConfigErrorKind::InvalidDuration {
+                    value: text.clone(),
+                    reason,
+                    example,
+                },
+            )
+        })?;
+        if duration < min || duration > max {
+            return Err(self.error(
+                value,
+                key,
+                ConfigErrorKind::DurationOutOfRange {
+                    value: text.clone(),
+                    min,
+                    max,
+                },
+            ));
+        }
+        Ok(duration)
+    }
+
+    fn path(
+        &self,
+        value: &Spanned<String>,
+        key: &str,
+        relative_to: &'static str,
+    ) -> Result<PathBuf, ConfigError> {
+        let text = value.get_ref();
+        if text.trim().is_empty() {
+            return Err(self.error(
+                value,
+                key,
+                ConfigErrorKind::Empty {
+                    expected: "a file system path",
+                },
+            ));
+        }
+        if text.starts_with('~') {
+            return Err(self.error(
+                value,
+                key,
+                ConfigErrorKind::HomeRelativePath {
+                    value: text.clone(),
+                    relative_to,
+                },
+            ));
+        }
+        Ok(PathBuf::from(text))
+    }
+
+    /// Two listeners may not share a port on overlapping addresses.
+    fn check_listeners(
+        &self,
+        config: &Config,
+        spans: &[(&'static str, Range<usize>)],
+    ) -> Result<(), ConfigError> {
+        let mut listeners = vec![
+            ("gateway.listen", config.gateway.listen),
+            ("admin.listen", config.admin.listen),
+        ];
+        if config.gateway.upstream == Upstream::Demo {
+            listeners.push(("demo.listen", config.demo.listen));
+        }
+        for (index, (key, addr)) in listeners.iter().enumerate() {
+            let earlier = listeners.get(..index).unwrap_or_default();
+            if let Some((other, _)) = earlier.iter().find(|(_, other)| overlaps(*addr, *other)) {
+                // Blame whichever of the two was written in the file (the later one if both).
+                let (blamed, addr, other) = match spans.iter().find(|(k, _)| k == key) {
+                    Some(_) => (*key, *addr, *other),
+                    None => (*other, *addr, *key),
+                };
+                let kind = ConfigErrorKind::ListenConflict { addr, other };
+                return Err(match spans.iter().find(|(k, _)| *k == blamed) {
+                    Some((_, span)) => self.error_at(span.start, blamed, kind),
+                    None => ConfigError {
+                        file: self.origin.to_owned(),
+                        line: None,
+                        key: Some(blamed.to_owned()),
+                        kind,
+                    },
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn overlaps(a: SocketAddr, b: SocketAddr) -> bool {
+    a.port() != 0
+        && a.port() == b.port()
+        && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+}
+
+fn raw_listen_spans(document: &ImDocument<&str>) -> Vec<(&'static str, Range<usize>)> {
+    ["gateway", "admin", "demo"]
+        .into_iter()
+        .zip(["gateway.listen", "admin.listen", "demo.listen"])
+        .filter_map(|(section, key)| {
+            let span = document
+                .as_table()
+                .get(section)?
+                .as_table_like()?
+                .get("listen")?
+                .span()?;
+            Some((key, span))
+        })
+        .collect()
+}
+
+fn fraction(number: f64) -> Option<RoutineRecords> {
+    (0.0..=1.0)
+        .contains(&number)
+        .then_some(RoutineRecords::Sample(number))
+}
+
+/// `info`, `warn,rampart_gateway=debug`, `rampart_audit::log=trace`.
+fn check_log_filter(filter: &str) -> Result<(), String> {
+    const LEVELS: &[&str] = &["trace", "debug", "info", "warn", "error", "off"];
+    if filter.trim().is_empty() {
+        return Err("it is empty".to_owned());
+    }
+    for directive in filter.split(',') {
+        let directive = directive.trim();
+        let (target, level) = match directive.split_once('=') {
+            Some((target, level)) => (Some(target), level),
+            None if LEVELS.contains(&directive.to_ascii_lowercase().as_str()) => (None, directive),
+            None => {
+                return Err(format!(
+                    "{directive:?} is not a level (a target takes =level)"
+                ));
+            }
+        };
+        if !LEVELS.contains(&level.to_ascii_lowercase().as_str()) {
+            return Err(format!("{level:?} is not a level"));
+        }
+        if let Some(target) = target
+            && (target.is_empty()
+                || !target
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+        {
+            return Err(format!("{target:?} is not a target"));
+        }
+    }
+    Ok(())
+}
+
+/// An `http://` or `https://` URL with a host and a valid port; returns it unchanged.
+fn check_upstream(url: &str) -> Result<String, String> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or("the scheme is not http or https")?;
+    if url.contains(char::is_whitespace) {
+        return Err("it contains whitespace".to_owned());
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err("it carries credentials (the gateway forwards the client's own)".to_owned());
+    }
+    let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
+        let (host, after) = bracketed
+            .split_once(']')
+            .ok_or("the IPv6 host is not closed")?;
+        (host, after.strip_prefix(':'))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() {
+        return Err("the host is missing".to_owned());
+    }
+    if let Some(port) = port
+        && port.parse::<u16>().is_err()
+    {
+        return Err(format!("{port:?} is not a port"));
+    }
+    Ok(url.to_owned())
+}
+
+/// A lowercase SQL identifier that needs no quoting.
+fn is_table_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name.len() <= 63
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// Turns serde's "invalid type: integer `8443`, expected a string" into [`ConfigErrorKind`].
+fn type_error(message: &str) -> ConfigErrorKind {
+    let message = first_line(message);
+    if let Some(rest) = message.strip_prefix("invalid type: ")
+        && let Some((found, expected)) = rest.split_once(", expected ")
+    {
+        return ConfigErrorKind::WrongType {
+            expected: expected.to_owned(),
+            found: found.replace('`', ""),
+        };
+    }
+    ConfigErrorKind::Invalid { message }
+}
+
+fn first_line(message: &str) -> String {
+    message.lines().next().unwrap_or_default().trim().to_owned()
+}

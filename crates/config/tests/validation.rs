@@ -1,0 +1,559 @@
+//! Every value the configuration rejects, with the file, line and key its error names; and the
+//! example file, which must parse to exactly the defaults.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rampart_config::{
+    Config, ConfigErrorKind, LogFormat, RoutineRecords, StorageBackend, TlsMode, Upstream,
+};
+
+fn parse(text: &str) -> Result<Config, rampart_config::ConfigError> {
+    Config::from_toml_str(text, Path::new("rampart.toml"))
+}
+
+/// Asserts that `text` is rejected with a message starting `rampart.toml:LINE: KEY: ` and
+/// containing `needle`.
+#[track_caller]
+fn rejected(text: &str, line: usize, key: &str, needle: &str) -> ConfigErrorKind {
+    let error = parse(text).expect_err("the config should be rejected");
+    let message = error.to_string();
+    let prefix = format!("rampart.toml:{line}: {key}: ");
+    assert!(
+        message.starts_with(&prefix),
+        "expected prefix {prefix:?} in {message:?}"
+    );
+    assert!(
+        message.contains(needle),
+        "expected {needle:?} in {message:?}"
+    );
+    error.kind
+}
+
+#[test]
+fn an_empty_file_is_the_default() {
+    assert_eq!(parse("").unwrap(), Config::default());
+}
+
+#[test]
+fn the_example_parses_to_the_defaults() {
+    assert_eq!(parse(rampart_config::example()).unwrap(), Config::default());
+}
+
+#[test]
+fn the_example_sets_every_key_and_comments_every_section() {
+    let example = rampart_config::example();
+    let document: toml::Table = example.parse().unwrap();
+    // Keys the example leaves commented out, because setting them changes the mode.
+    let commented = [
+        "cert_file",
+        "key_file",
+        "postgres_url",
+        "postgres_table",
+        "postgres_pool_size",
+    ];
+    for section in [
+        "data", "log", "admin", "gateway", "demo", "storage", "audit",
+    ] {
+        assert!(
+            document.contains_key(section),
+            "section [{section}] missing"
+        );
+        assert!(
+            example.contains(&format!("[{section}]\n#")),
+            "[{section}] has no comment"
+        );
+    }
+    for key in commented {
+        assert!(example.contains(&format!("# {key} = ")), "{key} not shown");
+    }
+}
+
+#[test]
+fn a_full_file_is_read_into_typed_values() {
+    let config = parse(
+        r#"
+[data]
+dir = "/var/lib/rampart"
+[log]
+format = "json"
+level = "warn,rampart_gateway=debug"
+[admin]
+listen = "0.0.0.0:9000"
+dangerous_public_admin = true
+[gateway]
+listen = "[::1]:443"
+upstream = "https://app.internal:8443/base"
+tls = "files"
+cert_file = "cert.pem"
+key_file = "key.pem"
+shutdown_grace = "0s"
+request_timeout = "2m"
+[storage]
+backend = "postgres"
+postgres_url = "postgres://rampart:pw@127.0.0.1:5432/test"
+postgres_table = "kv_2"
+postgres_pool_size = 4
+[audit]
+checkpoint_interval = "1h"
+group_commit_max_delay = "5ms"
+segment_max_bytes = 1048576
+routine_records = 0.25
+"#,
+    )
+    .unwrap();
+    assert_eq!(config.data.dir, Path::new("/var/lib/rampart"));
+    assert_eq!(config.log.format, LogFormat::Json);
+    assert_eq!(config.admin.listen.port(), 9000);
+    assert_eq!(config.gateway.listen.to_string(), "[::1]:443");
+    assert_eq!(
+        config.gateway.upstream,
+        Upstream::Url("https://app.internal:8443/base".into())
+    );
+    assert_eq!(
+        config.gateway.tls,
+        TlsMode::Files {
+            cert: "cert.pem".into(),
+            key: "key.pem".into()
+        }
+    );
+    assert_eq!(config.gateway.shutdown_grace, Duration::ZERO);
+    assert_eq!(config.gateway.request_timeout, Duration::from_secs(120));
+    assert_eq!(
+        config.storage.backend,
+        StorageBackend::Postgres {
+            url: "postgres://rampart:pw@127.0.0.1:5432/test".into(),
+            table: "kv_2".into(),
+            pool_size: 4
+        }
+    );
+    assert_eq!(config.audit.checkpoint_interval, Duration::from_secs(3600));
+    assert_eq!(
+        config.audit.group_commit_max_delay,
+        Duration::from_millis(5)
+    );
+    assert_eq!(config.audit.segment_max_bytes, 1 << 20);
+    assert_eq!(config.audit.routine_records, RoutineRecords::Sample(0.25));
+}
+
+#[test]
+fn plaintext_and_routine_choices() {
+    let config =
+        parse("[gateway]\ndangerous_plaintext = true\n[audit]\nroutine_records = \"none\"\n")
+            .unwrap();
+    assert_eq!(config.gateway.tls, TlsMode::DangerousPlaintext);
+    assert_eq!(config.audit.routine_records, RoutineRecords::None);
+    let config = parse("[audit]\nroutine_records = \"0.1\"\n").unwrap();
+    assert_eq!(config.audit.routine_records, RoutineRecords::Sample(0.1));
+}
+
+#[test]
+fn the_file_must_exist() {
+    let error = Config::load(Path::new("/nonexistent/rampart.toml")).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .starts_with("/nonexistent/rampart.toml: cannot read config file"),
+        "{error}"
+    );
+}
+
+#[test]
+fn syntax_errors_name_the_line() {
+    let kind = rejected_syntax("[gateway]\nlisten = \"127.0.0.1:1\"\nupstream = \n", 3);
+    assert!(matches!(kind, ConfigErrorKind::Syntax { .. }));
+}
+
+#[track_caller]
+fn rejected_syntax(text: &str, line: usize) -> ConfigErrorKind {
+    let error = parse(text).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .starts_with(&format!("rampart.toml:{line}: invalid TOML")),
+        "{error}"
+    );
+    error.kind
+}
+
+#[test]
+fn unknown_sections_and_keys_get_suggestions() {
+    rejected(
+        "[gatway]\nlisten = \"1\"\n",
+        1,
+        "gatway",
+        "did you mean \"gateway\"?",
+    );
+    rejected(
+        "[zzzz]\n",
+        1,
+        "zzzz",
+        "unknown section (expected one of: data, log,",
+    );
+    rejected(
+        "[gateway]\nlisten = \"127.0.0.1:1\"\nlisten_addr = \"x\"\n",
+        3,
+        "gateway.listen_addr",
+        "unknown key, did you mean \"listen\"?",
+    );
+    rejected(
+        "[audit]\nfoo = 1\n",
+        2,
+        "audit.foo",
+        "expected one of: checkpoint_interval",
+    );
+    rejected("data = 5\n", 1, "data", "expected");
+}
+
+#[test]
+fn wrong_types_name_the_key() {
+    let kind = rejected(
+        "[gateway]\n\nlisten = 8443\n",
+        3,
+        "gateway.listen",
+        "expected a string, found integer 8443",
+    );
+    assert!(matches!(kind, ConfigErrorKind::WrongType { .. }));
+    rejected(
+        "[admin]\ndangerous_public_admin = \"yes\"\n",
+        2,
+        "admin.dangerous_public_admin",
+        "expected a boolean",
+    );
+    rejected(
+        "[storage]\nbackend = \"postgres\"\npostgres_url = \"postgres://h/d\"\npostgres_pool_size = \"8\"\n",
+        4,
+        "storage.postgres_pool_size",
+        "expected i64",
+    );
+}
+
+#[test]
+fn socket_addresses() {
+    rejected(
+        "# c\n\n[gateway]\n\nlisten = \"0.0.0.0:99999\"\n",
+        5,
+        "gateway.listen",
+        "\"0.0.0.0:99999\" is not a socket address (expected IP:PORT, e.g. \"127.0.0.1:8443\")",
+    );
+    rejected(
+        "[admin]\nlisten = \"localhost:9901\"\n",
+        2,
+        "admin.listen",
+        "is not a socket address",
+    );
+    rejected(
+        "[demo]\nlisten = \"8081\"\n",
+        2,
+        "demo.listen",
+        "e.g. \"127.0.0.1:8081\"",
+    );
+}
+
+#[test]
+fn the_admin_listener_stays_on_loopback_unless_asked() {
+    let kind = rejected(
+        "[admin]\nlisten = \"0.0.0.0:9901\"\n",
+        2,
+        "admin.listen",
+        "is not a loopback address",
+    );
+    assert!(matches!(kind, ConfigErrorKind::PublicAdmin { .. }));
+    assert!(parse("[admin]\nlisten = \"[::1]:9901\"\n").is_ok());
+}
+
+#[test]
+fn listeners_cannot_share_a_port() {
+    rejected(
+        "[gateway]\nlisten = \"127.0.0.1:9901\"\n",
+        2,
+        "gateway.listen",
+        "\"127.0.0.1:9901\" is already used by admin.listen",
+    );
+    rejected(
+        "[gateway]\nlisten = \"0.0.0.0:8081\"\n",
+        2,
+        "gateway.listen",
+        "already used by demo.listen",
+    );
+    // The demo app only listens when it is the upstream.
+    assert!(
+        parse("[gateway]\nlisten = \"127.0.0.1:8081\"\nupstream = \"http://127.0.0.1:3000\"\n")
+            .is_ok()
+    );
+    // Port 0 picks a free port: never a conflict.
+    assert!(
+        parse("[gateway]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n").is_ok()
+    );
+}
+
+#[test]
+fn log_settings() {
+    rejected(
+        "[log]\nformat = \"xml\"\n",
+        2,
+        "log.format",
+        "\"xml\" is not a log format (expected \"text\" or \"json\")",
+    );
+    rejected(
+        "[log]\nlevel = \"loud\"\n",
+        2,
+        "log.level",
+        "\"loud\" is not a level",
+    );
+    rejected(
+        "[log]\nlevel = \"rampart=verbose\"\n",
+        2,
+        "log.level",
+        "\"verbose\" is not a level",
+    );
+    rejected(
+        "[log]\nlevel = \"bad target=info\"\n",
+        2,
+        "log.level",
+        "\"bad target\" is not a target",
+    );
+    rejected("[log]\nlevel = \"\"\n", 2, "log.level", "it is empty");
+    assert!(parse("[log]\nlevel = \"rampart_audit::log=trace\"\n").is_ok());
+}
+
+#[test]
+fn upstreams() {
+    for (value, reason) in [
+        ("ftp://x", "the scheme is not http or https"),
+        ("http://", "the host is missing"),
+        ("http://:80", "the host is missing"),
+        ("http://app:99999", "\"99999\" is not a port"),
+        ("http://app /x", "whitespace"),
+        ("http://[::1/", "IPv6 host is not closed"),
+    ] {
+        rejected(
+            &format!("[gateway]\nupstream = \"{value}\"\n"),
+            2,
+            "gateway.upstream",
+            reason,
+        );
+    }
+    let error = parse("[gateway]\nupstream = \"http://u:secret@app\"\n").unwrap_err();
+    let message = error.to_string();
+    assert!(message.contains("carries credentials"), "{message}");
+    assert!(!message.contains("secret"), "{message}");
+    assert!(parse("[gateway]\nupstream = \"http://[::1]:3000\"\n").is_ok());
+}
+
+#[test]
+fn tls_modes() {
+    rejected(
+        "[gateway]\ntls = \"acme\"\n",
+        2,
+        "gateway.tls",
+        "\"acme\" is not a TLS mode",
+    );
+    rejected(
+        "[gateway]\ntls = \"files\"\nkey_file = \"k.pem\"\n",
+        1,
+        "gateway.cert_file",
+        "missing, required when gateway.tls = \"files\"",
+    );
+    rejected(
+        "[gateway]\ntls = \"files\"\ncert_file = \"c.pem\"\n",
+        1,
+        "gateway.key_file",
+        "missing",
+    );
+    rejected(
+        "[gateway]\ncert_file = \"c.pem\"\n",
+        2,
+        "gateway.cert_file",
+        "only allowed when gateway.tls = \"files\"",
+    );
+    rejected(
+        "[gateway]\ntls = \"files\"\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"\ndangerous_plaintext = true\n",
+        5,
+        "gateway.dangerous_plaintext",
+        "plain HTTP cannot be combined",
+    );
+    rejected(
+        "[gateway]\ntls = \"files\"\ncert_file = \"\"\nkey_file = \"k.pem\"\n",
+        3,
+        "gateway.cert_file",
+        "must not be empty",
+    );
+    rejected(
+        "[gateway]\ntls = \"files\"\ncert_file = \"~/c.pem\"\nkey_file = \"k.pem\"\n",
+        3,
+        "gateway.cert_file",
+        "starts with \"~\"",
+    );
+}
+
+#[test]
+fn durations() {
+    rejected(
+        "[gateway]\nshutdown_grace = \"10\"\n",
+        2,
+        "gateway.shutdown_grace",
+        "\"10\" is not a duration: the unit is missing",
+    );
+    rejected(
+        "[gateway]\nrequest_timeout = \"1.5s\"\n",
+        2,
+        "gateway.request_timeout",
+        "e.g. \"60s\"",
+    );
+    rejected(
+        "[gateway]\nrequest_timeout = \"500ms\"\n",
+        2,
+        "gateway.request_timeout",
+        "\"500ms\" is out of range (expected 1s to 1h)",
+    );
+    rejected(
+        "[gateway]\nshutdown_grace = \"2h\"\n",
+        2,
+        "gateway.shutdown_grace",
+        "out of range",
+    );
+    rejected(
+        "[audit]\ncheckpoint_interval = \"0s\"\n",
+        2,
+        "audit.checkpoint_interval",
+        "(expected 1s to 24h)",
+    );
+    rejected(
+        "[audit]\ngroup_commit_max_delay = \"2s\"\n",
+        2,
+        "audit.group_commit_max_delay",
+        "(expected 0s to 1s)",
+    );
+}
+
+#[test]
+fn data_and_storage_paths() {
+    rejected(
+        "[data]\ndir = \"~/rampart\"\n",
+        2,
+        "data.dir",
+        "relative to the working directory",
+    );
+    rejected("[data]\ndir = \" \"\n", 2, "data.dir", "must not be empty");
+    rejected(
+        "[storage]\npath = \"~/x.redb\"\n",
+        2,
+        "storage.path",
+        "relative to data.dir",
+    );
+}
+
+#[test]
+fn storage_backends() {
+    rejected(
+        "[storage]\nbackend = \"sqlite\"\n",
+        2,
+        "storage.backend",
+        "\"sqlite\" is not a storage backend (expected \"redb\" or \"postgres\")",
+    );
+    rejected(
+        "[storage]\nbackend = \"postgres\"\n",
+        1,
+        "storage.postgres_url",
+        "missing, required when storage.backend = \"postgres\"",
+    );
+    rejected(
+        "[storage]\npostgres_url = \"postgres://h/d\"\n",
+        2,
+        "storage.postgres_url",
+        "only allowed when storage.backend = \"postgres\"",
+    );
+    rejected(
+        "[storage]\npostgres_pool_size = 3\n",
+        2,
+        "storage.postgres_pool_size",
+        "only allowed when",
+    );
+    rejected(
+        "[storage]\nbackend = \"postgres\"\npostgres_url = \"postgres://h/d\"\npath = \"x\"\n",
+        4,
+        "storage.path",
+        "only allowed when storage.backend = \"redb\"",
+    );
+    let pg = "[storage]\nbackend = \"postgres\"\n";
+    rejected(
+        &format!("{pg}postgres_url = \"mysql://h/d\"\n"),
+        3,
+        "storage.postgres_url",
+        "is not a PostgreSQL URL",
+    );
+    rejected(
+        &format!("{pg}postgres_url = \"postgres://\"\n"),
+        3,
+        "storage.postgres_url",
+        "is not a PostgreSQL URL",
+    );
+    let error = parse(&format!("{pg}postgres_url = \"mysql://u:hunter2@h/d\"\n")).unwrap_err();
+    assert!(!error.to_string().contains("hunter2"), "{error}");
+    let pg = format!("{pg}postgres_url = \"postgres://h/d\"\n");
+    rejected(
+        &format!("{pg}postgres_table = \"Bad-Name\"\n"),
+        4,
+        "storage.postgres_table",
+        "is not a valid table name",
+    );
+    rejected(
+        &format!("{pg}postgres_table = \"1kv\"\n"),
+        4,
+        "storage.postgres_table",
+        "is not a valid table name",
+    );
+    rejected(
+        &format!("{pg}postgres_table = \"{}\"\n", "a".repeat(64)),
+        4,
+        "storage.postgres_table",
+        "is not a valid table name",
+    );
+    rejected(
+        &format!("{pg}postgres_pool_size = 0\n"),
+        4,
+        "storage.postgres_pool_size",
+        "0 is out of range (expected 1 to 1024)",
+    );
+    rejected(
+        &format!("{pg}postgres_pool_size = 5000\n"),
+        4,
+        "storage.postgres_pool_size",
+        "out of range",
+    );
+}
+
+#[test]
+fn audit_settings() {
+    rejected(
+        "[audit]\nsegment_max_bytes = 100\n",
+        2,
+        "audit.segment_max_bytes",
+        "100 is out of range (expected 4096 to 4294967296 (4 GiB) bytes)",
+    );
+    rejected(
+        "[audit]\nsegment_max_bytes = -1\n",
+        2,
+        "audit.segment_max_bytes",
+        "out of range",
+    );
+    rejected(
+        "[audit]\nroutine_records = \"some\"\n",
+        2,
+        "audit.routine_records",
+        "\"some\" is not a record setting",
+    );
+    rejected(
+        "[audit]\nroutine_records = 1.5\n",
+        2,
+        "audit.routine_records",
+        "\"1.5\" is not a record setting",
+    );
+    rejected(
+        "[audit]\nroutine_records = \"-0.1\"\n",
+        2,
+        "audit.routine_records",
+        "is not a record setting",
+    );
+}
