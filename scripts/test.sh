@@ -29,5 +29,11 @@ fi
 # Shared test data (CRS, specs) lives beside the checkout.
 export RAMPART_SHARED_DIR="${RAMPART_SHARED_DIR:-$(cd .. && pwd)/shared}"
 
+# Debian's CRS 3.3.4 (the rule set users already have) is loaded by the SecLang and WAF tests.
+if [ ! -f /usr/share/modsecurity-crs/owasp-crs.load ] || [ ! -f /etc/modsecurity/crs/crs-setup.conf ]; then
+  log "installing modsecurity-crs"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq modsecurity-crs >/dev/null
+fi
+
 log "running the test suite"
 cargo test --workspace --locked "$@"

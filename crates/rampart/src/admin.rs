@@ -1,0 +1,95 @@
+//! The admin listener (loopback by default): `/healthz`, `/readyz`, and Prometheus `/metrics`,
+//! which requires the admin token (`Authorization: Bearer ...`), compared in constant time.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::TcpListener;
+
+/// What the admin endpoints need.
+#[derive(Debug, Clone)]
+pub struct AdminState {
+    /// Renders the metrics.
+    pub metrics: PrometheusHandle,
+    /// The bearer token `/metrics` requires.
+    pub admin_token: Arc<str>,
+}
+
+/// Builds the admin routes.
+pub fn router(state: AdminState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(|| async { "ready\n" }))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+/// Serves the admin endpoints on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    state: AdminState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    if let Err(error) = axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
+        tracing::error!(%error, "admin listener stopped");
+    }
+}
+
+async fn metrics(State(state): State<AdminState>, headers: HeaderMap) -> Response {
+    if !bearer_matches(&headers, &state.admin_token) {
+        metrics::counter!("rampart_admin_denied_total").increment(1);
+        tracing::warn!("admin request denied: missing or wrong bearer token");
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer realm=\"rampart-admin\"")],
+            "unauthorized\n",
+        )
+            .into_response();
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+fn bearer_matches(headers: &HeaderMap, expected: &str) -> bool {
+    let Some(presented) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+    else {
+        return false;
+    };
+    aws_lc_rs::constant_time::verify_slices_are_equal(
+        presented.trim().as_bytes(),
+        expected.as_bytes(),
+    )
+    .is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_exact_bearer_token_passes() {
+        let mut headers = HeaderMap::new();
+        assert!(!bearer_matches(&headers, "tok"));
+        headers.insert(header::AUTHORIZATION, "Bearer tok".parse().unwrap());
+        assert!(bearer_matches(&headers, "tok"));
+        headers.insert(header::AUTHORIZATION, "Bearer to".parse().unwrap());
+        assert!(!bearer_matches(&headers, "tok"));
+        headers.insert(header::AUTHORIZATION, "Basic tok".parse().unwrap());
+        assert!(!bearer_matches(&headers, "tok"));
+    }
+}

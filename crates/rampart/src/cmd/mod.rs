@@ -1,0 +1,57 @@
+//! One module per subcommand of the `rampart` binary, and the settings they share.
+
+pub mod audit;
+pub mod config;
+pub mod gateway;
+pub mod up;
+
+use std::path::PathBuf;
+
+use rampart_config::{Config, ConfigError};
+
+use crate::telemetry::LogFormat;
+
+/// Exit code for configuration and usage errors.
+pub const EXIT_USAGE: u8 = 2;
+
+/// A usage error found after argument parsing (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Maps an error to the documented exit code.
+pub fn exit_code_for(error: &anyhow::Error) -> u8 {
+    let is_usage = error.chain().any(|cause| {
+        cause.downcast_ref::<ConfigError>().is_some()
+            || cause.downcast_ref::<UsageError>().is_some()
+    });
+    if is_usage { EXIT_USAGE } else { 1 }
+}
+
+/// The configuration with command-line overrides applied.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The validated configuration.
+    pub config: Config,
+    /// The log format in force.
+    pub log_format: LogFormat,
+}
+
+impl Settings {
+    /// Loads the configuration file if any, then applies `--data-dir` and `--log-format`.
+    pub fn load(
+        config_file: Option<PathBuf>,
+        data_dir: Option<PathBuf>,
+        log_format: Option<LogFormat>,
+    ) -> anyhow::Result<Self> {
+        let mut config = match &config_file {
+            Some(path) => Config::load(path)?,
+            None => Config::default(),
+        };
+        if let Some(dir) = data_dir {
+            config.data.dir = dir;
+        }
+        let log_format = log_format.unwrap_or_else(|| config.log.format.into());
+        Ok(Self { config, log_format })
+    }
+}

@@ -1,0 +1,264 @@
+//! `rampart up`: the whole plane in one process with embedded defaults, and a banner that says
+//! what to try.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use rampart_config::{StorageBackend, TlsMode, Upstream};
+use rampart_gateway::{Gateway, GatewayOptions};
+
+use crate::admin::{self, AdminState};
+use crate::cmd::{Settings, UsageError};
+use crate::datadir::DataDir;
+use crate::plane::{self, Shutdown};
+use crate::{demo, telemetry};
+
+/// Options of `rampart up`.
+#[derive(Debug, clap::Args)]
+pub struct UpArgs {
+    /// Put this app behind the gateway instead of the demo app (`http://` or `https://` URL).
+    #[arg(long, value_name = "URL")]
+    upstream: Option<String>,
+}
+
+/// Starts everything, prints the banner, and runs until Ctrl-C or SIGTERM.
+pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
+    let config = settings.config;
+    telemetry::init_logging(settings.log_format, &config.log.level)?;
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let metrics = telemetry::init_metrics()?;
+    let data = DataDir::create(&config.data.dir)?;
+    let (admin_token_path, admin_token) = plane::admin_token(&data)?;
+    let (storage_description, instance_id) = open_storage(&config.storage.backend, &data).await?;
+    let edge_id = edge_id_for(&instance_id);
+    let (origin_keys_path, origin_lock) = plane::origin_lock(&data, &edge_id)?;
+
+    let shutdown = Shutdown::new();
+    let mut tasks = tokio::task::JoinSet::new();
+
+    // The upstream: the user's app, or the demo app on its own loopback port.
+    let upstream_url = match (args.upstream, &config.gateway.upstream) {
+        (Some(url), _) => url,
+        (None, Upstream::Url(url)) => url.clone(),
+        (None, Upstream::Demo) => {
+            let listener = plane::bind(config.demo.listen, "demo app").await?;
+            let addr = listener.local_addr()?;
+            let lock = Arc::new(origin_lock.clone());
+            tasks.spawn(demo::serve(listener, Some(lock), shutdown.signalled()));
+            format!("http://{addr}")
+        }
+    };
+
+    let (tls, dev_ca) = plane::gateway_tls(&config.gateway.tls, &data)?;
+    let mut gateway_options = GatewayOptions::new(config.gateway.listen, upstream_url.clone());
+    gateway_options.tls = tls;
+    gateway_options.request_timeout = config.gateway.request_timeout;
+    gateway_options.origin_lock = Some(origin_lock);
+    let gateway = Gateway::bind(gateway_options)
+        .await
+        .map_err(|error| match error.kind() {
+            rampart_gateway::GatewayErrorKind::Upstream { .. } => {
+                anyhow::Error::new(UsageError(error.to_string()))
+            }
+            _ => anyhow::Error::new(error),
+        })?;
+    let gateway_addr = gateway.local_addr()?;
+    let grace = config.gateway.shutdown_grace;
+    tasks.spawn(gateway.serve(shutdown.signalled(), grace));
+
+    let admin_listener = plane::bind(config.admin.listen, "admin endpoint").await?;
+    let admin_addr = admin_listener.local_addr()?;
+    let admin_state = AdminState {
+        metrics,
+        admin_token: Arc::clone(&admin_token),
+    };
+    tasks.spawn(admin::serve(
+        admin_listener,
+        admin_state,
+        shutdown.signalled(),
+    ));
+
+    let banner = Banner {
+        gateway: gateway_addr,
+        tls: !matches!(config.gateway.tls, TlsMode::DangerousPlaintext),
+        upstream: &upstream_url,
+        admin: admin_addr,
+        data: data.root(),
+        storage: &storage_description,
+        admin_token_path: &admin_token_path,
+        admin_token: &admin_token,
+        origin_keys_path: &origin_keys_path,
+        edge_id: &edge_id,
+        dev_ca: dev_ca.as_deref(),
+    };
+    println!("{banner}");
+    tracing::info!(gateway = %gateway_addr, admin = %admin_addr, upstream = %upstream_url, "rampart is up");
+
+    plane::termination_signal().await;
+    tracing::info!(grace_ms = grace.as_millis() as u64, "shutting down");
+    shutdown.trigger();
+    let drained = tokio::time::timeout(grace + Duration::from_secs(1), async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("some tasks did not stop within the grace period");
+    }
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The edge id: stable for this plane, derived from its instance id.
+fn edge_id_for(instance_id: &str) -> String {
+    let tail: String = instance_id
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .rev()
+        .take(12)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!("rampart-{tail}")
+}
+
+/// Opens the configured storage backend (proving it is reachable), says what it is, and
+/// returns the plane's instance id (created on first start, stable afterwards).
+async fn open_storage(
+    backend: &StorageBackend,
+    data: &DataDir,
+) -> anyhow::Result<(String, String)> {
+    let (spec, description) = match backend {
+        StorageBackend::Redb { path } => {
+            let path = data.root().join(path);
+            let description = format!("redb at {}", path.display());
+            (rampart_storage::BackendSpec::Redb { path }, description)
+        }
+        StorageBackend::Postgres {
+            url,
+            table,
+            pool_size,
+        } => (
+            rampart_storage::BackendSpec::Postgres {
+                url: url.clone(),
+                table: table.clone(),
+                pool_size: *pool_size,
+            },
+            format!("PostgreSQL table {table}"),
+        ),
+    };
+    let store = rampart_storage::open_backend(&spec)
+        .await
+        .with_context(|| format!("cannot open storage ({description})"))?;
+    let key = b"rampart/instance-id";
+    let candidate = uuid::Uuid::now_v7().to_string();
+    // Compare-and-swap so two processes starting on one store agree on a single id.
+    let _ = store
+        .compare_and_swap(key, None, Some(candidate.as_bytes()))
+        .await?;
+    let stored = store
+        .get(key)
+        .await?
+        .context("the instance id vanished from storage")?;
+    let instance_id = String::from_utf8(stored).context("the stored instance id is not text")?;
+    Ok((description, instance_id))
+}
+
+/// What `rampart up` prints once everything listens.
+struct Banner<'a> {
+    gateway: SocketAddr,
+    tls: bool,
+    upstream: &'a str,
+    admin: SocketAddr,
+    data: &'a Path,
+    storage: &'a str,
+    admin_token_path: &'a Path,
+    admin_token: &'a str,
+    origin_keys_path: &'a Path,
+    edge_id: &'a str,
+    dev_ca: Option<&'a Path>,
+}
+
+impl std::fmt::Display for Banner<'_> {
+    fn fmt(&self, out: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = if self.tls { "https" } else { "http" };
+        let host = if self.gateway.ip().is_loopback() {
+            format!("localhost:{}", self.gateway.port())
+        } else {
+            self.gateway.to_string()
+        };
+        let gateway_url = format!("{scheme}://{host}");
+        let cacert = self
+            .dev_ca
+            .map(|ca| format!("--cacert {} ", ca.display()))
+            .unwrap_or_default();
+        // Show only a prefix of the token: enough to tell tokens apart, useless to an attacker.
+        let token_hint: String = self.admin_token.chars().take(8).collect();
+        writeln!(out, "Rampart {} is up.", env!("CARGO_PKG_VERSION"))?;
+        writeln!(out)?;
+        writeln!(out, "  gateway   {gateway_url}  ->  {}", self.upstream)?;
+        writeln!(
+            out,
+            "  admin     http://{}  (/metrics, /healthz, /readyz)",
+            self.admin
+        )?;
+        writeln!(out, "  storage   {}", self.storage)?;
+        writeln!(out, "  data      {} (mode 0700)", self.data.display())?;
+        writeln!(
+            out,
+            "  edge id   {} (origin lock on every upstream request)",
+            self.edge_id
+        )?;
+        writeln!(out)?;
+        writeln!(out, "Credentials (files mode 0600, never printed in full):")?;
+        writeln!(
+            out,
+            "  admin token       {}  ({token_hint}...)",
+            self.admin_token_path.display()
+        )?;
+        writeln!(
+            out,
+            "  origin-lock keys  {}  (give them to backends that verify the edge)",
+            self.origin_keys_path.display()
+        )?;
+        if let Some(ca) = self.dev_ca {
+            writeln!(
+                out,
+                "  TLS CA            {}  (public; trust it to reach the gateway)",
+                ca.display()
+            )?;
+        }
+        writeln!(out)?;
+        writeln!(out, "Try:")?;
+        writeln!(out, "  curl {cacert}{gateway_url}/echo")?;
+        writeln!(
+            out,
+            "  curl {cacert}--http2 -d 'hello' '{gateway_url}/echo/anything?x=1'"
+        )?;
+        writeln!(
+            out,
+            "  curl -H \"Authorization: Bearer $(cat {})\" http://{}/metrics",
+            self.admin_token_path.display(),
+            self.admin
+        )?;
+        writeln!(out)?;
+        write!(out, "Ctrl-C stops it.")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edge_ids_are_valid_origin_lock_ids() {
+        let id = edge_id_for(&uuid::Uuid::now_v7().to_string());
+        assert_eq!(id.len(), "rampart-".len() + 12);
+        let key = rampart_origin_lock::Key::new("k", &[0; 32]).unwrap();
+        assert!(rampart_origin_lock::OriginLock::new(&id, key, vec![], Duration::ZERO).is_ok());
+    }
+}
