@@ -14,7 +14,7 @@ fn record(i: u64) -> Record {
     Record::new(
         "gateway",
         "request",
-        if i % 10 == 0 {
+        if i.is_multiple_of(10) {
             Decision::Deny
         } else {
             Decision::Allow
@@ -22,7 +22,11 @@ fn record(i: u64) -> Record {
     )
     .actor(format!("user-{}", i % 1000), "jwt")
     .resource(format!("/api/v1/items/{i}"))
-    .reason(if i % 10 == 0 { "rate limit" } else { "" })
+    .reason(if i.is_multiple_of(10) {
+        "rate limit"
+    } else {
+        ""
+    })
     .request_id(format!("01J{i:023}"))
     .source("203.0.113.9:51234")
     .detail("method", "GET")

@@ -307,10 +307,10 @@ pub fn newest_valid(log_dir: &Path, key: &VerifierKey) -> Result<Option<(Checkpo
         let Ok(text) = fs::read_to_string(&f.path) else {
             continue;
         };
-        if let Ok(cp) = verify_note(&text, key) {
-            if cp.size == f.size {
-                return Ok(Some((cp, text)));
-            }
+        if let Ok(cp) = verify_note(&text, key)
+            && cp.size == f.size
+        {
+            return Ok(Some((cp, text)));
         }
     }
     Ok(None)

@@ -103,10 +103,10 @@ impl AuditOptions {
         if self.segment_max_bytes < 4096 {
             return bad("segment_max_bytes", "must be at least 4096");
         }
-        if let RoutinePolicy::Sample(p) = self.routine {
-            if !(0.0..=1.0).contains(&p) {
-                return bad("routine", "sample rate must be within 0.0..=1.0");
-            }
+        if let RoutinePolicy::Sample(p) = self.routine
+            && !(0.0..=1.0).contains(&p)
+        {
+            return bad("routine", "sample rate must be within 0.0..=1.0");
         }
         Ok(())
     }
@@ -724,20 +724,19 @@ impl Writer {
         let pending = self.buf.len() as u64;
         if self.seg_len + pending + frame_est > self.opts.segment_max_bytes
             && self.seg_len + pending > HEADER_LEN as u64
+            && let Err(e) = self.rotate()
         {
-            if let Err(e) = self.rotate() {
-                if let Some(a) = ack {
-                    // Answered with the error by the caller of `append`.
-                    acks.push((
-                        a,
-                        Receipt {
-                            seq: u64::MAX,
-                            leaf_hash: [0; 32],
-                        },
-                    ));
-                }
-                return Err(e);
+            if let Some(a) = ack {
+                // Answered with the error by the caller of `append`.
+                acks.push((
+                    a,
+                    Receipt {
+                        seq: u64::MAX,
+                        leaf_hash: [0; 32],
+                    },
+                ));
             }
+            return Err(e);
         }
         let seq = self.frontier.size();
         let start = self.buf.len();
@@ -788,12 +787,11 @@ impl Writer {
         if self.failed.is_none()
             && self.frontier.size() > self.last_ckpt_size
             && self.last_ckpt_at.elapsed() >= self.opts.checkpoint_interval
+            && let Err(e) = self.checkpoint_now()
         {
-            if let Err(e) = self.checkpoint_now() {
-                tracing::error!(error = %e, "audit checkpoint failed");
-                // Try again after another interval.
-                self.last_ckpt_at = Instant::now();
-            }
+            tracing::error!(error = %e, "audit checkpoint failed");
+            // Try again after another interval.
+            self.last_ckpt_at = Instant::now();
         }
     }
 

@@ -302,9 +302,10 @@ pub fn verify(dir: &Path, opts: &VerifyOptions) -> Result<Report> {
                             cp.size, cp.timestamp, f.size
                         ),
                     );
-                } else if let Some((prev_size, prev_time)) = last_time {
-                    if cp.timestamp < prev_time {
-                        out.push(
+                } else if let Some((prev_size, prev_time)) = last_time
+                    && cp.timestamp < prev_time
+                {
+                    out.push(
                             Severity::Warning,
                             FindingKind::CheckpointForged,
                             None,
@@ -315,7 +316,6 @@ pub fn verify(dir: &Path, opts: &VerifyOptions) -> Result<Report> {
                                 cp.timestamp
                             ),
                         );
-                    }
                 }
                 if cp.size == f.size {
                     last_time = Some((cp.size, cp.timestamp));

@@ -28,8 +28,8 @@ pub struct ConfigError {
     pub line: Option<usize>,
     /// The dotted key, e.g. `gateway.listen`, when the error concerns one key or section.
     pub key: Option<String>,
-    /// What is wrong.
-    pub kind: ConfigErrorKind,
+    /// What is wrong (boxed: errors travel up many frames, the success path stays small).
+    pub kind: Box<ConfigErrorKind>,
 }
 
 impl fmt::Display for ConfigError {
@@ -299,9 +299,9 @@ fn suggest(suggestion: Option<&'static str>) -> String {
 fn format_bytes(bytes: u64) -> String {
     const MIB: u64 = 1 << 20;
     const GIB: u64 = 1 << 30;
-    if bytes >= GIB && bytes % GIB == 0 {
+    if bytes >= GIB && bytes.is_multiple_of(GIB) {
         format!("{bytes} ({} GiB)", bytes / GIB)
-    } else if bytes >= MIB && bytes % MIB == 0 {
+    } else if bytes >= MIB && bytes.is_multiple_of(MIB) {
         format!("{bytes} ({} MiB)", bytes / MIB)
     } else {
         bytes.to_string()

@@ -282,7 +282,7 @@ impl Config {
             file: path.to_owned(),
             line: None,
             key: None,
-            kind: ConfigErrorKind::Io { error },
+            kind: Box::new(ConfigErrorKind::Io { error }),
         })?;
         Self::from_toml_str(&text, path)
     }

@@ -25,9 +25,9 @@ pub(crate) fn from_toml_str(text: &str, origin: &Path) -> Result<Config, ConfigE
         file: origin.to_owned(),
         line: error.span().map(|span| line_of(text, span.start)),
         key: None,
-        kind: ConfigErrorKind::Syntax {
+        kind: Box::new(ConfigErrorKind::Syntax {
             message: first_line(error.message()),
-        },
+        }),
     })?;
     let file = File {
         text,
@@ -43,7 +43,7 @@ pub(crate) fn from_toml_str(text: &str, origin: &Path) -> Result<Config, ConfigE
             file: origin.to_owned(),
             line: error.span().map(|span| line_of(text, span.start)),
             key: key_at(&document, &span),
-            kind: type_error(error.message()),
+            kind: Box::new(type_error(error.message())),
         }
     })?;
     file.convert(raw)
@@ -62,7 +62,7 @@ impl File<'_> {
             file: self.origin.to_owned(),
             line: Some(line_of(self.text, offset)),
             key: Some(key.to_owned()),
-            kind,
+            kind: Box::new(kind),
         }
     }
 
@@ -82,7 +82,7 @@ impl File<'_> {
             file: self.origin.to_owned(),
             line,
             key: Some(format!("{section}.{key}")),
-            kind,
+            kind: Box::new(kind),
         }
     }
 
@@ -612,7 +612,7 @@ impl File<'_> {
                         file: self.origin.to_owned(),
                         line: None,
                         key: Some(blamed.to_owned()),
-                        kind,
+                        kind: Box::new(kind),
                     },
                 });
             }

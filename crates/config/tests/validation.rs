@@ -27,7 +27,7 @@ fn rejected(text: &str, line: usize, key: &str, needle: &str) -> ConfigErrorKind
         message.contains(needle),
         "expected {needle:?} in {message:?}"
     );
-    error.kind
+    *error.kind
 }
 
 #[test]
@@ -173,7 +173,7 @@ fn rejected_syntax(text: &str, line: usize) -> ConfigErrorKind {
             .starts_with(&format!("rampart.toml:{line}: invalid TOML")),
         "{error}"
     );
-    error.kind
+    *error.kind
 }
 
 #[test]

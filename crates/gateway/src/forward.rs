@@ -224,17 +224,17 @@ impl Forwarder {
             .path_and_query()
             .map_or("/", PathAndQuery::as_str)
             .to_owned();
-        if let Some(outer_edge) = &self.require_edge {
-            if let Err(rejection) = outer_edge.verify(
+        if let Some(outer_edge) = &self.require_edge
+            && let Err(rejection) = outer_edge.verify(
                 request.headers(),
                 request.method().as_str(),
                 &client_path,
                 unix_now(),
-            ) {
-                tracing::warn!(request_id, %client, %rejection, "request did not come through the required edge");
-                metrics::counter!("rampart_gateway_edge_rejected_total").increment(1);
-                return Err(Failure::NotThroughEdge);
-            }
+            )
+        {
+            tracing::warn!(request_id, %client, %rejection, "request did not come through the required edge");
+            metrics::counter!("rampart_gateway_edge_rejected_total").increment(1);
+            return Err(Failure::NotThroughEdge);
         }
         if let Some(limiter) = &self.rate_limiter {
             let key = limiter.key_for(client, request.headers());

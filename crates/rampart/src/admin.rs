@@ -1,15 +1,18 @@
 //! The admin listener (loopback by default): `/healthz`, `/readyz`, and Prometheus `/metrics`,
 //! which requires the admin token (`Authorization: Bearer ...`), compared in constant time.
+//! Every refused request goes to the audit trail.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::PrometheusHandle;
+use rampart_audit::Auditor;
 use tokio::net::TcpListener;
 
 /// What the admin endpoints need.
@@ -19,6 +22,8 @@ pub struct AdminState {
     pub metrics: PrometheusHandle,
     /// The bearer token `/metrics` requires.
     pub admin_token: Arc<str>,
+    /// Where refused requests are recorded.
+    pub auditor: Auditor,
 }
 
 /// Builds the admin routes.
@@ -36,7 +41,8 @@ pub async fn serve(
     state: AdminState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    if let Err(error) = axum::serve(listener, router(state))
+    let service = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    if let Err(error) = axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await
     {
@@ -44,10 +50,15 @@ pub async fn serve(
     }
 }
 
-async fn metrics(State(state): State<AdminState>, headers: HeaderMap) -> Response {
+async fn metrics(
+    State(state): State<AdminState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
     if !bearer_matches(&headers, &state.admin_token) {
         metrics::counter!("rampart_admin_denied_total").increment(1);
-        tracing::warn!("admin request denied: missing or wrong bearer token");
+        tracing::warn!(%client, "admin request denied: missing or wrong bearer token");
+        crate::auditing::admin_denied(&state.auditor, client, "/metrics");
         return (
             StatusCode::UNAUTHORIZED,
             [(header::WWW_AUTHENTICATE, "Bearer realm=\"rampart-admin\"")],

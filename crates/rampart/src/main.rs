@@ -2,6 +2,7 @@
 //! Engines live in the library crates; this crate only connects them.
 
 mod admin;
+mod auditing;
 mod cmd;
 mod datadir;
 mod demo;

@@ -38,13 +38,17 @@ fn code(o: &Output) -> i32 {
 
 fn rec(i: u64) -> Record {
     Record::new(
-        if i % 2 == 0 { "vault" } else { "gateway" },
-        if i % 3 == 0 {
+        if i.is_multiple_of(2) {
+            "vault"
+        } else {
+            "gateway"
+        },
+        if i.is_multiple_of(3) {
             "secret.delete"
         } else {
             "request"
         },
-        if i % 4 == 0 {
+        if i.is_multiple_of(4) {
             Decision::Deny
         } else {
             Decision::Allow
@@ -55,7 +59,7 @@ fn rec(i: u64) -> Record {
     ))
     .actor(format!("user-{}", i % 3), "jwt")
     .resource(format!("secrets/s{i}"))
-    .reason(if i % 4 == 0 { "policy p1" } else { "" })
+    .reason(if i.is_multiple_of(4) { "policy p1" } else { "" })
     .request_id(format!("req-{i}"))
     .source("192.0.2.7:4000")
     .detail("n", i.to_string())

@@ -223,6 +223,31 @@ async fn up_serves_the_demo_app_over_tls_and_http2_and_stops_on_sigterm() {
 
     let status = plane.terminate();
     assert!(status.success(), "exit status {status:?}");
+
+    // The audit trail holds the refused admin request, and the log (closed with a final signed
+    // checkpoint on shutdown) verifies.
+    let audit = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_rampart"))
+            .arg("--data-dir")
+            .arg(&plane.data_dir)
+            .arg("audit")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let denies = audit(&["tail", "-n", "100", "--filter", "decision=deny"]);
+    assert!(denies.status.success(), "{denies:?}");
+    let denies = String::from_utf8_lossy(&denies.stdout);
+    assert!(
+        denies.contains("admin") && denies.contains("/metrics"),
+        "no audited admin denial in:\n{denies}"
+    );
+    let everything = audit(&["tail", "-n", "100"]);
+    let everything = String::from_utf8_lossy(&everything.stdout);
+    assert!(everything.contains("plane.start"), "{everything}");
+    assert!(everything.contains("plane.stop"), "{everything}");
+    let verify = audit(&["verify"]);
+    assert!(verify.status.success(), "{verify:?}");
 }
 
 #[tokio::test]

@@ -20,7 +20,11 @@ pub fn rec(i: u64) -> Record {
         _ => Decision::Allow,
     };
     Record::new(
-        if i % 2 == 0 { "vault" } else { "gateway" },
+        if i.is_multiple_of(2) {
+            "vault"
+        } else {
+            "gateway"
+        },
         format!("op.{}", i % 7),
         decision,
     )
@@ -49,10 +53,10 @@ pub async fn build(dir: &Path, n: u64, per_checkpoint: u64) -> Vec<String> {
             notes.push(a.checkpoint().await.unwrap().unwrap());
         }
     }
-    if let Some(n) = log.shutdown().await.unwrap() {
-        if notes.last() != Some(&n) {
-            notes.push(n);
-        }
+    if let Some(n) = log.shutdown().await.unwrap()
+        && notes.last() != Some(&n)
+    {
+        notes.push(n);
     }
     notes
 }

@@ -11,6 +11,7 @@ use rampart_config::{TlsMode, Upstream};
 use rampart_gateway::{Gateway, GatewayOptions};
 
 use crate::admin::{self, AdminState};
+use crate::auditing::{self, GatewayDenials};
 use crate::cmd::{Settings, UsageError};
 use crate::datadir::DataDir;
 use crate::plane::{self, Shutdown};
@@ -45,6 +46,8 @@ pub async fn run(args: GatewayArgs, settings: Settings) -> anyhow::Result<ExitCo
     let metrics = telemetry::init_metrics()?;
     let data = DataDir::create(&config.data.dir)?;
     let (_, admin_token) = plane::admin_token(&data)?;
+    let audit_log = auditing::open(&data, &config.audit, "gateway").await?;
+    let auditor = audit_log.auditor();
 
     let upstream = match (args.upstream, &config.gateway.upstream) {
         (Some(url), _) => url,
@@ -66,6 +69,7 @@ pub async fn run(args: GatewayArgs, settings: Settings) -> anyhow::Result<ExitCo
     let mut options = GatewayOptions::new(listen, upstream.clone());
     options.tls = tls;
     options.request_timeout = config.gateway.request_timeout;
+    options.deny_observer = Some(Arc::new(GatewayDenials(auditor.clone())));
     if let (Some(edge_id), Some(keys)) = (&args.require_edge_id, &args.edge_keys) {
         options.require_edge = Some(plane::read_origin_lock_keys(keys, edge_id)?);
     }
@@ -89,6 +93,7 @@ pub async fn run(args: GatewayArgs, settings: Settings) -> anyhow::Result<ExitCo
         AdminState {
             metrics,
             admin_token: Arc::clone(&admin_token),
+            auditor: auditor.clone(),
         },
         shutdown.signalled(),
     ));
@@ -101,5 +106,7 @@ pub async fn run(args: GatewayArgs, settings: Settings) -> anyhow::Result<ExitCo
         while tasks.join_next().await.is_some() {}
     })
     .await;
+    drop(auditor);
+    auditing::close(audit_log).await;
     Ok(ExitCode::SUCCESS)
 }

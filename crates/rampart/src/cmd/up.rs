@@ -12,6 +12,7 @@ use rampart_config::{StorageBackend, TlsMode, Upstream};
 use rampart_gateway::{Gateway, GatewayOptions};
 
 use crate::admin::{self, AdminState};
+use crate::auditing::{self, GatewayDenials};
 use crate::cmd::{Settings, UsageError};
 use crate::datadir::DataDir;
 use crate::plane::{self, Shutdown};
@@ -36,6 +37,8 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
     let (storage_description, instance_id) = open_storage(&config.storage.backend, &data).await?;
     let edge_id = edge_id_for(&instance_id);
     let (origin_keys_path, origin_lock) = plane::origin_lock(&data, &edge_id)?;
+    let audit_log = auditing::open(&data, &config.audit, "up").await?;
+    let auditor = audit_log.auditor();
 
     let shutdown = Shutdown::new();
     let mut tasks = tokio::task::JoinSet::new();
@@ -58,6 +61,7 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
     gateway_options.tls = tls;
     gateway_options.request_timeout = config.gateway.request_timeout;
     gateway_options.origin_lock = Some(origin_lock);
+    gateway_options.deny_observer = Some(Arc::new(GatewayDenials(auditor.clone())));
     let gateway = Gateway::bind(gateway_options)
         .await
         .map_err(|error| match error.kind() {
@@ -75,6 +79,7 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
     let admin_state = AdminState {
         metrics,
         admin_token: Arc::clone(&admin_token),
+        auditor: auditor.clone(),
     };
     tasks.spawn(admin::serve(
         admin_listener,
@@ -94,6 +99,7 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
         origin_keys_path: &origin_keys_path,
         edge_id: &edge_id,
         dev_ca: dev_ca.as_deref(),
+        audit_dir: audit_log.dir(),
     };
     println!("{banner}");
     tracing::info!(gateway = %gateway_addr, admin = %admin_addr, upstream = %upstream_url, "rampart is up");
@@ -108,6 +114,8 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
     if drained.is_err() {
         tracing::warn!("some tasks did not stop within the grace period");
     }
+    drop(auditor);
+    auditing::close(audit_log).await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }
@@ -181,6 +189,7 @@ struct Banner<'a> {
     origin_keys_path: &'a Path,
     edge_id: &'a str,
     dev_ca: Option<&'a Path>,
+    audit_dir: &'a Path,
 }
 
 impl std::fmt::Display for Banner<'_> {
@@ -208,6 +217,11 @@ impl std::fmt::Display for Banner<'_> {
         )?;
         writeln!(out, "  storage   {}", self.storage)?;
         writeln!(out, "  data      {} (mode 0700)", self.data.display())?;
+        writeln!(
+            out,
+            "  audit     {} (signed, tamper-evident)",
+            self.audit_dir.display()
+        )?;
         writeln!(
             out,
             "  edge id   {} (origin lock on every upstream request)",
@@ -244,6 +258,11 @@ impl std::fmt::Display for Banner<'_> {
             "  curl -H \"Authorization: Bearer $(cat {})\" http://{}/metrics",
             self.admin_token_path.display(),
             self.admin
+        )?;
+        let data_dir = self.data.display();
+        writeln!(
+            out,
+            "  rampart --data-dir {data_dir} audit tail    (then: audit verify)"
         )?;
         writeln!(out)?;
         write!(out, "Ctrl-C stops it.")
