@@ -1,0 +1,950 @@
+//! A transaction: one HTTP request/response through phases 1-5.
+//!
+//! The gateway feeds the connection, request line, headers and body, then the response, and
+//! asks after each phase whether to interrupt. The transaction holds only per-request state
+//! (data, TX variables, ctl changes, the transformation cache, matched rules); the rules are
+//! the shared, immutable [`Ruleset`].
+
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rampart_seclang::{
+    AllowScope, AuditEngine, BodyLimitAction, Ctl, EngineMode, IdRange, MacroPart, MacroString,
+    SetVarOp, Severity,
+};
+
+use crate::actions::{Disruptive, RunAction};
+use crate::body;
+use crate::cache::TCache;
+use crate::operators::{Expand, OpMatch};
+use crate::ruleset::{Entry, Link, Rule, Ruleset};
+use crate::variables::{ArgEntry, CVar, Coll, Sel, TxData, Val};
+
+/// What the gateway must do instead of forwarding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interruption {
+    /// The HTTP status to answer with.
+    pub status: u16,
+    /// The `Location` of a redirect.
+    pub redirect_url: Option<String>,
+    /// The disruptive action.
+    pub action: InterruptionAction,
+    /// The rule that interrupted (0 for the engine itself, e.g. a body over its limit).
+    pub rule_id: u64,
+}
+
+/// The kind of interruption.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InterruptionAction {
+    /// Answer with `status`.
+    Deny,
+    /// Close the connection.
+    Drop,
+    /// Redirect to `redirect_url`.
+    Redirect,
+}
+
+/// A rule that matched, for the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatchedRule {
+    /// The rule id.
+    pub id: u64,
+    /// The phase it ran in.
+    pub phase: u8,
+    /// Its `msg`, expanded.
+    pub msg: String,
+    /// Its `logdata`, expanded.
+    pub logdata: String,
+    /// Its severity.
+    pub severity: Option<Severity>,
+    /// Its tags.
+    pub tags: Vec<String>,
+    /// The last variable that matched (`ARGS:q`).
+    pub matched_var_name: String,
+    /// Whether the rule logs (`log`, not `nolog`): what ModSecurity writes to its error log.
+    pub logged: bool,
+}
+
+#[derive(Debug, Clone)]
+enum Target {
+    Ids(Vec<IdRange>),
+    Tag(String),
+    Msg(String),
+}
+
+impl Target {
+    fn selects(&self, rule: &Rule) -> bool {
+        match self {
+            Self::Ids(r) => r.iter().any(|r| r.contains(rule.id)),
+            Self::Tag(t) => rule.tags.iter().any(|x| x.eq_ignore_ascii_case(t)),
+            Self::Msg(m) => rule.msg_text.as_deref() == Some(m.as_str()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Allow {
+    #[default]
+    None,
+    Phase,
+    Request,
+    All,
+}
+
+/// Per-transaction engine state changed by `ctl:` and by processing.
+#[derive(Debug)]
+struct State {
+    engine: EngineMode,
+    request_body_access: bool,
+    response_body_access: bool,
+    body_processor: Option<String>,
+    force_body_variable: bool,
+    audit_engine: AuditEngine,
+    request_body_limit: u64,
+    removed: Vec<Target>,
+    removed_targets: Vec<(Target, CVar)>,
+    allow: Allow,
+    interrupted: Option<Interruption>,
+    phases_done: usize,
+    body_over_limit: bool,
+    resp_body_over_limit: bool,
+}
+
+static TX_COUNTER: AtomicU64 = AtomicU64::new(1);
+
+/// One HTTP transaction.
+#[derive(Debug)]
+pub struct Transaction {
+    ruleset: Ruleset,
+    data: TxData,
+    cache: TCache,
+    scratch: TCache,
+    state: State,
+    matched: Vec<MatchedRule>,
+}
+
+/// Macro expansion against the transaction data and the current rule.
+struct Ctx<'a> {
+    data: &'a TxData,
+    rule: Option<&'a Rule>,
+}
+
+impl Expand for Ctx<'_> {
+    fn expand(&self, m: &MacroString) -> Vec<u8> {
+        let mut out = Vec::new();
+        for part in &m.parts {
+            match part {
+                MacroPart::Text(t) => out.extend_from_slice(t.as_bytes()),
+                MacroPart::Var { collection, key } => {
+                    out.extend_from_slice(&self.lookup(collection, key.as_deref()));
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Ctx<'_> {
+    fn lookup(&self, collection: &str, key: Option<&str>) -> Vec<u8> {
+        if collection == "RULE" {
+            let Some(rule) = self.rule else {
+                return Vec::new();
+            };
+            let key = key.unwrap_or_default().to_ascii_lowercase();
+            return match key.as_str() {
+                "id" => rule.id.to_string().into_bytes(),
+                "msg" => rule
+                    .msg
+                    .as_ref()
+                    .map(|m| Ctx { data: self.data, rule: None }.expand(m))
+                    .unwrap_or_default(),
+                "severity" => rule
+                    .severity
+                    .map(|s| s.level().to_string().into_bytes())
+                    .unwrap_or_default(),
+                "phase" => rule.phase.to_string().into_bytes(),
+                "ver" => rule.ver.clone().unwrap_or_default().into_bytes(),
+                "logdata" => rule
+                    .logdata
+                    .as_ref()
+                    .map(|m| Ctx { data: self.data, rule: None }.expand(m))
+                    .unwrap_or_default(),
+                _ => Vec::new(),
+            };
+        }
+        let coll = Coll::from_name(collection);
+        let var = CVar {
+            coll,
+            sel: match key {
+                Some(k) => Sel::Key(k.to_ascii_lowercase().into_bytes()),
+                None => Sel::All,
+            },
+            count: false,
+        };
+        let mut vals = Vec::new();
+        self.data.collect(&var, &mut vals);
+        vals.into_iter()
+            .next()
+            .map(|v| v.data.into_owned())
+            .unwrap_or_default()
+    }
+}
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn percent_decode(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while let Some(&c) = input.get(i) {
+        if c == b'%'
+            && let Some(v) = input.get(i + 1..i + 3).and_then(|d| {
+                let s = std::str::from_utf8(d).ok()?;
+                u8::from_str_radix(s, 16).ok()
+            })
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(c);
+        i += 1;
+    }
+    out
+}
+
+impl Transaction {
+    /// A new transaction over `ruleset` (see also [`Ruleset::transaction`]).
+    pub fn new(ruleset: Ruleset) -> Self {
+        let c = &ruleset.inner.config;
+        let n = TX_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let state = State {
+            engine: c.engine,
+            request_body_access: c.request_body_access,
+            response_body_access: c.response_body_access,
+            body_processor: None,
+            force_body_variable: false,
+            audit_engine: c.audit_engine,
+            request_body_limit: c.request_body_limit,
+            removed: Vec::new(),
+            removed_targets: Vec::new(),
+            allow: Allow::None,
+            interrupted: None,
+            phases_done: 0,
+            body_over_limit: false,
+            resp_body_over_limit: false,
+        };
+        let data = TxData {
+            unique_id: format!("{epoch:x}{n:08x}").into_bytes(),
+            start_epoch: epoch,
+            ..TxData::default()
+        };
+        Self {
+            ruleset,
+            data,
+            cache: TCache::default(),
+            scratch: TCache::default(),
+            state,
+            matched: Vec::new(),
+        }
+    }
+
+    /// Sets the connection's addresses (`REMOTE_ADDR`, `REMOTE_PORT`, `SERVER_ADDR`, ...).
+    pub fn process_connection(
+        &mut self,
+        client_ip: &str,
+        client_port: u16,
+        server_ip: &str,
+        server_port: u16,
+    ) {
+        self.cache.clear();
+        self.data.remote_addr = client_ip.as_bytes().to_vec();
+        self.data.remote_port = client_port.to_string().into_bytes();
+        self.data.server_addr = server_ip.as_bytes().to_vec();
+        self.data.server_port = server_port.to_string().into_bytes();
+    }
+
+    /// Sets the request line: the URI as received (origin, absolute or authority form), the
+    /// method and the version (`HTTP/1.1` or `1.1`). Query arguments become `ARGS_GET`.
+    pub fn process_uri(&mut self, uri: &str, method: &str, http_version: &str) {
+        self.process_uri_bytes(uri.as_bytes(), method.as_bytes(), http_version.as_bytes());
+    }
+
+    /// [`Transaction::process_uri`] on raw bytes.
+    pub fn process_uri_bytes(&mut self, uri: &[u8], method: &[u8], http_version: &[u8]) {
+        self.cache.clear();
+        let d = &mut self.data;
+        d.method = method.to_vec();
+        d.uri_raw = uri.to_vec();
+        d.protocol = if http_version.starts_with(b"HTTP/") || http_version.is_empty() {
+            http_version.to_vec()
+        } else {
+            [b"HTTP/".as_slice(), http_version].concat()
+        };
+        let mut line = method.to_vec();
+        line.push(b' ');
+        line.extend_from_slice(uri);
+        if !d.protocol.is_empty() {
+            line.push(b' ');
+            line.extend_from_slice(&d.protocol);
+        }
+        d.request_line = line;
+        let no_frag = match memchr::memchr(b'#', uri) {
+            Some(p) => uri.get(..p).unwrap_or_default(),
+            None => uri,
+        };
+        // Absolute form: keep the path and query (as ModSecurity v3 does).
+        let mut rel = no_frag;
+        if !rel.starts_with(b"/")
+            && let Some(p) = memchr::memmem::find(rel, b"://")
+        {
+            let after = rel.get(p + 3..).unwrap_or_default();
+            rel = match memchr::memchr(b'/', after) {
+                Some(s) => after.get(s..).unwrap_or_default(),
+                None => rel,
+            };
+        }
+        d.uri = rel.to_vec();
+        let (path, query) = match memchr::memchr(b'?', rel) {
+            Some(p) => (
+                rel.get(..p).unwrap_or_default(),
+                Some(rel.get(p + 1..).unwrap_or_default()),
+            ),
+            None => (rel, None),
+        };
+        d.filename = percent_decode(path);
+        d.basename = match d.filename.iter().rposition(|b| *b == b'/' || *b == b'\\') {
+            Some(p) => d.filename.get(p + 1..).unwrap_or_default().to_vec(),
+            None => d.filename.clone(),
+        };
+        d.query_string = query.unwrap_or_default().to_vec();
+        if let Some(q) = query {
+            let sep = self.ruleset.inner.config.argument_separator;
+            let (args, err) = body::urlencoded::parse(q, sep);
+            if err {
+                d.urlencoded_error = true;
+            }
+            for (name, value) in args {
+                d.args.push(ArgEntry {
+                    name,
+                    value,
+                    post: false,
+                });
+            }
+        }
+    }
+
+    /// Adds a request header (repeatable; names compare case-insensitively).
+    pub fn add_request_header(&mut self, name: &str, value: &str) {
+        self.add_request_header_bytes(name.as_bytes(), value.as_bytes());
+    }
+
+    /// [`Transaction::add_request_header`] on raw bytes.
+    pub fn add_request_header_bytes(&mut self, name: &[u8], value: &[u8]) {
+        self.cache.clear();
+        if name.eq_ignore_ascii_case(b"cookie") {
+            for c in value.split(|b| *b == b';') {
+                let c = c.trim_ascii_start();
+                if c.is_empty() {
+                    continue;
+                }
+                let (k, v) = match memchr::memchr(b'=', c) {
+                    Some(p) => (
+                        c.get(..p).unwrap_or_default(),
+                        c.get(p + 1..).unwrap_or_default(),
+                    ),
+                    None => (c, &b""[..]),
+                };
+                self.data.cookies.push((k.to_vec(), v.to_vec()));
+            }
+        }
+        self.data.req_headers.push((name.to_vec(), value.to_vec()));
+    }
+
+    fn request_header(&self, name: &[u8]) -> Option<&[u8]> {
+        self.data
+            .req_headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
+    }
+
+    /// Runs phase 1 (request headers).
+    pub fn process_request_headers(&mut self) -> Option<Interruption> {
+        if self.state.phases_done >= 1 {
+            return self.state.interrupted.clone();
+        }
+        let ct = self
+            .request_header(b"content-type")
+            .map(<[u8]>::to_ascii_lowercase)
+            .unwrap_or_default();
+        let processor = if ct.starts_with(b"application/x-www-form-urlencoded") {
+            Some("URLENCODED")
+        } else if ct.starts_with(b"multipart/form-data") {
+            Some("MULTIPART")
+        } else {
+            None
+        };
+        if let Some(p) = processor {
+            self.state.body_processor = Some(p.to_owned());
+            self.data.reqbody_processor = p.as_bytes().to_vec();
+        }
+        self.run_phase(1)
+    }
+
+    /// Buffers request body bytes (up to the body limit).
+    pub fn append_request_body(&mut self, chunk: &[u8]) {
+        self.cache.clear();
+        let limit = usize::try_from(self.state.request_body_limit).unwrap_or(usize::MAX);
+        let room = limit.saturating_sub(self.data.req_body.len());
+        if chunk.len() > room {
+            self.state.body_over_limit = true;
+            self.data
+                .req_body
+                .extend_from_slice(chunk.get(..room).unwrap_or_default());
+        } else {
+            self.data.req_body.extend_from_slice(chunk);
+        }
+    }
+
+    /// Parses the buffered request body (per the body processor) and runs phase 2.
+    pub fn process_request_body(&mut self) -> Option<Interruption> {
+        if self.state.phases_done >= 2 {
+            return self.state.interrupted.clone();
+        }
+        if let Some(i) = self.catch_up(1) {
+            return Some(i);
+        }
+        self.cache.clear();
+        let cfg = &self.ruleset.inner.config;
+        if self.state.body_over_limit
+            && cfg.request_body_limit_action == BodyLimitAction::Reject
+        {
+            self.data.reqbody_error = true;
+            self.data.reqbody_error_msg = b"Request body is larger than the configured limit".to_vec();
+            if self.state.engine == EngineMode::On {
+                let i = Interruption {
+                    status: 413,
+                    redirect_url: None,
+                    action: InterruptionAction::Deny,
+                    rule_id: 0,
+                };
+                self.state.interrupted = Some(i.clone());
+                self.state.phases_done = 2;
+                return Some(i);
+            }
+        }
+        if self.state.request_body_access && !self.data.req_body.is_empty() {
+            let processor = self.state.body_processor.clone();
+            let ct = self
+                .request_header(b"content-type")
+                .map(<[u8]>::to_vec)
+                .unwrap_or_default();
+            let sep = cfg.argument_separator;
+            let depth = cfg.json_depth_limit;
+            body::process(&mut self.data, processor.as_deref(), &ct, sep, depth);
+        }
+        self.run_phase(2)
+    }
+
+    /// Adds a response header.
+    pub fn add_response_header(&mut self, name: &str, value: &str) {
+        self.cache.clear();
+        self.data
+            .resp_headers
+            .push((name.as_bytes().to_vec(), value.as_bytes().to_vec()));
+    }
+
+    /// Runs phase 3 (response headers) for `status` and `protocol` (`HTTP/1.1`).
+    pub fn process_response_headers(&mut self, status: u16, protocol: &str) -> Option<Interruption> {
+        if self.state.phases_done >= 3 {
+            return self.state.interrupted.clone();
+        }
+        if let Some(i) = self.catch_up(2) {
+            return Some(i);
+        }
+        self.cache.clear();
+        self.data.resp_status = status.to_string().into_bytes();
+        self.data.resp_protocol = protocol.as_bytes().to_vec();
+        self.run_phase(3)
+    }
+
+    /// Whether the response body should be given to the engine (body access on and a MIME
+    /// type in `SecResponseBodyMimeType`).
+    pub fn response_body_wanted(&self) -> bool {
+        if !self.state.response_body_access {
+            return false;
+        }
+        let ct = self
+            .data
+            .resp_headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(b"content-type"))
+            .map(|(_, v)| v.as_slice())
+            .unwrap_or_default();
+        let mime = ct.split(|b| *b == b';').next().unwrap_or_default().trim_ascii();
+        self.ruleset
+            .inner
+            .config
+            .response_body_mime_types
+            .iter()
+            .any(|m| m.as_bytes().eq_ignore_ascii_case(mime))
+    }
+
+    /// Buffers response body bytes (up to the response body limit).
+    pub fn append_response_body(&mut self, chunk: &[u8]) {
+        self.cache.clear();
+        let limit =
+            usize::try_from(self.ruleset.inner.config.response_body_limit).unwrap_or(usize::MAX);
+        let room = limit.saturating_sub(self.data.resp_body.len());
+        if chunk.len() > room {
+            self.state.resp_body_over_limit = true;
+        }
+        self.data
+            .resp_body
+            .extend_from_slice(chunk.get(..room.min(chunk.len())).unwrap_or_default());
+    }
+
+    /// Runs phase 4 (response body).
+    pub fn process_response_body(&mut self) -> Option<Interruption> {
+        if self.state.phases_done >= 4 {
+            return self.state.interrupted.clone();
+        }
+        if let Some(i) = self.catch_up(3) {
+            return Some(i);
+        }
+        if !self.response_body_wanted() {
+            self.data.resp_body.clear();
+        }
+        self.cache.clear();
+        self.run_phase(4)
+    }
+
+    /// Runs phase 5 (logging). Always runs, even after an interruption.
+    pub fn process_logging(&mut self) {
+        if self.state.phases_done >= 5 {
+            return;
+        }
+        let _ = self.catch_up(4);
+        let saved = self.state.interrupted.take();
+        let allow = self.state.allow;
+        if allow == Allow::Request || allow == Allow::Phase {
+            self.state.allow = Allow::None;
+        }
+        self.run_phase(5);
+        self.state.interrupted = saved;
+    }
+
+    /// The rules that matched so far, in order.
+    pub fn matched_rules(&self) -> &[MatchedRule] {
+        &self.matched
+    }
+
+    /// The interruption, if any phase decided one.
+    pub fn interruption(&self) -> Option<&Interruption> {
+        self.state.interrupted.as_ref()
+    }
+
+    /// The transaction's `UNIQUE_ID`.
+    pub fn unique_id(&self) -> String {
+        lossy(&self.data.unique_id)
+    }
+
+    /// A `TX` variable (for tests and for the audit trail: `tx.blocking_inbound_anomaly_score`).
+    pub fn tx_var(&self, name: &str) -> Option<String> {
+        self.data.tx.get(&name.to_ascii_lowercase()).map(|v| lossy(v))
+    }
+
+    /// Whether the audit engine (`SecAuditEngine`, `ctl:auditEngine`) wants this transaction
+    /// recorded.
+    pub fn audit_wanted(&self) -> bool {
+        match self.state.audit_engine {
+            AuditEngine::On => true,
+            AuditEngine::Off => false,
+            AuditEngine::RelevantOnly => self.matched.iter().any(|m| m.logged),
+        }
+    }
+
+    /// Runs the phases before `phase` that have not run yet.
+    fn catch_up(&mut self, phase: usize) -> Option<Interruption> {
+        if self.state.phases_done < 1 && phase >= 1 {
+            if let Some(i) = self.process_request_headers() {
+                return Some(i);
+            }
+        }
+        if self.state.phases_done < 2 && phase >= 2 {
+            if let Some(i) = self.process_request_body() {
+                return Some(i);
+            }
+        }
+        if self.state.phases_done < 3 && phase >= 3 {
+            let status = std::str::from_utf8(&self.data.resp_status)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(200);
+            let proto = lossy(&self.data.resp_protocol);
+            if let Some(i) = self.process_response_headers(status, &proto) {
+                return Some(i);
+            }
+        }
+        self.state.interrupted.clone()
+    }
+
+    fn removed(&self, rule: &Rule) -> bool {
+        self.state.removed.iter().any(|t| t.selects(rule))
+    }
+
+    fn run_phase(&mut self, phase: usize) -> Option<Interruption> {
+        self.state.phases_done = self.state.phases_done.max(phase);
+        if self.state.interrupted.is_some() {
+            return self.state.interrupted.clone();
+        }
+        if self.state.allow == Allow::Phase {
+            self.state.allow = Allow::None;
+        }
+        match self.state.allow {
+            Allow::All if phase < 5 => return None,
+            Allow::Request if phase <= 2 => return None,
+            _ => {}
+        }
+        let ruleset = self.ruleset.clone();
+        let inner = &ruleset.inner;
+        let Some(entries) = inner.phases.get(phase - 1) else {
+            return None;
+        };
+        let mut skip_to: Option<&str> = None;
+        let mut skip_n: u32 = 0;
+        for entry in entries {
+            if self.state.engine == EngineMode::Off {
+                break;
+            }
+            let idx = match entry {
+                Entry::Marker(name) => {
+                    if skip_to == Some(name.as_ref()) {
+                        skip_to = None;
+                    }
+                    continue;
+                }
+                Entry::Rule(idx) => *idx,
+            };
+            if skip_to.is_some() {
+                continue;
+            }
+            if skip_n > 0 {
+                skip_n -= 1;
+                continue;
+            }
+            let Some(rule) = inner.rules.get(idx) else {
+                continue;
+            };
+            if rule.id != 0 && self.removed(rule) {
+                continue;
+            }
+            if !self.eval_rule(rule, phase) {
+                continue;
+            }
+            if let Some(m) = &rule.skip_after {
+                skip_to = Some(m.as_str());
+            }
+            if rule.skip > 0 {
+                skip_n = rule.skip;
+            }
+            if self.state.engine != EngineMode::On {
+                continue;
+            }
+            let d = match &rule.disruptive {
+                Disruptive::Block => &rule.block_as,
+                other => other,
+            };
+            let ctx = Ctx {
+                data: &self.data,
+                rule: Some(rule),
+            };
+            let interruption = match d {
+                Disruptive::Pass | Disruptive::Block => None,
+                Disruptive::Deny => Some(Interruption {
+                    status: rule.status.unwrap_or(403),
+                    redirect_url: None,
+                    action: InterruptionAction::Deny,
+                    rule_id: rule.id,
+                }),
+                Disruptive::Drop => Some(Interruption {
+                    status: rule.status.unwrap_or(403),
+                    redirect_url: None,
+                    action: InterruptionAction::Drop,
+                    rule_id: rule.id,
+                }),
+                Disruptive::Redirect(url) => Some(Interruption {
+                    status: rule
+                        .status
+                        .filter(|s| matches!(s, 301 | 302 | 303 | 307 | 308))
+                        .unwrap_or(302),
+                    redirect_url: Some(lossy(&ctx.expand(url))),
+                    action: InterruptionAction::Redirect,
+                    rule_id: rule.id,
+                }),
+                Disruptive::Allow(scope) => {
+                    self.state.allow = match scope {
+                        AllowScope::Phase => Allow::Phase,
+                        AllowScope::Request => Allow::Request,
+                        AllowScope::Transaction => Allow::All,
+                    };
+                    break;
+                }
+            };
+            if let Some(i) = interruption {
+                self.state.interrupted = Some(i.clone());
+                return Some(i);
+            }
+        }
+        None
+    }
+
+    /// Evaluates a rule; on a full match runs its actions and records it.
+    fn eval_rule(&mut self, rule: &Rule, phase: usize) -> bool {
+        self.data.matched_vars.clear();
+        for link in &rule.links {
+            if !self.eval_link(rule, link) {
+                return false;
+            }
+        }
+        for link in &rule.links {
+            for a in &link.actions {
+                self.run_action(rule, a);
+            }
+        }
+        let ctx = Ctx {
+            data: &self.data,
+            rule: Some(rule),
+        };
+        let msg = rule.msg.as_ref().map(|m| lossy(&ctx.expand(m))).unwrap_or_default();
+        let logdata = rule
+            .logdata
+            .as_ref()
+            .map(|m| lossy(&ctx.expand(m)))
+            .unwrap_or_default();
+        if let Some(s) = rule.severity {
+            let l = s.level();
+            if self.data.highest_severity.is_none_or(|h| l < h) {
+                self.data.highest_severity = Some(l);
+            }
+        }
+        self.matched.push(MatchedRule {
+            id: rule.id,
+            phase: u8::try_from(phase).unwrap_or(0),
+            msg,
+            logdata,
+            severity: rule.severity,
+            tags: rule.tags.clone(),
+            matched_var_name: lossy(&self.data.matched_var_name),
+            logged: rule.log && rule.id != 0,
+        });
+        true
+    }
+
+    fn eval_link(&mut self, rule: &Rule, link: &Link) -> bool {
+        if link.no_vars {
+            return true;
+        }
+        let pipes = &self.ruleset.inner.pipes;
+        let mut hits: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        let mut captures: Option<Vec<Vec<u8>>> = None;
+        {
+            let data = &self.data;
+            let mut vals: Vec<Val<'_>> = Vec::new();
+            for v in &link.vars {
+                data.collect(v, &mut vals);
+            }
+            let runtime_excl: Vec<&CVar> = self
+                .state
+                .removed_targets
+                .iter()
+                .filter(|(t, _)| t.selects(rule))
+                .map(|(_, v)| v)
+                .collect();
+            if !link.excl.is_empty() || !runtime_excl.is_empty() {
+                vals.retain(|v| {
+                    !link
+                        .excl
+                        .iter()
+                        .chain(runtime_excl.iter().copied())
+                        .any(|e| e.excludes(v.coll, &v.key))
+                });
+            }
+            let ctx = Ctx {
+                data,
+                rule: Some(rule),
+            };
+            self.scratch.clear();
+            let cache = &mut self.cache;
+            let scratch = &mut self.scratch;
+            for val in &vals {
+                let input: &[u8] = &val.data;
+                let memo = val.stable && matches!(val.data, Cow::Borrowed(_));
+                let steps: Vec<usize> = if link.multi_match {
+                    (0..=link.path.len()).collect()
+                } else {
+                    vec![link.path.len()]
+                };
+                let mut prev: Option<Vec<u8>> = None;
+                for k in steps {
+                    let path = link.path.get(..k).unwrap_or_default();
+                    let c = if memo { &mut *cache } else { &mut *scratch };
+                    let r = c.run(pipes, path, input, memo);
+                    let value = c.get(r, input);
+                    if link.multi_match {
+                        if prev.as_deref() == Some(value) {
+                            continue;
+                        }
+                        prev = Some(value.to_vec());
+                    }
+                    let mut m = OpMatch::default();
+                    let want_capture = link.capture && !link.negated;
+                    let res = link.op.eval(value, &ctx, want_capture, &mut m);
+                    if res != link.negated {
+                        hits.push((val.full_name(), value.to_vec()));
+                        if want_capture && !m.captures.is_empty() {
+                            captures = Some(m.captures);
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        if hits.is_empty() {
+            return false;
+        }
+        if let Some(caps) = captures {
+            for (i, c) in caps.into_iter().enumerate().take(10) {
+                self.data.tx.insert(i.to_string(), c);
+            }
+        }
+        if let Some((name, value)) = hits.last() {
+            self.data.matched_var_name.clone_from(name);
+            self.data.matched_var.clone_from(value);
+        }
+        self.data.matched_vars.extend(hits);
+        true
+    }
+
+    fn run_action(&mut self, rule: &Rule, a: &RunAction) {
+        match a {
+            RunAction::SetVar {
+                collection,
+                name,
+                op,
+                value,
+            } => {
+                let ctx = Ctx {
+                    data: &self.data,
+                    rule: Some(rule),
+                };
+                let key = lossy(&ctx.expand(name)).to_ascii_lowercase();
+                let v = ctx.expand(value);
+                let map = if collection == "TX" {
+                    &mut self.data.tx
+                } else {
+                    let name: &'static str = match collection.as_str() {
+                        "IP" => "IP",
+                        "GLOBAL" => "GLOBAL",
+                        "SESSION" => "SESSION",
+                        "USER" => "USER",
+                        _ => "RESOURCE",
+                    };
+                    self.data.persistent.entry(name).or_default()
+                };
+                match op {
+                    SetVarOp::Set => {
+                        map.insert(key, v);
+                    }
+                    SetVarOp::Delete => {
+                        map.remove(&key);
+                    }
+                    SetVarOp::Add | SetVarOp::Sub => {
+                        let cur = map
+                            .get(&key)
+                            .map_or(0, |c| crate::operators::to_int(c));
+                        let d = crate::operators::to_int(&v);
+                        let n = if *op == SetVarOp::Add {
+                            cur.saturating_add(d)
+                        } else {
+                            cur.saturating_sub(d)
+                        };
+                        map.insert(key, n.to_string().into_bytes());
+                    }
+                }
+            }
+            RunAction::SetEnv { name, value } => {
+                let ctx = Ctx {
+                    data: &self.data,
+                    rule: Some(rule),
+                };
+                let v = ctx.expand(value);
+                self.data.env.insert(name.to_ascii_lowercase(), v);
+            }
+            RunAction::InitCol { collection } => {
+                let name: &'static str = match collection.as_str() {
+                    "IP" => "IP",
+                    "GLOBAL" => "GLOBAL",
+                    "SESSION" => "SESSION",
+                    "USER" => "USER",
+                    _ => "RESOURCE",
+                };
+                self.data.persistent.entry(name).or_default();
+            }
+            RunAction::Ctl(c) => self.ctl(c, rule),
+        }
+    }
+
+    fn ctl(&mut self, c: &Ctl, rule: &Rule) {
+        let loc = &rule.location;
+        let compile_targets = |targets: &[rampart_seclang::Variable]| -> Vec<CVar> {
+            targets
+                .iter()
+                .filter_map(|t| CVar::compile(t, loc).ok())
+                .collect()
+        };
+        match c {
+            Ctl::RuleEngine(m) => self.state.engine = *m,
+            Ctl::RuleRemoveById(ids) => self.state.removed.push(Target::Ids(ids.clone())),
+            Ctl::RuleRemoveByTag(t) => self.state.removed.push(Target::Tag(t.clone())),
+            Ctl::RuleRemoveByMsg(m) => self.state.removed.push(Target::Msg(m.clone())),
+            Ctl::RuleRemoveTargetById { ids, targets } => {
+                for v in compile_targets(targets) {
+                    self.state
+                        .removed_targets
+                        .push((Target::Ids(ids.clone()), v));
+                }
+            }
+            Ctl::RuleRemoveTargetByTag { tag, targets } => {
+                for v in compile_targets(targets) {
+                    self.state
+                        .removed_targets
+                        .push((Target::Tag(tag.clone()), v));
+                }
+            }
+            Ctl::RuleRemoveTargetByMsg { msg, targets } => {
+                for v in compile_targets(targets) {
+                    self.state
+                        .removed_targets
+                        .push((Target::Msg(msg.clone()), v));
+                }
+            }
+            Ctl::RequestBodyProcessor(p) => {
+                self.state.body_processor = Some(p.clone());
+                self.data.reqbody_processor = p.as_bytes().to_vec();
+            }
+            Ctl::RequestBodyAccess(b) => self.state.request_body_access = *b,
+            Ctl::ForceRequestBodyVariable(b) => self.state.force_body_variable = *b,
+            Ctl::AuditEngine(a) => self.state.audit_engine = *a,
+            Ctl::RequestBodyLimit(n) => self.state.request_body_limit = *n,
+            Ctl::ResponseBodyAccess(b) => self.state.response_body_access = *b,
+            _ => {}
+        }
+    }
+}
