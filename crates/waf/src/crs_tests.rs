@@ -509,6 +509,20 @@ fn build_request(input: &Input) -> TestRequest {
         req.body = d.as_bytes().to_vec();
     }
     let autocomplete = input.autocomplete_headers.unwrap_or(true);
+    // go-ftw completes a request with a body: a form content type when none is given, and
+    // the content length.
+    if autocomplete
+        && !req.body.is_empty()
+        && !req
+            .headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case(b"content-type"))
+    {
+        req.headers.push((
+            b"Content-Type".to_vec(),
+            b"application/x-www-form-urlencoded".to_vec(),
+        ));
+    }
     if autocomplete
         && !req.body.is_empty()
         && !req

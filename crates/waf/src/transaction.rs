@@ -708,14 +708,23 @@ impl Transaction {
     /// Evaluates a rule; on a full match runs its actions and records it.
     fn eval_rule(&mut self, rule: &Rule, phase: usize) -> bool {
         self.data.matched_vars.clear();
+        // `setvar` runs as soon as its link matches (a chain's next link may read what it
+        // set, CRS 920420); the other actions run once the whole chain matched.
         for link in &rule.links {
             if !self.eval_link(rule, link) {
                 return false;
             }
+            for a in &link.actions {
+                if matches!(a, RunAction::SetVar { .. }) {
+                    self.run_action(rule, a);
+                }
+            }
         }
         for link in &rule.links {
             for a in &link.actions {
-                self.run_action(rule, a);
+                if !matches!(a, RunAction::SetVar { .. }) {
+                    self.run_action(rule, a);
+                }
             }
         }
         let ctx = Ctx {
