@@ -615,6 +615,58 @@ fn origin_response(req: &TestRequest) -> (u16, Vec<(String, String)>, Vec<u8>) {
 
 /// Plays one request through a transaction and returns the logged rule ids.
 fn run_stage(ruleset: &Ruleset, input: &Input) -> BTreeSet<u64> {
+    stage_rules(ruleset, input)
+        .iter()
+        .filter(|m| m.logged)
+        .map(|m| m.id)
+        .collect()
+}
+
+/// Runs a single request (for debugging a test): the ids logged and the matched rules.
+pub fn debug_request(ruleset: &Ruleset, raw_request: &[u8]) -> Vec<crate::MatchedRule> {
+    let req = parse_raw_request(raw_request);
+    let mut tx = Transaction::new(ruleset.clone());
+    tx.process_connection("127.0.0.1", 54321, "127.0.0.1", 80);
+    tx.process_uri_bytes(req.uri.as_bytes(), req.method.as_bytes(), req.version.as_bytes());
+    for (k, v) in &req.headers {
+        tx.add_request_header_bytes(k, v);
+    }
+    let _ = tx.process_request_headers();
+    tx.append_request_body(&req.body);
+    let _ = tx.process_request_body();
+    tx.process_logging();
+    tx.matched_rules().to_vec()
+}
+
+/// Runs the test `id` from the YAML files under `tests_dir` and returns, per stage, the
+/// matched rules (for investigating a failure).
+pub fn explain(
+    ruleset: &Ruleset,
+    tests_dir: &Path,
+    id: TestId,
+) -> Result<Vec<Vec<crate::MatchedRule>>, RunError> {
+    let mut files = Vec::new();
+    yaml_files(tests_dir, &mut files)?;
+    let mut out = Vec::new();
+    for path in files {
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let Ok(file) = serde_yaml_ng::from_str::<TestFile>(&text) else {
+            continue;
+        };
+        for test in &file.tests {
+            if test.rule_id.or(file.rule_id) == Some(id.rule_id) && test.test_id == id.test_id {
+                for stage in &test.stages {
+                    out.push(stage_rules(ruleset, &stage.input));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn stage_rules(ruleset: &Ruleset, input: &Input) -> Vec<crate::MatchedRule> {
     let req = build_request(input);
     let mut tx = Transaction::new(ruleset.clone());
     let dest = input.dest_addr.clone().unwrap_or_else(|| "127.0.0.1".into());
@@ -635,26 +687,6 @@ fn run_stage(ruleset: &Ruleset, input: &Input) -> BTreeSet<u64> {
         tx.append_response_body(&body);
     }
     let _ = tx.process_response_body();
-    tx.process_logging();
-    tx.matched_rules()
-        .iter()
-        .filter(|m| m.logged)
-        .map(|m| m.id)
-        .collect()
-}
-
-/// Runs a single request (for debugging a test): the ids logged and the matched rules.
-pub fn debug_request(ruleset: &Ruleset, raw_request: &[u8]) -> Vec<crate::MatchedRule> {
-    let req = parse_raw_request(raw_request);
-    let mut tx = Transaction::new(ruleset.clone());
-    tx.process_connection("127.0.0.1", 54321, "127.0.0.1", 80);
-    tx.process_uri_bytes(req.uri.as_bytes(), req.method.as_bytes(), req.version.as_bytes());
-    for (k, v) in &req.headers {
-        tx.add_request_header_bytes(k, v);
-    }
-    let _ = tx.process_request_headers();
-    tx.append_request_body(&req.body);
-    let _ = tx.process_request_body();
     tx.process_logging();
     tx.matched_rules().to_vec()
 }

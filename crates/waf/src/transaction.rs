@@ -124,6 +124,13 @@ pub struct Transaction {
     matched: Vec<MatchedRule>,
 }
 
+/// A value that matched.
+struct Hit {
+    name: Vec<u8>,
+    value: Vec<u8>,
+    captures: Option<Vec<Vec<u8>>>,
+}
+
 /// Macro expansion against the transaction data and the current rule.
 struct Ctx<'a> {
     data: &'a TxData,
@@ -708,15 +715,27 @@ impl Transaction {
     /// Evaluates a rule; on a full match runs its actions and records it.
     fn eval_rule(&mut self, rule: &Rule, phase: usize) -> bool {
         self.data.matched_vars.clear();
-        // `setvar` runs as soon as its link matches (a chain's next link may read what it
-        // set, CRS 920420); the other actions run once the whole chain matched.
+        // Per matched value of each link: captures, MATCHED_VAR and the link's `setvar`s (a
+        // chain's next link may read what they set, CRS 920420; counters advance per value,
+        // CRS 922150). The other actions run once the whole chain matched.
         for link in &rule.links {
-            if !self.eval_link(rule, link) {
+            let hits = self.eval_link(rule, link);
+            if hits.is_empty() {
                 return false;
             }
-            for a in &link.actions {
-                if matches!(a, RunAction::SetVar { .. }) {
-                    self.run_action(rule, a);
+            for hit in hits {
+                if let Some(caps) = hit.captures {
+                    for (i, c) in caps.into_iter().enumerate().take(10) {
+                        self.data.tx.insert(i.to_string(), c);
+                    }
+                }
+                self.data.matched_var_name.clone_from(&hit.name);
+                self.data.matched_var.clone_from(&hit.value);
+                self.data.matched_vars.push((hit.name, hit.value));
+                for a in &link.actions {
+                    if matches!(a, RunAction::SetVar { .. }) {
+                        self.run_action(rule, a);
+                    }
                 }
             }
         }
@@ -756,89 +775,78 @@ impl Transaction {
         true
     }
 
-    fn eval_link(&mut self, rule: &Rule, link: &Link) -> bool {
+    /// The values of `link` that match (a `SecAction` link matches once, with no value).
+    fn eval_link(&mut self, rule: &Rule, link: &Link) -> Vec<Hit> {
+        let mut hits = Vec::new();
         if link.no_vars {
-            return true;
+            hits.push(Hit {
+                name: Vec::new(),
+                value: Vec::new(),
+                captures: None,
+            });
+            return hits;
         }
         let pipes = &self.ruleset.inner.pipes;
-        let mut hits: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-        let mut captures: Option<Vec<Vec<u8>>> = None;
-        {
-            let data = &self.data;
-            let mut vals: Vec<Val<'_>> = Vec::new();
-            for v in &link.vars {
-                data.collect(v, &mut vals);
-            }
-            let runtime_excl: Vec<&CVar> = self
-                .state
-                .removed_targets
-                .iter()
-                .filter(|(t, _)| t.selects(rule))
-                .map(|(_, v)| v)
-                .collect();
-            if !link.excl.is_empty() || !runtime_excl.is_empty() {
-                vals.retain(|v| {
-                    !link
-                        .excl
-                        .iter()
-                        .chain(runtime_excl.iter().copied())
-                        .any(|e| e.excludes(v.coll, &v.key))
-                });
-            }
-            let ctx = Ctx {
-                data,
-                rule: Some(rule),
-            };
-            self.scratch.clear();
-            let cache = &mut self.cache;
-            let scratch = &mut self.scratch;
-            for val in &vals {
-                let input: &[u8] = &val.data;
-                let memo = val.stable && matches!(val.data, Cow::Borrowed(_));
-                let steps: Vec<usize> = if link.multi_match {
-                    (0..=link.path.len()).collect()
-                } else {
-                    vec![link.path.len()]
-                };
-                let mut prev: Option<Vec<u8>> = None;
-                for k in steps {
-                    let path = link.path.get(..k).unwrap_or_default();
-                    let c = if memo { &mut *cache } else { &mut *scratch };
-                    let r = c.run(pipes, path, input, memo);
-                    let value = c.get(r, input);
-                    if link.multi_match {
-                        if prev.as_deref() == Some(value) {
-                            continue;
-                        }
-                        prev = Some(value.to_vec());
+        let data = &self.data;
+        let mut vals: Vec<Val<'_>> = Vec::new();
+        for v in &link.vars {
+            data.collect(v, &mut vals);
+        }
+        let runtime_excl: Vec<&CVar> = self
+            .state
+            .removed_targets
+            .iter()
+            .filter(|(t, _)| t.selects(rule))
+            .map(|(_, v)| v)
+            .collect();
+        if !link.excl.is_empty() || !runtime_excl.is_empty() {
+            vals.retain(|v| {
+                !link
+                    .excl
+                    .iter()
+                    .chain(runtime_excl.iter().copied())
+                    .any(|e| e.excludes(v.coll, &v.key))
+            });
+        }
+        let ctx = Ctx {
+            data,
+            rule: Some(rule),
+        };
+        self.scratch.clear();
+        let cache = &mut self.cache;
+        let scratch = &mut self.scratch;
+        let want_capture = link.capture && !link.negated;
+        for val in &vals {
+            let input: &[u8] = &val.data;
+            let memo = val.stable && matches!(val.data, Cow::Borrowed(_));
+            let first = if link.multi_match { 0 } else { link.path.len() };
+            let mut prev: Option<Vec<u8>> = None;
+            for k in first..=link.path.len() {
+                let path = link.path.get(..k).unwrap_or_default();
+                let c = if memo { &mut *cache } else { &mut *scratch };
+                let r = c.run(pipes, path, input, memo);
+                let value = c.get(r, input);
+                if link.multi_match {
+                    if prev.as_deref() == Some(value) {
+                        continue;
                     }
-                    let mut m = OpMatch::default();
-                    let want_capture = link.capture && !link.negated;
-                    let res = link.op.eval(value, &ctx, want_capture, &mut m);
-                    if res != link.negated {
-                        hits.push((val.full_name(), value.to_vec()));
-                        if want_capture && !m.captures.is_empty() {
-                            captures = Some(m.captures);
-                        }
+                    prev = Some(value.to_vec());
+                }
+                let mut m = OpMatch::default();
+                let res = link.op.eval(value, &ctx, want_capture, &mut m);
+                if res != link.negated {
+                    hits.push(Hit {
+                        name: val.full_name(),
+                        value: value.to_vec(),
+                        captures: (want_capture && !m.captures.is_empty()).then_some(m.captures),
+                    });
+                    if !link.multi_match {
                         break;
                     }
                 }
             }
         }
-        if hits.is_empty() {
-            return false;
-        }
-        if let Some(caps) = captures {
-            for (i, c) in caps.into_iter().enumerate().take(10) {
-                self.data.tx.insert(i.to_string(), c);
-            }
-        }
-        if let Some((name, value)) = hits.last() {
-            self.data.matched_var_name.clone_from(name);
-            self.data.matched_var.clone_from(value);
-        }
-        self.data.matched_vars.extend(hits);
-        true
+        hits
     }
 
     fn run_action(&mut self, rule: &Rule, a: &RunAction) {
