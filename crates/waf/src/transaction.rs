@@ -446,6 +446,12 @@ impl Transaction {
                 return Some(i);
             }
         }
+        self.data.req_body_visible = self.state.force_body_variable
+            || self
+                .state
+                .body_processor
+                .as_deref()
+                .is_some_and(|p| p.eq_ignore_ascii_case("URLENCODED"));
         if self.state.request_body_access && !self.data.req_body.is_empty() {
             let processor = self.state.body_processor.clone();
             let ct = self

@@ -395,6 +395,8 @@ pub(crate) struct TxData {
     pub req_headers: Vec<(Vec<u8>, Vec<u8>)>,
     pub cookies: Vec<(Vec<u8>, Vec<u8>)>,
     pub req_body: Vec<u8>,
+    /// Whether `REQUEST_BODY` is visible (URLENCODED processor or `forceRequestBodyVariable`).
+    pub req_body_visible: bool,
     pub files: Vec<FileEntry>,
     pub part_headers: Vec<(Vec<u8>, Vec<u8>)>,
     pub multipart: MultipartFlags,
@@ -454,7 +456,8 @@ impl TxData {
             "QUERY_STRING" => Cow::Borrowed(self.query_string.as_slice()),
             "REQUEST_FILENAME" | "PATH_INFO" => Cow::Borrowed(self.filename.as_slice()),
             "REQUEST_BASENAME" => Cow::Borrowed(self.basename.as_slice()),
-            "REQUEST_BODY" => Cow::Borrowed(self.req_body.as_slice()),
+            "REQUEST_BODY" if self.req_body_visible => Cow::Borrowed(self.req_body.as_slice()),
+            "REQUEST_BODY" => return None,
             "REQUEST_BODY_LENGTH" => num(self.req_body.len()),
             "FULL_REQUEST_LENGTH" => num(self.request_line.len() + self.req_body.len()),
             "REQBODY_ERROR" | "REQBODY_PROCESSOR_ERROR" => flag(self.reqbody_error),

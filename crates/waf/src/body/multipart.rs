@@ -10,13 +10,31 @@ use super::body_error;
 
 /// The boundary of a `multipart/form-data` content type, with the quoted / whitespace flags.
 fn boundary(ct: &[u8]) -> Result<(Vec<u8>, bool, bool), &'static str> {
-    let lower = ct.to_ascii_lowercase();
-    let Some(pos) = memchr::memmem::find(&lower, b"boundary") else {
-        return Err("Multipart: Boundary not found in C-T");
-    };
-    if memchr::memmem::find(lower.get(pos + 8..).unwrap_or_default(), b"boundary").is_some() {
-        return Err("Multipart: Multiple boundary parameters in C-T");
+    // The `boundary` parameter: a name after `;` (the value itself may contain the word).
+    let mut found: Vec<usize> = Vec::new();
+    let mut quoted_value = false;
+    for (i, b) in ct.iter().enumerate() {
+        if *b == b'"' {
+            quoted_value = !quoted_value;
+        }
+        if *b == b';' && !quoted_value {
+            let mut j = i + 1;
+            while ct.get(j).is_some_and(u8::is_ascii_whitespace) {
+                j += 1;
+            }
+            if ct
+                .get(j..j + 8)
+                .is_some_and(|n| n.eq_ignore_ascii_case(b"boundary"))
+            {
+                found.push(j);
+            }
+        }
     }
+    let pos = match found.as_slice() {
+        [] => return Err("Multipart: Boundary not found in C-T"),
+        [p] => *p,
+        _ => return Err("Multipart: Multiple boundary parameters in C-T"),
+    };
     let mut rest = ct.get(pos + 8..).unwrap_or_default();
     let mut whitespace = false;
     if rest.first().is_some_and(|b| b.is_ascii_whitespace()) {
