@@ -13,7 +13,7 @@ mod token;
 mod tokenizer;
 
 use data::FINGERPRINTS;
-use fold::{MAX_TOKENS, Tokens};
+use fold::Tokens;
 use token::{Token, flag, kind};
 use tokenizer::{Tokenizer, at};
 
@@ -22,7 +22,8 @@ use tokenizer::{Tokenizer, at};
 struct Pass<'a> {
     tz: Tokenizer<'a>,
     tokens: Tokens,
-    fingerprint: [u8; MAX_TOKENS],
+    /// Token types; more than five only on the way to an evil "X".
+    fingerprint: [u8; 8],
     len: usize,
 }
 
@@ -32,7 +33,7 @@ impl<'a> Pass<'a> {
         let mut pass = Pass {
             tz: Tokenizer::new(input, flags),
             tokens: Tokens::default(),
-            fingerprint: [0; MAX_TOKENS],
+            fingerprint: [0; 8],
             len: 0,
         };
         let tlen = fold::fold(&mut pass.tz, &mut pass.tokens);
@@ -61,7 +62,7 @@ impl<'a> Pass<'a> {
 
         // Unparsable ('X'): the whole fingerprint is "X".
         if pass.fp().contains(&kind::EVIL) {
-            pass.fingerprint = [kind::EVIL, 0, 0, 0, 0];
+            pass.fingerprint = [kind::EVIL, 0, 0, 0, 0, 0, 0, 0];
             pass.len = 1;
             let mut evil = Token::default();
             evil.assign(kind::EVIL, 0, b"X");
@@ -258,6 +259,12 @@ mod tests {
             fingerprint(b"hello world", None, false),
             ("nn".into(), false)
         );
+    }
+
+    #[test]
+    fn evil_sixth_token_is_seen() {
+        // "{ ``" as the 6th token: fold returns 6 tokens, the last one evil.
+        assert_eq!(detect(b"1 ~* benchmark{ `").as_deref(), Some("X"));
     }
 
     #[test]

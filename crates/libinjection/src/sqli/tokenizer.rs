@@ -487,9 +487,14 @@ impl<'a> Tokenizer<'a> {
         pos + wlen + 3
     }
 
-    /// SQL Server's `[bracketed words]`.
+    /// SQL Server's `[bracketed words]` in MySQL mode; elsewhere `[` is a left parenthesis
+    /// (libinjection 4).
     fn parse_bword(&self, t: &mut Token) -> usize {
         let (s, pos) = (self.s, self.pos);
+        if self.flags & flag::SQL_MYSQL == 0 {
+            t.assign(kind::LEFTPARENS, pos, b"[");
+            return pos + 1;
+        }
         match find_byte(s, pos, b']') {
             None => {
                 t.assign(kind::BAREWORD, pos, sub(s, pos, s.len()));
@@ -596,13 +601,11 @@ impl<'a> Tokenizer<'a> {
                 t.assign(kind::BAREWORD, pos, b"$");
                 return pos + 1;
             }
-            // "$tag$": find the closing tag. libinjection searches from offset xlen + 2 (not
-            // pos + xlen + 2) up to slen - pos, and gives up if that first hit lies before the
-            // string's start; reproduced as is.
+            // "$tag$": find the closing tag (libinjection 4; 3.9 searched from the wrong offset).
             let start = pos + xlen + 2;
             let tag = sub(s, pos, start);
-            match find_slice(s, xlen + 2, slen - pos, tag) {
-                Some(end) if end >= start => {
+            match find_slice(s, start, slen, tag) {
+                Some(end) => {
                     t.assign(kind::STRING, start, sub(s, start, end));
                     t.str_open = b'$';
                     t.str_close = b'$';
@@ -677,12 +680,11 @@ impl<'a> Tokenizer<'a> {
                 pos += 1;
             }
         }
-        let k = if have_e && !have_exp {
-            kind::BAREWORD
-        } else {
-            kind::NUMBER
-        };
-        t.assign(k, start, sub(s, start, pos));
+        // "1.e", "10.10E", ".E": MySQL ignores these while parsing ("1.e(1)" is "(1)"), so
+        // they make no token (libinjection 4; 3.9 made a bare word, an evasion).
+        if !(have_e && !have_exp) {
+            t.assign(kind::NUMBER, start, sub(s, start, pos));
+        }
         pos
     }
 }
@@ -769,6 +771,10 @@ mod tests {
         );
         assert_eq!(kinds("(1),;{}", ANSI), "(1),;{}");
         assert_eq!(kinds("? ]", ANSI), "??");
+        assert_eq!(kinds("[a b]", ANSI), "(nn?");
+        assert_eq!(kinds("[a b]", MYSQL), "n");
+        // "1.e" makes no token: "1.e(1)" is "(1)"
+        assert_eq!(kinds("1.e(1)", ANSI), "(1)");
     }
 
     #[test]
@@ -825,7 +831,6 @@ mod tests {
                 ('1', "1.5e3".into()),
                 ('1', ".5".into()),
                 ('.', ".".into()),
-                ('n', "1e".into()),
                 ('1', "1.2f".into()),
                 ('1', "$1,000".into()),
                 ('1', "\\N".into()),
