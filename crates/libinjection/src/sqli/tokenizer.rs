@@ -682,7 +682,7 @@ impl<'a> Tokenizer<'a> {
         }
         // "1.e", "10.10E", ".E": MySQL ignores these while parsing ("1.e(1)" is "(1)"), so
         // they make no token (libinjection 4; 3.9 made a bare word, an evasion).
-        if !(have_e && !have_exp) {
+        if !have_e || have_exp {
             t.assign(kind::NUMBER, start, sub(s, start, pos));
         }
         pos
