@@ -535,7 +535,80 @@ fn build_request(input: &Input) -> TestRequest {
             req.body.len().to_string().into_bytes(),
         ));
     }
+    server_view(req)
+}
+
+/// What an HTTP/1.1 server hands the WAF: a request line without a version is HTTP/0.9; a
+/// body is read only when framed (`Transfer-Encoding: chunked` wins over `Content-Length`,
+/// which is then dropped, RFC 9112 section 6.3); otherwise there is no body.
+fn server_view(mut req: TestRequest) -> TestRequest {
+    if req.version.is_empty() {
+        req.version = "HTTP/0.9".into();
+    }
+    let chunked = req.headers.iter().any(|(k, v)| {
+        k.eq_ignore_ascii_case(b"transfer-encoding")
+            && v.to_ascii_lowercase().windows(7).any(|w| w == b"chunked")
+    });
+    if chunked {
+        req.headers
+            .retain(|(k, _)| !k.eq_ignore_ascii_case(b"content-length"));
+        req.body = dechunk(&req.body);
+    } else {
+        let len = req
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(b"content-length"))
+            .and_then(|(_, v)| std::str::from_utf8(v).ok()?.trim().parse::<usize>().ok());
+        match len {
+            Some(n) => req.body.truncate(n),
+            None => req.body.clear(),
+        }
+    }
     req
+}
+
+/// Decodes a chunked body (lenient: stops at the first malformed chunk).
+fn dechunk(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut rest = body;
+    loop {
+        let Some(eol) = memchr::memmem::find(rest, b"\r\n") else {
+            break;
+        };
+        let size_text = rest.get(..eol).unwrap_or_default();
+        let size_text = size_text
+            .split(|b| *b == b';')
+            .next()
+            .unwrap_or_default()
+            .trim_ascii();
+        let Some(size) = std::str::from_utf8(size_text)
+            .ok()
+            .and_then(|s| usize::from_str_radix(s, 16).ok())
+        else {
+            break;
+        };
+        if size == 0 {
+            break;
+        }
+        let start = eol + 2;
+        let Some(chunk) = rest.get(start..start + size) else {
+            out.extend_from_slice(rest.get(start..).unwrap_or_default());
+            break;
+        };
+        out.extend_from_slice(chunk);
+        rest = rest.get(start + size..).unwrap_or_default();
+        rest = rest.strip_prefix(b"\r\n").unwrap_or(rest);
+    }
+    out
+}
+
+/// Whether an HTTP/1.1 server rejects the request with 400 before any WAF sees it: a header
+/// name that is not a token, or a CR, LF or NUL inside a header value.
+fn server_rejects(req: &TestRequest) -> bool {
+    let token = |b: &u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b);
+    req.headers.iter().any(|(k, v)| {
+        k.is_empty() || !k.iter().all(token) || v.iter().any(|b| matches!(b, b'\r' | b'\n' | 0))
+    })
 }
 
 /// Parses a raw HTTP/1 request (`encoded_request`).
@@ -571,7 +644,7 @@ pub fn parse_raw_request(bytes: &[u8]) -> TestRequest {
         }
     }
     req.body = body.to_vec();
-    req
+    server_view(req)
 }
 
 /// What the in-process origin answers: `/reflect` with a JSON body reflects its `status`,
@@ -668,6 +741,9 @@ pub fn explain(
 
 fn stage_rules(ruleset: &Ruleset, input: &Input) -> Vec<crate::MatchedRule> {
     let req = build_request(input);
+    if server_rejects(&req) {
+        return Vec::new();
+    }
     let mut tx = Transaction::new(ruleset.clone());
     let dest = input.dest_addr.clone().unwrap_or_else(|| "127.0.0.1".into());
     tx.process_connection("127.0.0.1", 54321, &dest, input.port.unwrap_or(80));

@@ -451,7 +451,7 @@ impl Transaction {
                 .state
                 .body_processor
                 .as_deref()
-                .is_some_and(|p| p.eq_ignore_ascii_case("URLENCODED"));
+                .is_some_and(|p| p.eq_ignore_ascii_case("URLENCODED") || p.eq_ignore_ascii_case("JSON"));
         if self.state.request_body_access && !self.data.req_body.is_empty() {
             let processor = self.state.body_processor.clone();
             let ct = self
