@@ -277,6 +277,74 @@ pub enum ConfigErrorKind {
         value: String,
     },
 
+    /// A data rate that is not `<bytes>B/<duration>`.
+    #[error(
+        "{value:?} is not a data rate (expected bytes per duration, 1 to 1073741824 bytes per \
+         1s to 1h, e.g. \"1024B/10s\")"
+    )]
+    InvalidDataRate {
+        /// The rejected value.
+        value: String,
+    },
+
+    /// A trusted proxy that is not an address or a CIDR network.
+    #[error(
+        "{value:?} is not a network: {reason} (expected an IP address or CIDR, e.g. \"10.0.0.0/8\" or \"::1\")"
+    )]
+    InvalidNetwork {
+        /// The rejected value.
+        value: String,
+        /// Which part is wrong.
+        reason: String,
+    },
+
+    /// A rate-limit key that is neither `client-ip` nor `header:NAME`.
+    #[error(
+        "{value:?} is not a rate-limit key (expected \"client-ip\" or \"header:NAME\" with a \
+         valid header name, e.g. \"header:x-api-key\")"
+    )]
+    InvalidRateLimitKey {
+        /// The rejected value.
+        value: String,
+    },
+
+    /// A Redis URL that is not `redis://` or `rediss://`.
+    #[error(
+        "{value:?} is not a Redis URL (expected redis:// or rediss://, e.g. \"redis://127.0.0.1:6379\")"
+    )]
+    InvalidRedisUrl {
+        /// The rejected value, with credentials redacted.
+        value: String,
+    },
+
+    /// A route host that is not a host name or `*.domain`.
+    #[error(
+        "{value:?} is not a host (expected a host name such as \"api.example.com\" or a \
+         wildcard such as \"*.example.com\", without port or scheme)"
+    )]
+    InvalidHost {
+        /// The rejected value.
+        value: String,
+    },
+
+    /// A route path prefix that does not start with `/`.
+    #[error("{value:?} is not a path prefix (expected a path starting with \"/\", e.g. \"/api\")")]
+    InvalidPathPrefix {
+        /// The rejected value.
+        value: String,
+    },
+
+    /// A number outside the key's range.
+    #[error("{value} is out of range (expected more than {min} and at most {max})")]
+    NumberOutOfRange {
+        /// The rejected value.
+        value: f64,
+        /// The exclusive lower bound.
+        min: f64,
+        /// The inclusive upper bound.
+        max: f64,
+    },
+
     /// An `audit.routine_records` that is not `all`, `none` or a fraction.
     #[error(
         "{value:?} is not a record setting (expected \"all\", \"none\" or a sample fraction \

@@ -47,6 +47,11 @@ pub struct Config {
     pub storage: StorageConfig,
     /// `[audit]`: the audit trail.
     pub audit: AuditConfig,
+    /// `[rate_limit]`: per-client request rate limits; none unless the section is present.
+    pub rate_limit: Option<RateLimitConfig>,
+    /// `[[route]]`: routes by host and path prefix, tried in order before the catch-all
+    /// `gateway.upstream`.
+    pub routes: Vec<RouteConfig>,
 }
 
 /// `[data]`.
@@ -97,6 +102,102 @@ pub struct GatewayConfig {
     pub shutdown_grace: Duration,
     /// The whole-request deadline towards the upstream.
     pub request_timeout: Duration,
+    /// Deadline for a client to send a whole request head (not a per-read timeout).
+    pub header_timeout: Duration,
+    /// Deadline for a client to finish the TLS handshake.
+    pub tls_handshake_timeout: Duration,
+    /// Connections held at most; when full, the slowest unfinished ones are shed first.
+    pub max_connections: usize,
+    /// Connections one client address may hold.
+    pub max_connections_per_client: usize,
+    /// Minimum rate at which clients must send request bodies (slow POST defense).
+    pub min_request_body_rate: DataRate,
+    /// Minimum rate at which clients must read responses (slow read defense).
+    pub min_response_rate: DataRate,
+    /// Requests in flight to upstreams at most; beyond, requests queue.
+    pub max_in_flight: usize,
+    /// Requests waiting for an upstream slot at most; more get 503 + Retry-After.
+    pub max_queued: usize,
+    /// How long a request may wait for a slot.
+    pub max_queue_wait: Duration,
+    /// Proxies in front of the gateway whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+/// A minimum data rate: `bytes` per `per` of waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataRate {
+    /// Bytes that must move...
+    pub bytes: u64,
+    /// ...per this much time.
+    pub per: Duration,
+}
+
+/// An IP network (`addr/prefix`); a single address has the full prefix length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    /// The network address.
+    pub addr: std::net::IpAddr,
+    /// The prefix length.
+    pub prefix: u8,
+}
+
+impl fmt::Display for IpNet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+/// `[rate_limit]`: a token bucket per client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateLimitConfig {
+    /// Sustained requests per second per client.
+    pub requests_per_second: f64,
+    /// Requests a quiet client may send at once.
+    pub burst: u32,
+    /// What identifies a client.
+    pub key: RateLimitKey,
+    /// Share buckets across gateways through this Redis; local buckets when `None`.
+    pub redis_url: Option<String>,
+    /// Prefix of the Redis keys.
+    pub redis_prefix: String,
+    /// How long to wait for Redis before falling back to local buckets.
+    pub redis_timeout: Duration,
+}
+
+/// What identifies a client for rate limiting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RateLimitKey {
+    /// The client IP as the gateway sees it (after trusted proxies).
+    ClientIp,
+    /// The value of this request header (lowercase name).
+    Header(String),
+}
+
+/// `[[route]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteConfig {
+    /// `api.example.com`, `*.example.com`, or `None` for any host.
+    pub host: Option<String>,
+    /// Path prefix, matched on whole segments.
+    pub path_prefix: String,
+    /// Backend base URLs, tried round-robin.
+    pub backends: Vec<String>,
+    /// Upstream deadline for this route; `gateway.request_timeout` when `None`.
+    pub request_timeout: Option<Duration>,
+    /// Active health checks (GET of this path, any 2xx is healthy), if any.
+    pub health_check: Option<HealthCheckConfig>,
+    /// Extra attempts on other backends, for idempotent bodyless requests only.
+    pub retries: u32,
+}
+
+/// Active health checks of a route's backends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheckConfig {
+    /// The path requested.
+    pub path: String,
+    /// Time between checks.
+    pub interval: Duration,
 }
 
 /// The gateway's upstream.
@@ -219,6 +320,16 @@ impl Default for Config {
                 tls: TlsMode::SelfSigned,
                 shutdown_grace: defaults::SHUTDOWN_GRACE,
                 request_timeout: defaults::REQUEST_TIMEOUT,
+                header_timeout: defaults::HEADER_TIMEOUT,
+                tls_handshake_timeout: defaults::TLS_HANDSHAKE_TIMEOUT,
+                max_connections: defaults::MAX_CONNECTIONS,
+                max_connections_per_client: defaults::MAX_CONNECTIONS_PER_CLIENT,
+                min_request_body_rate: defaults::MIN_DATA_RATE,
+                min_response_rate: defaults::MIN_DATA_RATE,
+                max_in_flight: defaults::MAX_IN_FLIGHT,
+                max_queued: defaults::MAX_QUEUED,
+                max_queue_wait: defaults::MAX_QUEUE_WAIT,
+                trusted_proxies: Vec::new(),
             },
             demo: DemoConfig {
                 listen: parse_default(defaults::DEMO_LISTEN),
@@ -234,6 +345,8 @@ impl Default for Config {
                 segment_max_bytes: defaults::SEGMENT_MAX_BYTES,
                 routine_records: RoutineRecords::All,
             },
+            rate_limit: None,
+            routes: Vec::new(),
         }
     }
 }
@@ -261,6 +374,33 @@ pub mod defaults {
     pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
     /// `gateway.request_timeout`.
     pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+    /// `gateway.header_timeout`.
+    pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+    /// `gateway.tls_handshake_timeout`.
+    pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+    /// `gateway.max_connections`.
+    pub const MAX_CONNECTIONS: usize = 10_000;
+    /// `gateway.max_connections_per_client`.
+    pub const MAX_CONNECTIONS_PER_CLIENT: usize = 256;
+    /// `gateway.min_request_body_rate` and `gateway.min_response_rate`: 1 KiB per 10 s.
+    pub const MIN_DATA_RATE: super::DataRate = super::DataRate {
+        bytes: 1024,
+        per: Duration::from_secs(10),
+    };
+    /// `gateway.max_in_flight`.
+    pub const MAX_IN_FLIGHT: usize = 1024;
+    /// `gateway.max_queued`.
+    pub const MAX_QUEUED: usize = 1024;
+    /// `gateway.max_queue_wait`.
+    pub const MAX_QUEUE_WAIT: Duration = Duration::from_secs(1);
+    /// `rate_limit.redis_prefix`.
+    pub const REDIS_PREFIX: &str = "rampart:rl:";
+    /// `rate_limit.redis_timeout`.
+    pub const REDIS_TIMEOUT: Duration = Duration::from_millis(50);
+    /// `route.path_prefix`.
+    pub const PATH_PREFIX: &str = "/";
+    /// `route.health_check_interval`.
+    pub const HEALTH_CHECK_INTERVAL: Duration = Duration::from_secs(5);
     /// `storage.path`.
     pub const REDB_FILE: &str = "rampart.redb";
     /// `storage.postgres_table`.

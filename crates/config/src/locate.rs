@@ -41,27 +41,42 @@ pub(crate) fn check_schema(document: &ImDocument<&str>) -> Option<Unknown> {
             });
             continue;
         };
-        let Some(table) = item.as_table_like() else {
-            continue; // a section that is not a table: serde reports the wrong type
+        let tables: Vec<(String, &dyn toml_edit::TableLike)> = match item {
+            Item::ArrayOfTables(array) => array
+                .iter()
+                .enumerate()
+                .map(|(index, table)| {
+                    (
+                        format!("{name}[{index}]"),
+                        table as &dyn toml_edit::TableLike,
+                    )
+                })
+                .collect(),
+            _ => match item.as_table_like() {
+                Some(table) => vec![(name.to_owned(), table)],
+                None => continue, // not a table: serde reports the wrong type
+            },
         };
-        for (key, value) in table.iter() {
-            if keys.contains(&key) {
-                continue;
+        for (prefix, table) in tables {
+            for (key, value) in table.iter() {
+                if keys.contains(&key) {
+                    continue;
+                }
+                let offset = table
+                    .key(key)
+                    .and_then(toml_edit::Key::span)
+                    .or_else(|| value.span())
+                    .map_or(offset, |span| span.start);
+                found.push(Unknown {
+                    offset,
+                    key: format!("{prefix}.{key}"),
+                    kind: ConfigErrorKind::UnknownKey {
+                        name: key.to_owned(),
+                        suggestion: closest(key, keys),
+                        valid: keys,
+                    },
+                });
             }
-            let offset = table
-                .key(key)
-                .and_then(toml_edit::Key::span)
-                .or_else(|| value.span())
-                .map_or(offset, |span| span.start);
-            found.push(Unknown {
-                offset,
-                key: format!("{name}.{key}"),
-                kind: ConfigErrorKind::UnknownKey {
-                    name: key.to_owned(),
-                    suggestion: closest(key, keys),
-                    valid: keys,
-                },
-            });
         }
     }
     found.into_iter().min_by_key(|unknown| unknown.offset)
@@ -79,7 +94,24 @@ fn key_offset(table: &Table, name: &str, item: &Item) -> usize {
 pub(crate) fn key_at(document: &ImDocument<&str>, span: &Range<usize>) -> Option<String> {
     let mut best: Option<(usize, String)> = None;
     for (name, item) in document.as_table().iter() {
-        if let Some(table) = item.as_table_like() {
+        let tables: Vec<(String, &dyn toml_edit::TableLike)> = match item {
+            Item::ArrayOfTables(array) => array
+                .iter()
+                .enumerate()
+                .map(|(index, table)| {
+                    (
+                        format!("{name}[{index}]"),
+                        table as &dyn toml_edit::TableLike,
+                    )
+                })
+                .collect(),
+            _ => item
+                .as_table_like()
+                .map(|table| (name.to_owned(), table))
+                .into_iter()
+                .collect(),
+        };
+        for (prefix, table) in tables {
             for (key, value) in table.iter() {
                 let start = table
                     .key(key)
@@ -90,7 +122,7 @@ pub(crate) fn key_at(document: &ImDocument<&str>, span: &Range<usize>) -> Option
                     if start <= span.start && span.start < value_span.end.max(start + 1) {
                         let width = value_span.end - start;
                         if best.as_ref().is_none_or(|(w, _)| width < *w) {
-                            best = Some((width, format!("{name}.{key}")));
+                            best = Some((width, format!("{prefix}.{key}")));
                         }
                     }
                 }

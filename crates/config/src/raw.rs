@@ -26,6 +26,10 @@ pub(crate) struct RawConfig {
     pub storage: RawStorage,
     #[serde(default)]
     pub audit: RawAudit,
+    #[serde(default)]
+    pub rate_limit: Option<RawRateLimit>,
+    #[serde(default)]
+    pub route: Vec<RawRoute>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -59,6 +63,39 @@ pub(crate) struct RawGateway {
     pub dangerous_plaintext: Leaf<bool>,
     pub shutdown_grace: Leaf<String>,
     pub request_timeout: Leaf<String>,
+    pub header_timeout: Leaf<String>,
+    pub tls_handshake_timeout: Leaf<String>,
+    pub max_connections: Leaf<i64>,
+    pub max_connections_per_client: Leaf<i64>,
+    pub min_request_body_rate: Leaf<String>,
+    pub min_response_rate: Leaf<String>,
+    pub max_in_flight: Leaf<i64>,
+    pub max_queued: Leaf<i64>,
+    pub max_queue_wait: Leaf<String>,
+    pub trusted_proxies: Leaf<Vec<Spanned<String>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRateLimit {
+    pub requests_per_second: Leaf<f64>,
+    pub burst: Leaf<i64>,
+    pub key: Leaf<String>,
+    pub redis_url: Leaf<String>,
+    pub redis_prefix: Leaf<String>,
+    pub redis_timeout: Leaf<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRoute {
+    pub host: Leaf<String>,
+    pub path_prefix: Leaf<String>,
+    pub backends: Leaf<Vec<Spanned<String>>>,
+    pub request_timeout: Leaf<String>,
+    pub health_check_path: Leaf<String>,
+    pub health_check_interval: Leaf<String>,
+    pub retries: Leaf<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -111,6 +148,16 @@ pub(crate) const SCHEMA: &[(&str, &[&str])] = &[
             "dangerous_plaintext",
             "shutdown_grace",
             "request_timeout",
+            "header_timeout",
+            "tls_handshake_timeout",
+            "max_connections",
+            "max_connections_per_client",
+            "min_request_body_rate",
+            "min_response_rate",
+            "max_in_flight",
+            "max_queued",
+            "max_queue_wait",
+            "trusted_proxies",
         ],
     ),
     ("demo", &["listen"]),
@@ -133,9 +180,40 @@ pub(crate) const SCHEMA: &[(&str, &[&str])] = &[
             "routine_records",
         ],
     ),
+    (
+        "rate_limit",
+        &[
+            "requests_per_second",
+            "burst",
+            "key",
+            "redis_url",
+            "redis_prefix",
+            "redis_timeout",
+        ],
+    ),
+    (
+        "route",
+        &[
+            "host",
+            "path_prefix",
+            "backends",
+            "request_timeout",
+            "health_check_path",
+            "health_check_interval",
+            "retries",
+        ],
+    ),
 ];
 
 /// The section names of [`SCHEMA`].
 pub(crate) const SECTIONS: &[&str] = &[
-    "data", "log", "admin", "gateway", "demo", "storage", "audit",
+    "data",
+    "log",
+    "admin",
+    "gateway",
+    "demo",
+    "storage",
+    "audit",
+    "rate_limit",
+    "route",
 ];

@@ -1,6 +1,6 @@
 //! Raw to typed: every key of the file checked once, each failure located at its line and key.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -11,13 +11,14 @@ use toml_edit::ImDocument;
 use crate::duration::parse_duration;
 use crate::locate::{check_schema, key_at, line_of};
 use crate::raw::{
-    Leaf, RawAdmin, RawAudit, RawConfig, RawData, RawGateway, RawLog, RawStorage,
-    RoutineRecordsValue,
+    Leaf, RawAdmin, RawAudit, RawConfig, RawData, RawGateway, RawLog, RawRateLimit, RawRoute,
+    RawStorage, RoutineRecordsValue,
 };
 use crate::{
-    AdminConfig, AuditConfig, Config, ConfigError, ConfigErrorKind, DataConfig, DemoConfig,
-    GatewayConfig, LogConfig, LogFormat, RoutineRecords, StorageBackend, StorageConfig, TlsMode,
-    Upstream, defaults, redact_url,
+    AdminConfig, AuditConfig, Config, ConfigError, ConfigErrorKind, DataConfig, DataRate,
+    DemoConfig, GatewayConfig, HealthCheckConfig, IpNet, LogConfig, LogFormat, RateLimitConfig,
+    RateLimitKey, RouteConfig, RoutineRecords, StorageBackend, StorageConfig, TlsMode, Upstream,
+    defaults, redact_url,
 };
 
 pub(crate) fn from_toml_str(text: &str, origin: &Path) -> Result<Config, ConfigError> {
@@ -103,6 +104,13 @@ impl File<'_> {
             },
             storage: self.storage(raw.storage)?,
             audit: self.audit(raw.audit, defaults.audit)?,
+            rate_limit: raw.rate_limit.map(|raw| self.rate_limit(raw)).transpose()?,
+            routes: raw
+                .route
+                .into_iter()
+                .enumerate()
+                .map(|(index, raw)| self.route(index, raw))
+                .collect::<Result<_, _>>()?,
         };
         self.check_listeners(&config, &raw_listen_spans(self.document))?;
         Ok(config)
@@ -221,12 +229,101 @@ impl File<'_> {
             (Duration::from_secs(1), Duration::from_secs(3600)),
             default.request_timeout,
         )?;
+        let timeout = |leaf: &Leaf<String>, key: &str, default: Duration| {
+            self.duration(
+                leaf.as_ref(),
+                key,
+                "10s",
+                (Duration::from_secs(1), Duration::from_secs(300)),
+                default,
+            )
+        };
+        let header_timeout = timeout(
+            &raw.header_timeout,
+            "gateway.header_timeout",
+            default.header_timeout,
+        )?;
+        let tls_handshake_timeout = timeout(
+            &raw.tls_handshake_timeout,
+            "gateway.tls_handshake_timeout",
+            default.tls_handshake_timeout,
+        )?;
+        let max_connections = self.count(
+            &raw.max_connections,
+            "gateway.max_connections",
+            (1, 1_000_000),
+            default.max_connections,
+        )?;
+        let max_connections_per_client = self.count(
+            &raw.max_connections_per_client,
+            "gateway.max_connections_per_client",
+            (1, 1_000_000),
+            default.max_connections_per_client,
+        )?;
+        let min_request_body_rate = self.data_rate(
+            &raw.min_request_body_rate,
+            "gateway.min_request_body_rate",
+            default.min_request_body_rate,
+        )?;
+        let min_response_rate = self.data_rate(
+            &raw.min_response_rate,
+            "gateway.min_response_rate",
+            default.min_response_rate,
+        )?;
+        let max_in_flight = self.count(
+            &raw.max_in_flight,
+            "gateway.max_in_flight",
+            (1, 1_000_000),
+            default.max_in_flight,
+        )?;
+        let max_queued = self.count(
+            &raw.max_queued,
+            "gateway.max_queued",
+            (0, 1_000_000),
+            default.max_queued,
+        )?;
+        let max_queue_wait = self.duration(
+            raw.max_queue_wait.as_ref(),
+            "gateway.max_queue_wait",
+            "1s",
+            (Duration::ZERO, Duration::from_secs(60)),
+            default.max_queue_wait,
+        )?;
+        let trusted_proxies = match &raw.trusted_proxies {
+            None => default.trusted_proxies,
+            Some(list) => list
+                .get_ref()
+                .iter()
+                .map(|entry| {
+                    parse_network(entry.get_ref()).map_err(|reason| {
+                        self.error(
+                            entry,
+                            "gateway.trusted_proxies",
+                            ConfigErrorKind::InvalidNetwork {
+                                value: entry.get_ref().clone(),
+                                reason,
+                            },
+                        )
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        };
         Ok(GatewayConfig {
             listen,
             upstream,
             tls,
             shutdown_grace,
             request_timeout,
+            header_timeout,
+            tls_handshake_timeout,
+            max_connections,
+            max_connections_per_client,
+            min_request_body_rate,
+            min_response_rate,
+            max_in_flight,
+            max_queued,
+            max_queue_wait,
+            trusted_proxies,
         })
     }
 
@@ -496,6 +593,298 @@ impl File<'_> {
         })
     }
 
+    fn rate_limit(&self, raw: RawRateLimit) -> Result<RateLimitConfig, ConfigError> {
+        let requests_per_second = match &raw.requests_per_second {
+            None => {
+                return Err(self.missing(
+                    "rate_limit",
+                    "requests_per_second",
+                    ConfigErrorKind::Required {
+                        condition: "the [rate_limit] section is present",
+                        expected: "the sustained requests per second per client, e.g. 50",
+                    },
+                ));
+            }
+            Some(value) => {
+                let rate = *value.get_ref();
+                if !(rate > 0.0 && rate <= 1_000_000.0) {
+                    return Err(self.error(
+                        value,
+                        "rate_limit.requests_per_second",
+                        ConfigErrorKind::NumberOutOfRange {
+                            value: rate,
+                            min: 0.0,
+                            max: 1_000_000.0,
+                        },
+                    ));
+                }
+                rate
+            }
+        };
+        let default_burst = (requests_per_second.ceil() as usize).max(1);
+        let burst = self.count(
+            &raw.burst,
+            "rate_limit.burst",
+            (1, 1_000_000),
+            default_burst,
+        )?;
+        let key = match &raw.key {
+            None => RateLimitKey::ClientIp,
+            Some(value) => {
+                let text = value.get_ref();
+                match text.strip_prefix("header:") {
+                    _ if text == "client-ip" => RateLimitKey::ClientIp,
+                    Some(name) if is_header_name(name) => {
+                        RateLimitKey::Header(name.to_ascii_lowercase())
+                    }
+                    _ => {
+                        return Err(self.error(
+                            value,
+                            "rate_limit.key",
+                            ConfigErrorKind::InvalidRateLimitKey {
+                                value: text.clone(),
+                            },
+                        ));
+                    }
+                }
+            }
+        };
+        let redis_url = match &raw.redis_url {
+            None => None,
+            Some(value) => {
+                let url = value.get_ref();
+                let rest = url
+                    .strip_prefix("redis://")
+                    .or_else(|| url.strip_prefix("rediss://"));
+                if rest.is_none_or(|rest| rest.is_empty() || rest.contains(char::is_whitespace)) {
+                    return Err(self.error(
+                        value,
+                        "rate_limit.redis_url",
+                        ConfigErrorKind::InvalidRedisUrl {
+                            value: redact_url(url),
+                        },
+                    ));
+                }
+                Some(url.clone())
+            }
+        };
+        let redis_prefix = match &raw.redis_prefix {
+            None => defaults::REDIS_PREFIX.to_owned(),
+            Some(value) if value.get_ref().is_empty() => {
+                return Err(self.error(
+                    value,
+                    "rate_limit.redis_prefix",
+                    ConfigErrorKind::Empty {
+                        expected: "a key prefix, e.g. \"rampart:rl:\"",
+                    },
+                ));
+            }
+            Some(value) => value.get_ref().clone(),
+        };
+        let redis_timeout = self.duration(
+            raw.redis_timeout.as_ref(),
+            "rate_limit.redis_timeout",
+            "50ms",
+            (Duration::from_millis(1), Duration::from_secs(10)),
+            defaults::REDIS_TIMEOUT,
+        )?;
+        Ok(RateLimitConfig {
+            requests_per_second,
+            burst: u32::try_from(burst).unwrap_or(u32::MAX),
+            key,
+            redis_url,
+            redis_prefix,
+            redis_timeout,
+        })
+    }
+
+    fn route(&self, index: usize, raw: RawRoute) -> Result<RouteConfig, ConfigError> {
+        let key = |name: &str| format!("route[{index}].{name}");
+        let host = match &raw.host {
+            None => None,
+            Some(value) => {
+                if !is_route_host(value.get_ref()) {
+                    return Err(self.error(
+                        value,
+                        &key("host"),
+                        ConfigErrorKind::InvalidHost {
+                            value: value.get_ref().clone(),
+                        },
+                    ));
+                }
+                Some(value.get_ref().to_ascii_lowercase())
+            }
+        };
+        let path_prefix = match &raw.path_prefix {
+            None => defaults::PATH_PREFIX.to_owned(),
+            Some(value) => {
+                let prefix = value.get_ref();
+                if !prefix.starts_with('/')
+                    || prefix.contains(['?', '#'])
+                    || prefix.contains(char::is_whitespace)
+                {
+                    return Err(self.error(
+                        value,
+                        &key("path_prefix"),
+                        ConfigErrorKind::InvalidPathPrefix {
+                            value: prefix.clone(),
+                        },
+                    ));
+                }
+                prefix.clone()
+            }
+        };
+        let backends = match &raw.backends {
+            None => {
+                return Err(ConfigError {
+                    file: self.origin.to_owned(),
+                    line: self.route_line(index),
+                    key: Some(key("backends")),
+                    kind: Box::new(ConfigErrorKind::Required {
+                        condition: "a [[route]] is defined",
+                        expected: "a list of backend URLs, e.g. [\"http://10.0.0.1:8080\"]",
+                    }),
+                });
+            }
+            Some(list) if list.get_ref().is_empty() => {
+                return Err(self.error(
+                    list,
+                    &key("backends"),
+                    ConfigErrorKind::Empty {
+                        expected: "at least one backend URL",
+                    },
+                ));
+            }
+            Some(list) => list
+                .get_ref()
+                .iter()
+                .map(|entry| {
+                    check_upstream(entry.get_ref()).map_err(|reason| {
+                        self.error(
+                            entry,
+                            &key("backends"),
+                            ConfigErrorKind::InvalidUpstream {
+                                value: redact_url(entry.get_ref()),
+                                reason,
+                            },
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+        let request_timeout = match &raw.request_timeout {
+            None => None,
+            Some(_) => Some(self.duration(
+                raw.request_timeout.as_ref(),
+                &key("request_timeout"),
+                "60s",
+                (Duration::from_secs(1), Duration::from_secs(3600)),
+                defaults::REQUEST_TIMEOUT,
+            )?),
+        };
+        let interval = self.duration(
+            raw.health_check_interval.as_ref(),
+            &key("health_check_interval"),
+            "5s",
+            (Duration::from_secs(1), Duration::from_secs(3600)),
+            defaults::HEALTH_CHECK_INTERVAL,
+        )?;
+        let health_check = match &raw.health_check_path {
+            None => {
+                if let Some(value) = &raw.health_check_interval {
+                    return Err(self.error(
+                        value,
+                        &key("health_check_interval"),
+                        ConfigErrorKind::NotApplicable {
+                            condition: "health_check_path is set",
+                        },
+                    ));
+                }
+                None
+            }
+            Some(value) if !value.get_ref().starts_with('/') => {
+                return Err(self.error(
+                    value,
+                    &key("health_check_path"),
+                    ConfigErrorKind::InvalidPathPrefix {
+                        value: value.get_ref().clone(),
+                    },
+                ));
+            }
+            Some(value) => Some(HealthCheckConfig {
+                path: value.get_ref().clone(),
+                interval,
+            }),
+        };
+        let retries = self.count(&raw.retries, &key("retries"), (0, 5), 0)?;
+        Ok(RouteConfig {
+            host,
+            path_prefix,
+            backends,
+            request_timeout,
+            health_check,
+            retries: u32::try_from(retries).unwrap_or(5),
+        })
+    }
+
+    /// The line of the `index`th `[[route]]` header.
+    fn route_line(&self, index: usize) -> Option<usize> {
+        let tables = self
+            .document
+            .as_table()
+            .get("route")?
+            .as_array_of_tables()?;
+        let span = tables.get(index)?.span()?;
+        Some(line_of(self.text, span.start))
+    }
+
+    fn count(
+        &self,
+        leaf: &Leaf<i64>,
+        key: &str,
+        (min, max): (usize, usize),
+        default: usize,
+    ) -> Result<usize, ConfigError> {
+        let Some(value) = leaf else {
+            return Ok(default);
+        };
+        let number = *value.get_ref();
+        usize::try_from(number)
+            .ok()
+            .filter(|number| (min..=max).contains(number))
+            .ok_or_else(|| {
+                self.error(
+                    value,
+                    key,
+                    ConfigErrorKind::IntegerOutOfRange {
+                        value: number,
+                        min: i64::try_from(min).unwrap_or(i64::MAX),
+                        max: i64::try_from(max).unwrap_or(i64::MAX),
+                    },
+                )
+            })
+    }
+
+    fn data_rate(
+        &self,
+        leaf: &Leaf<String>,
+        key: &str,
+        default: DataRate,
+    ) -> Result<DataRate, ConfigError> {
+        let Some(value) = leaf else {
+            return Ok(default);
+        };
+        parse_data_rate(value.get_ref()).ok_or_else(|| {
+            self.error(
+                value,
+                key,
+                ConfigErrorKind::InvalidDataRate {
+                    value: value.get_ref().clone(),
+                },
+            )
+        })
+    }
+
     fn socket_addr(
         &self,
         leaf: Option<&Spanned<String>>,
@@ -641,6 +1030,72 @@ fn raw_listen_spans(document: &ImDocument<&str>) -> Vec<(&'static str, Range<usi
             Some((key, span))
         })
         .collect()
+}
+
+/// `1024B/10s`: at least one byte, at most 1 GiB, per 1 s to 1 h.
+fn parse_data_rate(text: &str) -> Option<DataRate> {
+    let (bytes, per) = text.split_once("B/")?;
+    let bytes: u64 = bytes.parse().ok().filter(|b| (1..=1 << 30).contains(b))?;
+    let per = parse_duration(per)
+        .ok()
+        .filter(|per| (Duration::from_secs(1)..=Duration::from_secs(3600)).contains(per))?;
+    Some(DataRate { bytes, per })
+}
+
+/// `10.0.0.0/8`, `192.168.1.7`, `fd00::/8`; host bits must be zero.
+fn parse_network(text: &str) -> Result<IpNet, String> {
+    let (addr, prefix) = match text.split_once('/') {
+        Some((addr, prefix)) => (addr, Some(prefix)),
+        None => (text, None),
+    };
+    let addr: IpAddr = addr
+        .parse()
+        .map_err(|_| format!("{addr:?} is not an IP address"))?;
+    let bits: u8 = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix = match prefix {
+        None => bits,
+        Some(prefix) => prefix
+            .parse::<u8>()
+            .ok()
+            .filter(|prefix| *prefix <= bits)
+            .ok_or_else(|| format!("{prefix:?} is not a prefix length (0 to {bits})"))?,
+    };
+    let host_bits = |value: u128, width: u8| {
+        let host = u32::from(width - prefix);
+        host > 0 && value & (u128::MAX >> (128 - host)) != 0
+    };
+    let has_host_bits = match addr {
+        IpAddr::V4(v4) => host_bits(u128::from(u32::from(v4)), 32),
+        IpAddr::V6(v6) => host_bits(u128::from(v6), 128),
+    };
+    if has_host_bits {
+        return Err(format!("host bits are set after /{prefix}"));
+    }
+    Ok(IpNet { addr, prefix })
+}
+
+/// An HTTP header name (RFC 9110 token).
+fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// `api.example.com` or `*.example.com`.
+fn is_route_host(host: &str) -> bool {
+    let name = host.strip_prefix("*.").unwrap_or(host);
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
 }
 
 fn fraction(number: f64) -> Option<RoutineRecords> {

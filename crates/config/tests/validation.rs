@@ -5,7 +5,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use rampart_config::{
-    Config, ConfigErrorKind, LogFormat, RoutineRecords, StorageBackend, TlsMode, Upstream,
+    Config, ConfigErrorKind, LogFormat, RateLimitKey, RoutineRecords, StorageBackend, TlsMode,
+    Upstream,
 };
 
 fn parse(text: &str) -> Result<Config, rampart_config::ConfigError> {
@@ -555,5 +556,279 @@ fn audit_settings() {
         2,
         "audit.routine_records",
         "is not a record setting",
+    );
+}
+
+#[test]
+fn gateway_shields() {
+    let config = parse(
+        "[gateway]\nheader_timeout = \"5s\"\nmax_connections = 20000\nmax_connections_per_client = 64\n\
+         min_request_body_rate = \"2048B/5s\"\nmax_queued = 0\nmax_queue_wait = \"250ms\"\n\
+         trusted_proxies = [\"10.0.0.0/8\", \"192.168.1.7\", \"fd00::/8\"]\n",
+    )
+    .unwrap();
+    let gateway = &config.gateway;
+    assert_eq!(gateway.header_timeout, Duration::from_secs(5));
+    assert_eq!(gateway.max_connections, 20_000);
+    assert_eq!(gateway.max_connections_per_client, 64);
+    assert_eq!(gateway.min_request_body_rate.bytes, 2048);
+    assert_eq!(gateway.min_request_body_rate.per, Duration::from_secs(5));
+    assert_eq!(gateway.max_queued, 0);
+    assert_eq!(gateway.max_queue_wait, Duration::from_millis(250));
+    let proxies: Vec<String> = gateway
+        .trusted_proxies
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(proxies, ["10.0.0.0/8", "192.168.1.7/32", "fd00::/8"]);
+
+    rejected(
+        "[gateway]\nheader_timeout = \"0s\"\n",
+        2,
+        "gateway.header_timeout",
+        "(expected 1s to 5m)",
+    );
+    rejected(
+        "[gateway]\ntls_handshake_timeout = \"10m\"\n",
+        2,
+        "gateway.tls_handshake_timeout",
+        "out of range",
+    );
+    rejected(
+        "[gateway]\nmax_connections = 0\n",
+        2,
+        "gateway.max_connections",
+        "0 is out of range (expected 1 to 1000000)",
+    );
+    rejected(
+        "[gateway]\nmax_connections_per_client = -3\n",
+        2,
+        "gateway.max_connections_per_client",
+        "out of range",
+    );
+    rejected(
+        "[gateway]\nmax_in_flight = 0\n",
+        2,
+        "gateway.max_in_flight",
+        "out of range",
+    );
+    rejected(
+        "[gateway]\nmax_queue_wait = \"2m\"\n",
+        2,
+        "gateway.max_queue_wait",
+        "(expected 0s to 1m)",
+    );
+    for rate in ["1024", "1024B/0s", "0B/10s", "1KB/10s", "1024B/2h", "B/10s"] {
+        rejected(
+            &format!("[gateway]\nmin_response_rate = \"{rate}\"\n"),
+            2,
+            "gateway.min_response_rate",
+            "is not a data rate",
+        );
+    }
+    for (network, reason) in [
+        ("10.0.0.1/8", "host bits are set after /8"),
+        ("10.0.0.0/33", "\"33\" is not a prefix length (0 to 32)"),
+        ("example.com", "is not an IP address"),
+        ("fd00::/129", "(0 to 128)"),
+    ] {
+        rejected(
+            &format!("[gateway]\ntrusted_proxies = [\n  \"10.0.0.0/8\",\n  \"{network}\",\n]\n"),
+            4,
+            "gateway.trusted_proxies",
+            reason,
+        );
+    }
+    rejected(
+        "[gateway]\ntrusted_proxies = \"10.0.0.0/8\"\n",
+        2,
+        "gateway.trusted_proxies",
+        "expected a sequence",
+    );
+}
+
+#[test]
+fn rate_limits() {
+    assert_eq!(parse("").unwrap().rate_limit, None);
+    let config = parse("[rate_limit]\nrequests_per_second = 2.5\n").unwrap();
+    let limit = config.rate_limit.unwrap();
+    assert_eq!((limit.requests_per_second, limit.burst), (2.5, 3));
+    assert_eq!(limit.key, RateLimitKey::ClientIp);
+    assert_eq!(limit.redis_url, None);
+    let config = parse(
+        "[rate_limit]\nrequests_per_second = 100\nburst = 500\nkey = \"header:X-Api-Key\"\n\
+         redis_url = \"redis://127.0.0.1:6379/0\"\nredis_timeout = \"20ms\"\n",
+    )
+    .unwrap();
+    let limit = config.rate_limit.unwrap();
+    assert_eq!(limit.burst, 500);
+    assert_eq!(limit.key, RateLimitKey::Header("x-api-key".into()));
+    assert_eq!(limit.redis_url.as_deref(), Some("redis://127.0.0.1:6379/0"));
+    assert_eq!(limit.redis_timeout, Duration::from_millis(20));
+
+    rejected(
+        "\n[rate_limit]\nburst = 5\n",
+        2,
+        "rate_limit.requests_per_second",
+        "missing, required when the [rate_limit] section is present",
+    );
+    rejected(
+        "[rate_limit]\nrequests_per_second = 0\n",
+        2,
+        "rate_limit.requests_per_second",
+        "0 is out of range",
+    );
+    rejected(
+        "[rate_limit]\nrequests_per_second = -1.0\n",
+        2,
+        "rate_limit.requests_per_second",
+        "out of range",
+    );
+    rejected(
+        "[rate_limit]\nrequests_per_second = nan\n",
+        2,
+        "rate_limit.requests_per_second",
+        "out of range",
+    );
+    rejected(
+        "[rate_limit]\nrequests_per_second = 1\nburst = 0\n",
+        3,
+        "rate_limit.burst",
+        "out of range",
+    );
+    for key in ["ip", "header:", "header:bad name", "cookie:x"] {
+        rejected(
+            &format!("[rate_limit]\nrequests_per_second = 1\nkey = \"{key}\"\n"),
+            3,
+            "rate_limit.key",
+            "is not a rate-limit key",
+        );
+    }
+    rejected(
+        "[rate_limit]\nrequests_per_second = 1\nredis_url = \"http://127.0.0.1:6379\"\n",
+        3,
+        "rate_limit.redis_url",
+        "is not a Redis URL",
+    );
+    let error = parse("[rate_limit]\nrequests_per_second = 1\nredis_url = \"tcp://:hunter2@h\"\n")
+        .unwrap_err();
+    assert!(!error.to_string().contains("hunter2"), "{error}");
+    rejected(
+        "[rate_limit]\nrequests_per_second = 1\nredis_prefix = \"\"\n",
+        3,
+        "rate_limit.redis_prefix",
+        "must not be empty",
+    );
+    rejected(
+        "[rate_limit]\nrequests_per_second = 1\nredis_timeout = \"0ms\"\n",
+        3,
+        "rate_limit.redis_timeout",
+        "out of range",
+    );
+}
+
+#[test]
+fn routes() {
+    let config = parse(
+        "[[route]]\nhost = \"API.example.com\"\npath_prefix = \"/api\"\n\
+         backends = [\"http://10.0.0.1:8080\", \"https://10.0.0.2\"]\nrequest_timeout = \"5s\"\n\
+         health_check_path = \"/healthz\"\nretries = 2\n\n\
+         [[route]]\nhost = \"*.example.com\"\nbackends = [\"http://10.0.0.3\"]\n",
+    )
+    .unwrap();
+    assert_eq!(config.routes.len(), 2);
+    let api = &config.routes[0];
+    assert_eq!(api.host.as_deref(), Some("api.example.com"));
+    assert_eq!(api.path_prefix, "/api");
+    assert_eq!(api.backends.len(), 2);
+    assert_eq!(api.request_timeout, Some(Duration::from_secs(5)));
+    let check = api.health_check.as_ref().unwrap();
+    assert_eq!(
+        (check.path.as_str(), check.interval),
+        ("/healthz", Duration::from_secs(5))
+    );
+    assert_eq!(api.retries, 2);
+    let wildcard = &config.routes[1];
+    assert_eq!((wildcard.path_prefix.as_str(), wildcard.retries), ("/", 0));
+    assert_eq!(wildcard.health_check, None);
+
+    let second = "[[route]]\nbackends = [\"http://a\"]\n\n[[route]]\n";
+    rejected(
+        &format!("{second}host = \"x\"\n"),
+        4,
+        "route[1].backends",
+        "missing, required when a [[route]] is defined",
+    );
+    rejected(
+        &format!("{second}backends = []\n"),
+        5,
+        "route[1].backends",
+        "must not be empty",
+    );
+    rejected(
+        &format!("{second}backends = [\"ftp://x\"]\n"),
+        5,
+        "route[1].backends",
+        "the scheme is not http or https",
+    );
+    rejected(
+        &format!("{second}backends = [\"http://a\"]\nbackend = 1\n"),
+        6,
+        "route[1].backend",
+        "unknown key, did you mean \"backends\"?",
+    );
+    rejected(
+        &format!("{second}backends = [\"http://a\"]\nretries = \"1\"\n"),
+        6,
+        "route[1].retries",
+        "expected i64",
+    );
+    let one = "[[route]]\nbackends = [\"http://a\"]\n";
+    for host in [
+        "example.com:8080",
+        "http://example.com",
+        "-bad.com",
+        "a..b",
+        "*",
+        "**.x.com",
+    ] {
+        rejected(
+            &format!("{one}host = \"{host}\"\n"),
+            3,
+            "route[0].host",
+            "is not a host",
+        );
+    }
+    for prefix in ["api", "/a b", "/api?x=1"] {
+        rejected(
+            &format!("{one}path_prefix = \"{prefix}\"\n"),
+            3,
+            "route[0].path_prefix",
+            "is not a path prefix",
+        );
+    }
+    rejected(
+        &format!("{one}retries = 9\n"),
+        3,
+        "route[0].retries",
+        "9 is out of range (expected 0 to 5)",
+    );
+    rejected(
+        &format!("{one}request_timeout = \"0s\"\n"),
+        3,
+        "route[0].request_timeout",
+        "out of range",
+    );
+    rejected(
+        &format!("{one}health_check_interval = \"5s\"\n"),
+        3,
+        "route[0].health_check_interval",
+        "only allowed when health_check_path is set",
+    );
+    rejected(
+        &format!("{one}health_check_path = \"healthz\"\n"),
+        3,
+        "route[0].health_check_path",
+        "is not a path prefix",
     );
 }
