@@ -258,6 +258,7 @@ mod tests {
         assert_eq!(t("removecommentschar", "a/*b*/c--d#e"), "abcde");
         assert_eq!(t("replacecomments", "a/*b*/c/*d"), "a c ");
         assert_eq!(t("removecomments", "a/*b*/c--d\ne"), "ac");
+        assert_eq!(t("removecomments", "a<!--b-->c#d"), "ac");
         assert_eq!(t("length", "abc"), "3");
         assert_eq!(t("hexencode", "AB"), "4142");
         assert_eq!(t("trim", " a "), "a");

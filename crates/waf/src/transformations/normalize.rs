@@ -101,7 +101,7 @@ pub(super) fn replace_comments(input: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// `removeComments`: drops `/* */`, `<!-- -->` and `--`/`#` to the end of the line.
+/// `removeComments`: drops `/* */` and `<!-- -->` comments, and everything from `--` or `#`.
 pub(super) fn remove_comments(input: &[u8]) -> Option<Vec<u8>> {
     if !input.iter().any(|b| matches!(b, b'/' | b'<' | b'-' | b'#')) {
         return None;
@@ -117,7 +117,8 @@ pub(super) fn remove_comments(input: &[u8]) -> Option<Vec<u8>> {
             i = memchr::memmem::find(input.get(i + 4..).unwrap_or_default(), b"-->")
                 .map_or(input.len(), |p| i + 4 + p + 3);
         } else if rest.starts_with(b"--") || c == b'#' {
-            i = memchr::memchr2(b'\n', b'\r', rest).map_or(input.len(), |p| i + p);
+            // ModSecurity stops at an SQL or shell line comment: the rest is dropped.
+            break;
         } else {
             out.push(c);
             i += 1;
