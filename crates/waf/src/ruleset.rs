@@ -131,6 +131,7 @@ pub(crate) struct Inner {
     pub phases: [Vec<Entry>; 5],
     pub config: Config,
     pub pipes: Vec<PipeNode>,
+    pub warnings: Vec<String>,
 }
 
 /// A compiled rule set, shared by transactions.
@@ -170,6 +171,12 @@ impl Ruleset {
     /// The number of rules (chains count once; markers not at all).
     pub fn rule_count(&self) -> usize {
         self.inner.rules.len()
+    }
+
+    /// What the compiler had to approximate (an `@rx` the linear-time engine cannot express
+    /// exactly), with file and line. Empty for CRS v4.
+    pub fn warnings(&self) -> &[String] {
+        &self.inner.warnings
     }
 
     /// Starts a transaction.
@@ -238,6 +245,7 @@ fn selects(sel: &RuleSelector, rule: &SecRule) -> bool {
 
 impl Compiler {
     fn run(mut self, directives: &[Directive]) -> Result<Ruleset, CompileError> {
+        crate::operators::APPROXIMATED.with(|a| a.borrow_mut().clear());
         for d in directives {
             self.directive(d);
         }
@@ -279,6 +287,7 @@ impl Compiler {
                 phases,
                 config: self.config,
                 pipes: self.pipes,
+                warnings: crate::operators::APPROXIMATED.with(|a| a.take()),
             }),
         })
     }

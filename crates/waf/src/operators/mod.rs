@@ -21,6 +21,12 @@ use regex::bytes::Regex;
 
 use crate::error::{CompileError, CompileErrorKind};
 
+thread_local! {
+    /// Patterns approximated while compiling on this thread (drained by the rule set).
+    pub(crate) static APPROXIMATED: std::cell::RefCell<Vec<String>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Macro expansion, provided by the transaction.
 pub(crate) trait Expand {
     /// Expands `%{...}` references in `m`.
@@ -97,7 +103,7 @@ pub const REGISTRY: &[&str] = &[
 /// A compiled operator.
 #[derive(Debug)]
 pub(crate) enum Op {
-    Rx(Box<Regex>),
+    Rx(Box<rx::Rx>),
     RxMacro(MacroString),
     Pm(pm::Pm),
     StrEq(Arg),
@@ -140,7 +146,23 @@ impl Op {
         Ok(match op.name.as_str() {
             "rx" | "rxglobal" | "rsub" => {
                 if MacroString::parse(arg).is_literal() {
-                    Self::Rx(Box::new(rx::compile(arg).map_err(bad)?))
+                    match rx::compile_rx(arg) {
+                        Ok(r) => Self::Rx(Box::new(r)),
+                        Err(e) => {
+                            let approx = rx::approximate(arg);
+                            let re = rx::compile(&approx)
+                                .map_err(|_| bad(e.clone()))?;
+                            APPROXIMATED.with(|a| {
+                                a.borrow_mut().push(format!(
+                                    "{}:{}: @rx approximated (back-references or look-around \
+                                     dropped; matches a superset): {e}",
+                                    location.file.display(),
+                                    location.line
+                                ));
+                            });
+                            Self::Rx(Box::new(rx::Rx::Plain(re)))
+                        }
+                    }
                 } else {
                     Self::RxMacro(MacroString::parse(arg))
                 }
@@ -207,7 +229,7 @@ impl Op {
     /// Whether the (non-negated) operator matches `input`; fills `m.captures` when `capture`.
     pub fn eval(&self, input: &[u8], ex: &dyn Expand, capture: bool, m: &mut OpMatch) -> bool {
         match self {
-            Self::Rx(re) => rx_eval(re, input, capture, m),
+            Self::Rx(re) => re.captures(input, capture.then_some(&mut m.captures)),
             Self::RxMacro(pat) => {
                 let p = String::from_utf8_lossy(&ex.expand(pat)).into_owned();
                 match rx::compile(&p) {

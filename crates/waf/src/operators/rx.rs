@@ -117,3 +117,292 @@ mod tests {
         assert!(compile(r"\xff").unwrap().is_match(b"\xff"));
     }
 }
+
+/// A compiled `@rx` operand: a plain regex, or (for patterns with look-around, which the
+/// `regex` crate does not have) an exact emulation of a look-behind at the start or a
+/// look-ahead at the end of a top-level alternative, checked in a bounded window around each
+/// candidate match; or, as a last resort, an approximation without look-around and
+/// back-references (reported at load).
+#[derive(Debug)]
+pub enum Rx {
+    /// A plain regular expression.
+    Plain(Regex),
+    /// Top-level alternatives, some with look-around.
+    Emulated(Vec<Branch>),
+}
+
+/// One alternative of an emulated pattern.
+#[derive(Debug)]
+pub struct Branch {
+    behind: Option<Around>,
+    body: Regex,
+    ahead: Option<Around>,
+}
+
+/// A bounded look-around check.
+#[derive(Debug)]
+struct Around {
+    negated: bool,
+    re: Regex,
+    max_len: usize,
+}
+
+impl Rx {
+    /// Whether the pattern matches; `caps` receives the groups (or the whole match).
+    pub fn captures(&self, input: &[u8], caps: Option<&mut Vec<Vec<u8>>>) -> bool {
+        match self {
+            Self::Plain(re) => match caps {
+                None => re.is_match(input),
+                Some(out) => match re.captures(input) {
+                    Some(c) => {
+                        for i in 0..c.len().min(10) {
+                            out.push(c.get(i).map(|g| g.as_bytes().to_vec()).unwrap_or_default());
+                        }
+                        true
+                    }
+                    None => false,
+                },
+            },
+            Self::Emulated(branches) => {
+                for b in branches {
+                    if let Some((s, e)) = b.find(input) {
+                        if let Some(out) = caps {
+                            out.push(input.get(s..e).unwrap_or_default().to_vec());
+                        }
+                        return true;
+                    }
+                }
+                false
+            }
+        }
+    }
+}
+
+impl Branch {
+    fn find(&self, input: &[u8]) -> Option<(usize, usize)> {
+        let mut at = 0;
+        while at <= input.len() {
+            let m = self.body.find_at(input, at)?;
+            let ok_behind = self.behind.as_ref().is_none_or(|a| {
+                let from = m.start().saturating_sub(a.max_len);
+                let window = input.get(from..m.start()).unwrap_or_default();
+                a.re.is_match(window) != a.negated
+            });
+            let ok_ahead = self.ahead.as_ref().is_none_or(|a| {
+                let to = m.end().saturating_add(a.max_len).min(input.len());
+                let window = input.get(m.end()..to).unwrap_or_default();
+                a.re.is_match(window) != a.negated
+            });
+            if ok_behind && ok_ahead {
+                return Some((m.start(), m.end()));
+            }
+            at = m.start() + 1;
+        }
+        None
+    }
+}
+
+/// Splits `p` at its top-level `|`.
+fn top_level_alternatives(p: &str) -> Vec<&str> {
+    let bytes = p.as_bytes();
+    let mut out = Vec::new();
+    let (mut depth, mut in_class, mut start, mut i) = (0i32, false, 0, 0);
+    while let Some(&c) = bytes.get(i) {
+        match c {
+            b'\\' => i += 1,
+            b'[' if !in_class => {
+                in_class = true;
+                if bytes.get(i + 1) == Some(&b'^') {
+                    i += 1;
+                }
+                if bytes.get(i + 1) == Some(&b']') {
+                    i += 1;
+                }
+            }
+            b']' if in_class => in_class = false,
+            b'(' if !in_class => depth += 1,
+            b')' if !in_class => depth -= 1,
+            b'|' if !in_class && depth == 0 => {
+                out.push(p.get(start..i).unwrap_or_default());
+                start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out.push(p.get(start..).unwrap_or_default());
+    out
+}
+
+/// The index of the `)` closing the group opened at `open`.
+fn group_end(p: &str, open: usize) -> Option<usize> {
+    let bytes = p.as_bytes();
+    let (mut depth, mut in_class, mut i) = (0i32, false, open);
+    while let Some(&c) = bytes.get(i) {
+        match c {
+            b'\\' => i += 1,
+            b'[' if !in_class => in_class = true,
+            b']' if in_class => in_class = false,
+            b'(' if !in_class => depth += 1,
+            b')' if !in_class => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+fn around(inner: &str, negated: bool, anchor_end: bool) -> Result<Around, String> {
+    let pat = if anchor_end {
+        format!("(?:{inner})\\z")
+    } else {
+        format!("\\A(?:{inner})")
+    };
+    let re = compile(&pat)?;
+    let hir = regex_syntax::ParserBuilder::new()
+        .unicode(false)
+        .utf8(false)
+        .build()
+        .parse(&translate(inner))
+        .map_err(|e| e.to_string())?;
+    let max_len = hir
+        .properties()
+        .maximum_len()
+        .ok_or("look-around of unbounded length")?;
+    Ok(Around {
+        negated,
+        re,
+        max_len,
+    })
+}
+
+fn branch(alt: &str) -> Result<Branch, String> {
+    let mut body = alt;
+    let mut behind = None;
+    let mut ahead = None;
+    for (prefix, negated) in [("(?<!", true), ("(?<=", false)] {
+        if body.starts_with(prefix) {
+            let end = group_end(body, 0).ok_or("unbalanced look-behind")?;
+            let inner = body.get(prefix.len()..end).unwrap_or_default();
+            behind = Some(around(inner, negated, true)?);
+            body = body.get(end + 1..).unwrap_or_default();
+        }
+    }
+    for (prefix, negated) in [("(?!", true), ("(?=", false)] {
+        if let Some(pos) = body.rfind(prefix)
+            && group_end(body, pos) == Some(body.len() - 1)
+        {
+            let inner = body.get(pos + prefix.len()..body.len() - 1).unwrap_or_default();
+            ahead = Some(around(inner, negated, false)?);
+            body = body.get(..pos).unwrap_or_default();
+        }
+    }
+    Ok(Branch {
+        behind,
+        body: compile(body)?,
+        ahead,
+    })
+}
+
+/// Compiles an `@rx` operand: plainly when the `regex` crate reads it, else by emulating a
+/// leading look-behind / trailing look-ahead per alternative; `Err` when neither works.
+pub fn compile_rx(pattern: &str) -> Result<Rx, String> {
+    match compile(pattern) {
+        Ok(re) => Ok(Rx::Plain(re)),
+        Err(plain_err) => {
+            let branches: Result<Vec<Branch>, String> =
+                top_level_alternatives(pattern).into_iter().map(branch).collect();
+            branches.map(Rx::Emulated).map_err(|_| plain_err)
+        }
+    }
+}
+
+#[cfg(test)]
+mod lookaround_tests {
+    use super::*;
+
+    #[test]
+    fn emulated_lookbehind_and_lookahead() {
+        let rx = compile_rx(r#"(?<!&(?:amp)|&(?:apos));|['"=]"#).unwrap();
+        assert!(matches!(rx, Rx::Emulated(_)));
+        assert!(rx.captures(b"a;b", None));
+        assert!(!rx.captures(b"a&amp;b", None));
+        assert!(rx.captures(b"a&amp;b=", None));
+        let rx = compile_rx(r"<\?(?!xml)").unwrap();
+        assert!(rx.captures(b"<?php", None));
+        assert!(!rx.captures(b"<?xml version", None));
+        assert!(compile_rx(r"(a)\1").is_err());
+        assert_eq!(approximate(r"\b(\w+)=(?!\b\1\b)\w+|x\1"), r"\b(\w+)=\w+|x(?:\w+)");
+    }
+}
+
+/// The last resort for patterns the `regex` crate cannot express (back-references, look-around
+/// in the middle of a pattern, as in CRS 3.3's 942130): look-around groups are dropped and
+/// each back-reference `\N` is replaced by the pattern of group N. The result matches a
+/// superset of the original (it can only add detections); the compiler reports it.
+pub fn approximate(pattern: &str) -> String {
+    let bytes = pattern.as_bytes();
+    // The text of each capturing group, by number.
+    let mut groups: Vec<String> = Vec::new();
+    let mut in_class = false;
+    let mut i = 0;
+    while let Some(&c) = bytes.get(i) {
+        match c {
+            b'\\' => i += 1,
+            b'[' if !in_class => in_class = true,
+            b']' if in_class => in_class = false,
+            b'(' if !in_class && bytes.get(i + 1) != Some(&b'?') => {
+                if let Some(end) = group_end(pattern, i) {
+                    groups.push(pattern.get(i..=end).unwrap_or_default().to_owned());
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    let mut out = String::with_capacity(pattern.len());
+    let mut i = 0;
+    in_class = false;
+    while let Some(&c) = bytes.get(i) {
+        let rest = pattern.get(i..).unwrap_or_default();
+        if !in_class
+            && (rest.starts_with("(?!")
+                || rest.starts_with("(?=")
+                || rest.starts_with("(?<!")
+                || rest.starts_with("(?<="))
+            && let Some(end) = group_end(pattern, i)
+        {
+            i = end + 1;
+            continue;
+        }
+        if c == b'\\'
+            && let Some(d) = bytes.get(i + 1).filter(|d| (b'1'..=b'9').contains(d))
+        {
+            let n = usize::from(d - b'1');
+            let g = groups.get(n).cloned().unwrap_or_else(|| "(?:)".to_owned());
+            out.push_str(&g.replacen('(', "(?:", 1));
+            i += 2;
+            continue;
+        }
+        match c {
+            b'[' if !in_class => in_class = true,
+            b']' if in_class => in_class = false,
+            _ => {}
+        }
+        let len = if c == b'\\' { 2 } else { 1 };
+        let end = (i + len).min(pattern.len());
+        // Copy whole UTF-8 characters.
+        let mut e = end;
+        while !pattern.is_char_boundary(e) && e < pattern.len() {
+            e += 1;
+        }
+        out.push_str(pattern.get(i..e).unwrap_or_default());
+        i = e;
+    }
+    out
+}
