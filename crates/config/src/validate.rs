@@ -816,7 +816,7 @@ impl File<'_> {
                 interval,
             }),
         };
-        let retries = self.count(&raw.retries, &key("retries"), (0, 5), 0)?;
+        let retries = self.count(&raw.retries, &key("retries"), (0, 5), 1)?;
         Ok(RouteConfig {
             host,
             path_prefix,

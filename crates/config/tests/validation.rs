@@ -749,7 +749,7 @@ fn routes() {
     );
     assert_eq!(api.retries, 2);
     let wildcard = &config.routes[1];
-    assert_eq!((wildcard.path_prefix.as_str(), wildcard.retries), ("/", 0));
+    assert_eq!((wildcard.path_prefix.as_str(), wildcard.retries), ("/", 1));
     assert_eq!(wildcard.health_check, None);
 
     let second = "[[route]]\nbackends = [\"http://a\"]\n\n[[route]]\n";

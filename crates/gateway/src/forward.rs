@@ -86,6 +86,8 @@ pub(crate) struct Forwarder {
     router: Arc<Router>,
     min_body_rate: MinRate,
     rate_limiter: Option<Arc<RateLimiter>>,
+    rate_limit_options: Option<crate::ratelimit::RateLimitOptions>,
+    load_shedding: crate::shedding::LoadShedding,
     origin_lock: Option<Arc<OriginLock>>,
     require_edge: Option<Arc<OriginLock>>,
     gate: Arc<UpstreamGate>,
@@ -131,6 +133,8 @@ impl Forwarder {
             router,
             min_body_rate: options.min_request_body_rate,
             rate_limiter: rate_limiter.map(Arc::new),
+            rate_limit_options: options.rate_limit.clone(),
+            load_shedding: options.load_shedding,
             origin_lock: options.origin_lock.clone().map(Arc::new),
             require_edge: options.require_edge.clone().map(Arc::new),
             gate: Arc::new(UpstreamGate::new(options.load_shedding)),
@@ -138,6 +142,30 @@ impl Forwarder {
             filters: options.filters.clone().into(),
             deny_observer: options.deny_observer.clone(),
         })
+    }
+
+    /// The routes this forwarder sends to.
+    pub(crate) fn router(&self) -> &Router {
+        &self.router
+    }
+
+    /// A forwarder for new options that keeps what did not change: the upstream connection
+    /// pool, the rate-limit buckets (when the limits are the same) and the load-shedding gate
+    /// with its in-flight count (when its bounds are the same).
+    pub(crate) fn rebuilt(
+        &self,
+        options: &GatewayOptions,
+        router: Arc<Router>,
+    ) -> Result<Self, GatewayError> {
+        let mut next = Self::new(options, router)?;
+        next.client = self.client.clone();
+        if next.rate_limit_options == self.rate_limit_options {
+            next.rate_limiter.clone_from(&self.rate_limiter);
+        }
+        if next.load_shedding == self.load_shedding {
+            next.gate = Arc::clone(&self.gate);
+        }
+        Ok(next)
     }
 
     /// Forwards one request; every failure becomes a response, never an error.

@@ -27,7 +27,7 @@ pub use filter::{
 pub use headers::{BadNetwork, IpNetwork};
 pub use rate::{MinRate, TooSlow};
 pub use ratelimit::{RateLimitKey, RateLimitOptions};
-pub use server::{Gateway, GatewayOptions, ProtocolLimits};
+pub use server::{Gateway, GatewayOptions, GatewayReloader, ProtocolLimits};
 pub use shedding::LoadShedding;
 pub use shield::ConnectionLimits;
 pub use tls::{GatewayTls, ReloadingCertificate, TlsError};

@@ -124,10 +124,71 @@ impl GatewayOptions {
 /// A gateway bound to its listen address, ready to serve.
 pub struct Gateway {
     listener: TcpListener,
-    router: Arc<Router>,
     tls: Option<TlsAcceptor>,
-    forwarder: Forwarder,
+    live: Arc<Live>,
     options: GatewayOptions,
+}
+
+/// What a reload swaps: the forwarder every new request picks up, and the health checks of
+/// its routes' pools.
+#[derive(Debug)]
+struct Live {
+    forwarder: std::sync::RwLock<Arc<Forwarder>>,
+    health_checks: std::sync::Mutex<tokio::task::JoinSet<()>>,
+}
+
+impl Live {
+    fn current(&self) -> Arc<Forwarder> {
+        match self.forwarder.read() {
+            Ok(guard) => Arc::clone(&guard),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Replaces the health-check tasks with ones for `router`'s pools (inside a runtime).
+    fn check_health_of(&self, router: &Router) {
+        let mut tasks = match self.health_checks.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        tasks.abort_all();
+        for pool in router.checked_pools() {
+            tasks.spawn(crate::upstream::check_health_forever(pool));
+        }
+    }
+
+    fn stop_health_checks(&self) {
+        if let Ok(mut tasks) = self.health_checks.lock() {
+            tasks.abort_all();
+        }
+    }
+}
+
+/// Applies new routes, rate limits, filters, trusted proxies, origin-lock keys, load-shedding
+/// bounds and upstream timeouts to a running gateway without dropping a connection: requests
+/// already in flight finish with the settings they started with, every later request (on new
+/// and on kept-alive connections) uses the new ones. Listener settings (address, TLS,
+/// connection caps, protocol limits, head and handshake deadlines, response read rate) take a
+/// restart.
+#[derive(Debug, Clone)]
+pub struct GatewayReloader {
+    live: Arc<Live>,
+}
+
+impl GatewayReloader {
+    /// Validates `options` and swaps them in; on error the running settings stay.
+    pub fn reload(&self, options: &GatewayOptions) -> Result<(), GatewayError> {
+        let router = Arc::new(Router::new(&options.routes, options.request_timeout)?);
+        let next = self.live.current().rebuilt(options, Arc::clone(&router))?;
+        self.live.check_health_of(&router);
+        match self.live.forwarder.write() {
+            Ok(mut guard) => *guard = Arc::new(next),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(next),
+        }
+        metrics::counter!("rampart_gateway_reloads_total").increment(1);
+        tracing::info!(routes = options.routes.len(), "gateway settings reloaded");
+        Ok(())
+    }
 }
 
 impl std::fmt::Debug for Gateway {
@@ -145,7 +206,11 @@ impl Gateway {
     /// Binds the listen address and checks the upstream.
     pub async fn bind(options: GatewayOptions) -> Result<Self, GatewayError> {
         let router = Arc::new(Router::new(&options.routes, options.request_timeout)?);
-        let forwarder = Forwarder::new(&options, Arc::clone(&router))?;
+        let forwarder = Forwarder::new(&options, router)?;
+        let live = Arc::new(Live {
+            forwarder: std::sync::RwLock::new(Arc::new(forwarder)),
+            health_checks: std::sync::Mutex::new(tokio::task::JoinSet::new()),
+        });
         let listener =
             TcpListener::bind(options.listen)
                 .await
@@ -160,10 +225,16 @@ impl Gateway {
         Ok(Self {
             listener,
             tls,
-            forwarder,
-            router,
+            live,
             options,
         })
+    }
+
+    /// A handle that applies new settings to this gateway while it serves.
+    pub fn reloader(&self) -> GatewayReloader {
+        GatewayReloader {
+            live: Arc::clone(&self.live),
+        }
     }
 
     /// The address actually bound (useful with port 0).
@@ -203,9 +274,7 @@ impl Gateway {
         {
             background.spawn(reloader.watch(Duration::from_secs(5)));
         }
-        for pool in self.router.checked_pools() {
-            background.spawn(crate::upstream::check_health_forever(pool));
-        }
+        self.live.check_health_of(self.live.current().router());
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -230,7 +299,7 @@ impl Gateway {
                             tls: self.tls.clone(),
                             tls_handshake_timeout: self.options.tls_handshake_timeout,
                             min_response_rate: self.options.min_response_rate,
-                            forwarder: self.forwarder.clone(),
+                            live: Arc::clone(&self.live),
                             watcher: graceful.watcher(),
                         };
                         tokio::spawn(connection.serve(stream, peer));
@@ -246,6 +315,7 @@ impl Gateway {
         }
         drop(self.listener);
         background.abort_all();
+        self.live.stop_health_checks();
         let open = graceful.count();
         tracing::info!(open_connections = open, "gateway draining");
         if tokio::time::timeout(grace, graceful.shutdown())
@@ -267,7 +337,7 @@ struct Connection {
     tls: Option<TlsAcceptor>,
     tls_handshake_timeout: Duration,
     min_response_rate: MinRate,
-    forwarder: Forwarder,
+    live: Arc<Live>,
     watcher: hyper_util::server::graceful::Watcher,
 }
 
@@ -279,10 +349,10 @@ impl Connection {
             peer,
             tls: self.tls.is_some(),
         };
-        let forwarder = self.forwarder;
+        let live = self.live;
         let admission = Arc::clone(&self.admission);
         let service = service_fn(move |request| {
-            let forwarder = forwarder.clone();
+            let forwarder = live.current();
             let in_flight = admission.request();
             async move {
                 let response = forwarder.handle(request, info).await;

@@ -6,6 +6,7 @@ mod auditing;
 mod cmd;
 mod datadir;
 mod demo;
+mod edge;
 mod plane;
 mod telemetry;
 mod tls;

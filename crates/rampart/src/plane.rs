@@ -1,5 +1,5 @@
 //! Building blocks shared by the commands that run parts of the plane (`up`, `gateway`):
-//! shutdown on signals, TLS settings, generated credentials, the origin-lock keys.
+//! signals (shutdown, reload), TLS settings, generated credentials, the origin-lock keys.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -50,22 +50,39 @@ impl Shutdown {
     }
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn termination_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
+/// What the operator asked for with a signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlaneSignal {
+    /// Ctrl-C or SIGTERM: shut down gracefully.
+    Terminate,
+    /// SIGHUP: re-read the configuration and apply what can change while running.
+    Reload,
+}
+
+/// The signals a running plane listens for.
+#[derive(Debug)]
+pub struct Signals {
+    terminate: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Starts listening (before the banner, so no signal is missed).
+    pub fn new() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            terminate: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+            hangup: signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?,
+        })
+    }
+
+    /// The next signal.
+    pub async fn next(&mut self) -> PlaneSignal {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => PlaneSignal::Terminate,
+            _ = self.terminate.recv() => PlaneSignal::Terminate,
+            _ = self.hangup.recv() => PlaneSignal::Reload,
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        () = terminate => {},
     }
 }
 

@@ -8,12 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rampart_config::{TlsMode, Upstream};
-use rampart_gateway::{Gateway, GatewayOptions};
+use rampart_gateway::Gateway;
 
 use crate::admin::{self, AdminState};
 use crate::auditing::{self, GatewayDenials};
 use crate::cmd::{Settings, UsageError};
 use crate::datadir::DataDir;
+use crate::edge;
 use crate::plane::{self, Shutdown};
 use crate::telemetry;
 
@@ -38,41 +39,48 @@ pub struct GatewayArgs {
     edge_keys: Option<PathBuf>,
 }
 
-/// Runs the gateway until Ctrl-C or SIGTERM.
+/// Runs the gateway until Ctrl-C or SIGTERM; SIGHUP reloads the configuration.
 pub async fn run(args: GatewayArgs, settings: Settings) -> anyhow::Result<ExitCode> {
-    let config = settings.config;
+    let config = settings.config.clone();
     telemetry::init_logging(settings.log_format, &config.log.level)?;
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let metrics = telemetry::init_metrics()?;
     let data = DataDir::create(&config.data.dir)?;
     let (_, admin_token) = plane::admin_token(&data)?;
-    let audit_log = auditing::open(&data, &config.audit, "gateway").await?;
-    let auditor = audit_log.auditor();
+    let mut signals = plane::Signals::new()?;
 
-    let upstream = match (args.upstream, &config.gateway.upstream) {
-        (Some(url), _) => url,
-        (None, Upstream::Url(url)) => url.clone(),
-        (None, Upstream::Demo) => {
-            return Err(UsageError(
-                "rampart gateway needs an upstream: --upstream URL or gateway.upstream (the demo app comes with `rampart up`)".to_owned(),
-            )
-            .into());
-        }
-    };
+    if args.upstream.is_none() && config.gateway.upstream == Upstream::Demo {
+        return Err(UsageError(
+            "rampart gateway needs an upstream: --upstream URL or gateway.upstream (the demo app comes with `rampart up`)".to_owned(),
+        )
+        .into());
+    }
     let tls_mode = if args.dangerous_plaintext {
         TlsMode::DangerousPlaintext
     } else {
         config.gateway.tls.clone()
     };
     let (tls, _) = plane::gateway_tls(&tls_mode, &data)?;
-    let listen = args.listen.unwrap_or(config.gateway.listen);
-    let mut options = GatewayOptions::new(listen, upstream.clone());
-    options.tls = tls;
-    options.request_timeout = config.gateway.request_timeout;
-    options.deny_observer = Some(Arc::new(GatewayDenials(auditor.clone())));
-    if let (Some(edge_id), Some(keys)) = (&args.require_edge_id, &args.edge_keys) {
-        options.require_edge = Some(plane::read_origin_lock_keys(keys, edge_id)?);
-    }
+    let require_edge = match (&args.require_edge_id, &args.edge_keys) {
+        (Some(edge_id), Some(keys)) => Some(plane::read_origin_lock_keys(keys, edge_id)?),
+        _ => None,
+    };
+    let audit_log = auditing::open(&data, &config.audit, "gateway").await?;
+    let auditor = audit_log.auditor();
+    let wiring = edge::Wiring {
+        listen: args.listen.unwrap_or(config.gateway.listen),
+        tls,
+        upstream_override: args.upstream,
+        origin_lock: None,
+        require_edge,
+        deny_observer: Arc::new(GatewayDenials(auditor.clone())),
+    };
+    let options = edge::gateway_options(&config, &wiring)?;
+    let upstream = options
+        .routes
+        .last()
+        .and_then(|route| route.backends.first().cloned())
+        .unwrap_or_default();
     let gateway = Gateway::bind(options)
         .await
         .map_err(|error| match error.kind() {
@@ -82,6 +90,7 @@ pub async fn run(args: GatewayArgs, settings: Settings) -> anyhow::Result<ExitCo
             _ => anyhow::Error::new(error),
         })?;
     let addr = gateway.local_addr()?;
+    let reloader = gateway.reloader();
     let shutdown = Shutdown::new();
     let grace = config.gateway.shutdown_grace;
     let mut tasks = tokio::task::JoinSet::new();
@@ -100,7 +109,9 @@ pub async fn run(args: GatewayArgs, settings: Settings) -> anyhow::Result<ExitCo
     println!("rampart gateway listening on {addr} -> {upstream} (admin http://{admin_addr})");
     tracing::info!(%addr, %upstream, "gateway is up");
 
-    plane::termination_signal().await;
+    while signals.next().await == plane::PlaneSignal::Reload {
+        edge::reload(&settings, &config, &wiring, &reloader, &auditor);
+    }
     shutdown.trigger();
     let _ = tokio::time::timeout(grace + Duration::from_secs(1), async {
         while tasks.join_next().await.is_some() {}

@@ -5,7 +5,7 @@ pub mod config;
 pub mod gateway;
 pub mod up;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use rampart_config::{Config, ConfigError};
 
@@ -35,6 +35,10 @@ pub struct Settings {
     pub config: Config,
     /// The log format in force.
     pub log_format: LogFormat,
+    /// The configuration file, if one was given (re-read on SIGHUP).
+    pub config_file: Option<PathBuf>,
+    /// `--data-dir`, which wins over `data.dir` on every read.
+    data_dir: Option<PathBuf>,
 }
 
 impl Settings {
@@ -44,14 +48,29 @@ impl Settings {
         data_dir: Option<PathBuf>,
         log_format: Option<LogFormat>,
     ) -> anyhow::Result<Self> {
-        let mut config = match &config_file {
-            Some(path) => Config::load(path)?,
-            None => Config::default(),
-        };
-        if let Some(dir) = data_dir {
-            config.data.dir = dir;
-        }
+        let config = read_config(config_file.as_deref(), data_dir.as_deref())?;
         let log_format = log_format.unwrap_or_else(|| config.log.format.into());
-        Ok(Self { config, log_format })
+        Ok(Self {
+            config,
+            log_format,
+            config_file,
+            data_dir,
+        })
     }
+
+    /// Reads the configuration file again, with the same command-line overrides.
+    pub fn reread(&self) -> Result<Config, ConfigError> {
+        read_config(self.config_file.as_deref(), self.data_dir.as_deref())
+    }
+}
+
+fn read_config(file: Option<&Path>, data_dir: Option<&Path>) -> Result<Config, ConfigError> {
+    let mut config = match file {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    if let Some(dir) = data_dir {
+        config.data.dir = dir.to_owned();
+    }
+    Ok(config)
 }

@@ -9,12 +9,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use rampart_config::{StorageBackend, TlsMode, Upstream};
-use rampart_gateway::{Gateway, GatewayOptions};
+use rampart_gateway::Gateway;
 
 use crate::admin::{self, AdminState};
 use crate::auditing::{self, GatewayDenials};
 use crate::cmd::{Settings, UsageError};
 use crate::datadir::DataDir;
+use crate::edge;
 use crate::plane::{self, Shutdown};
 use crate::{demo, telemetry};
 
@@ -28,7 +29,7 @@ pub struct UpArgs {
 
 /// Starts everything, prints the banner, and runs until Ctrl-C or SIGTERM.
 pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
-    let config = settings.config;
+    let config = settings.config.clone();
     telemetry::init_logging(settings.log_format, &config.log.level)?;
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let metrics = telemetry::init_metrics()?;
@@ -41,27 +42,37 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
     let auditor = audit_log.auditor();
 
     let shutdown = Shutdown::new();
+    let mut signals = plane::Signals::new()?;
     let mut tasks = tokio::task::JoinSet::new();
 
     // The upstream: the user's app, or the demo app on its own loopback port.
-    let upstream_url = match (args.upstream, &config.gateway.upstream) {
-        (Some(url), _) => url,
-        (None, Upstream::Url(url)) => url.clone(),
+    let upstream_override = match (args.upstream, &config.gateway.upstream) {
+        (Some(url), _) => Some(url),
+        (None, Upstream::Url(_)) => None,
         (None, Upstream::Demo) => {
             let listener = plane::bind(config.demo.listen, "demo app").await?;
             let addr = listener.local_addr()?;
             let lock = Arc::new(origin_lock.clone());
             tasks.spawn(demo::serve(listener, Some(lock), shutdown.signalled()));
-            format!("http://{addr}")
+            Some(format!("http://{addr}"))
         }
     };
 
     let (tls, dev_ca) = plane::gateway_tls(&config.gateway.tls, &data)?;
-    let mut gateway_options = GatewayOptions::new(config.gateway.listen, upstream_url.clone());
-    gateway_options.tls = tls;
-    gateway_options.request_timeout = config.gateway.request_timeout;
-    gateway_options.origin_lock = Some(origin_lock);
-    gateway_options.deny_observer = Some(Arc::new(GatewayDenials(auditor.clone())));
+    let wiring = edge::Wiring {
+        listen: config.gateway.listen,
+        tls,
+        upstream_override,
+        origin_lock: Some(origin_lock),
+        require_edge: None,
+        deny_observer: Arc::new(GatewayDenials(auditor.clone())),
+    };
+    let gateway_options = edge::gateway_options(&config, &wiring)?;
+    let upstream_url = gateway_options
+        .routes
+        .last()
+        .and_then(|route| route.backends.first().cloned())
+        .unwrap_or_default();
     let gateway = Gateway::bind(gateway_options)
         .await
         .map_err(|error| match error.kind() {
@@ -71,6 +82,7 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
             _ => anyhow::Error::new(error),
         })?;
     let gateway_addr = gateway.local_addr()?;
+    let reloader = gateway.reloader();
     let grace = config.gateway.shutdown_grace;
     tasks.spawn(gateway.serve(shutdown.signalled(), grace));
 
@@ -104,7 +116,9 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
     println!("{banner}");
     tracing::info!(gateway = %gateway_addr, admin = %admin_addr, upstream = %upstream_url, "rampart is up");
 
-    plane::termination_signal().await;
+    while signals.next().await == plane::PlaneSignal::Reload {
+        edge::reload(&settings, &config, &wiring, &reloader, &auditor);
+    }
     tracing::info!(grace_ms = grace.as_millis() as u64, "shutting down");
     shutdown.trigger();
     let drained = tokio::time::timeout(grace + Duration::from_secs(1), async {
