@@ -47,6 +47,8 @@ pub struct Config {
     pub storage: StorageConfig,
     /// `[audit]`: the audit trail.
     pub audit: AuditConfig,
+    /// `[waf]`: the web application firewall in the gateway.
+    pub waf: WafConfig,
     /// `[rate_limit]`: per-client request rate limits; none unless the section is present.
     pub rate_limit: Option<RateLimitConfig>,
     /// `[[route]]`: routes by host and path prefix, tried in order before the catch-all
@@ -146,6 +148,52 @@ impl fmt::Display for IpNet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.addr, self.prefix)
     }
+}
+
+/// `[waf]`: the OWASP Core Rule Set (or any SecLang rules) on every request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WafConfig {
+    /// Where the Core Rule Set comes from.
+    pub crs: CrsSource,
+    /// The CRS setup file; by default `crs-setup.conf` (or `.example`) of the CRS directory.
+    pub crs_setup: Option<PathBuf>,
+    /// SecLang files (globs allowed) loaded after the setup file, before the rules: rule
+    /// exclusions of the "before" kind, custom rules.
+    pub before_crs: Vec<PathBuf>,
+    /// SecLang files (globs allowed) loaded after the rules: "after" exclusions.
+    pub after_crs: Vec<PathBuf>,
+    /// The engine mode, whatever the files say.
+    pub engine: WafEngine,
+    /// CRS blocking paranoia level, 1 to 4.
+    pub paranoia_level: u8,
+    /// Largest request body inspected and accepted, files included (`SecRequestBodyLimit`).
+    pub request_body_limit: u64,
+    /// Largest request body without files (`SecRequestBodyNoFilesLimit`).
+    pub request_body_no_files_limit: u64,
+    /// Inspect response bodies of text types (`SecResponseBodyAccess`).
+    pub response_body_access: bool,
+}
+
+/// Where the Core Rule Set comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CrsSource {
+    /// The CRS installed on this machine (Debian's `modsecurity-crs`), if any.
+    Auto,
+    /// No CRS: only `before_crs` / `after_crs` files, if any.
+    Off,
+    /// A CRS directory holding `rules/` (and usually `crs-setup.conf`).
+    Dir(PathBuf),
+}
+
+/// The WAF's engine mode (`SecRuleEngine`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WafEngine {
+    /// Block what the rules deny.
+    On,
+    /// Evaluate and log, never block.
+    DetectionOnly,
+    /// Do not evaluate.
+    Off,
 }
 
 /// `[rate_limit]`: a token bucket per client.
@@ -345,6 +393,17 @@ impl Default for Config {
                 segment_max_bytes: defaults::SEGMENT_MAX_BYTES,
                 routine_records: RoutineRecords::All,
             },
+            waf: WafConfig {
+                crs: CrsSource::Auto,
+                crs_setup: None,
+                before_crs: Vec::new(),
+                after_crs: Vec::new(),
+                engine: WafEngine::On,
+                paranoia_level: 1,
+                request_body_limit: defaults::WAF_REQUEST_BODY_LIMIT,
+                request_body_no_files_limit: defaults::WAF_REQUEST_BODY_NO_FILES_LIMIT,
+                response_body_access: true,
+            },
             rate_limit: None,
             routes: Vec::new(),
         }
@@ -393,6 +452,10 @@ pub mod defaults {
     pub const MAX_QUEUED: usize = 1024;
     /// `gateway.max_queue_wait`.
     pub const MAX_QUEUE_WAIT: Duration = Duration::from_secs(1);
+    /// `waf.request_body_limit` (ModSecurity's recommended 12.5 MiB).
+    pub const WAF_REQUEST_BODY_LIMIT: u64 = 13_107_200;
+    /// `waf.request_body_no_files_limit` (ModSecurity's recommended 128 KiB).
+    pub const WAF_REQUEST_BODY_NO_FILES_LIMIT: u64 = 131_072;
     /// `rate_limit.redis_prefix`.
     pub const REDIS_PREFIX: &str = "rampart:rl:";
     /// `rate_limit.redis_timeout`.

@@ -27,6 +27,8 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub audit: RawAudit,
     #[serde(default)]
+    pub waf: RawWaf,
+    #[serde(default)]
     pub rate_limit: Option<RawRateLimit>,
     #[serde(default)]
     pub route: Vec<RawRoute>,
@@ -73,6 +75,20 @@ pub(crate) struct RawGateway {
     pub max_queued: Leaf<i64>,
     pub max_queue_wait: Leaf<String>,
     pub trusted_proxies: Leaf<Vec<Spanned<String>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawWaf {
+    pub crs: Leaf<String>,
+    pub crs_setup: Leaf<String>,
+    pub before_crs: Leaf<Vec<Spanned<String>>>,
+    pub after_crs: Leaf<Vec<Spanned<String>>>,
+    pub engine: Leaf<String>,
+    pub paranoia_level: Leaf<i64>,
+    pub request_body_limit: Leaf<i64>,
+    pub request_body_no_files_limit: Leaf<i64>,
+    pub response_body_access: Leaf<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -181,6 +197,20 @@ pub(crate) const SCHEMA: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "waf",
+        &[
+            "crs",
+            "crs_setup",
+            "before_crs",
+            "after_crs",
+            "engine",
+            "paranoia_level",
+            "request_body_limit",
+            "request_body_no_files_limit",
+            "response_body_access",
+        ],
+    ),
+    (
         "rate_limit",
         &[
             "requests_per_second",
@@ -214,6 +244,7 @@ pub(crate) const SECTIONS: &[&str] = &[
     "demo",
     "storage",
     "audit",
+    "waf",
     "rate_limit",
     "route",
 ];

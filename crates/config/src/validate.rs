@@ -12,13 +12,13 @@ use crate::duration::parse_duration;
 use crate::locate::{check_schema, key_at, line_of};
 use crate::raw::{
     Leaf, RawAdmin, RawAudit, RawConfig, RawData, RawGateway, RawLog, RawRateLimit, RawRoute,
-    RawStorage, RoutineRecordsValue,
+    RawStorage, RawWaf, RoutineRecordsValue,
 };
 use crate::{
-    AdminConfig, AuditConfig, Config, ConfigError, ConfigErrorKind, DataConfig, DataRate,
-    DemoConfig, GatewayConfig, HealthCheckConfig, IpNet, LogConfig, LogFormat, RateLimitConfig,
-    RateLimitKey, RouteConfig, RoutineRecords, StorageBackend, StorageConfig, TlsMode, Upstream,
-    defaults, redact_url,
+    AdminConfig, AuditConfig, Config, ConfigError, ConfigErrorKind, CrsSource, DataConfig,
+    DataRate, DemoConfig, GatewayConfig, HealthCheckConfig, IpNet, LogConfig, LogFormat,
+    RateLimitConfig, RateLimitKey, RouteConfig, RoutineRecords, StorageBackend, StorageConfig,
+    TlsMode, Upstream, WafConfig, WafEngine, defaults, redact_url,
 };
 
 pub(crate) fn from_toml_str(text: &str, origin: &Path) -> Result<Config, ConfigError> {
@@ -104,6 +104,7 @@ impl File<'_> {
             },
             storage: self.storage(raw.storage)?,
             audit: self.audit(raw.audit, defaults.audit)?,
+            waf: self.waf(raw.waf, defaults.waf)?,
             rate_limit: raw.rate_limit.map(|raw| self.rate_limit(raw)).transpose()?,
             routes: raw
                 .route
@@ -590,6 +591,112 @@ impl File<'_> {
             group_commit_max_delay,
             segment_max_bytes,
             routine_records,
+        })
+    }
+
+    fn waf(&self, raw: RawWaf, default: WafConfig) -> Result<WafConfig, ConfigError> {
+        let crs = match &raw.crs {
+            None => default.crs,
+            Some(value) => match value.get_ref().as_str() {
+                "auto" => CrsSource::Auto,
+                "off" => CrsSource::Off,
+                _ => CrsSource::Dir(self.path(value, "waf.crs", "the working directory")?),
+            },
+        };
+        let crs_setup = match &raw.crs_setup {
+            None => None,
+            Some(value) => {
+                if crs == CrsSource::Off {
+                    return Err(self.error(
+                        value,
+                        "waf.crs_setup",
+                        ConfigErrorKind::NotApplicable {
+                            condition: "waf.crs is not \"off\"",
+                        },
+                    ));
+                }
+                Some(self.path(value, "waf.crs_setup", "the working directory")?)
+            }
+        };
+        let files =
+            |leaf: &Leaf<Vec<Spanned<String>>>, key: &str| -> Result<Vec<PathBuf>, ConfigError> {
+                leaf.as_ref().map_or(Ok(Vec::new()), |list| {
+                    list.get_ref()
+                        .iter()
+                        .map(|entry| self.path(entry, key, "the working directory"))
+                        .collect()
+                })
+            };
+        let before_crs = files(&raw.before_crs, "waf.before_crs")?;
+        let after_crs = files(&raw.after_crs, "waf.after_crs")?;
+        let engine = match &raw.engine {
+            None => default.engine,
+            Some(value) => match value.get_ref().as_str() {
+                "on" => WafEngine::On,
+                "detection-only" => WafEngine::DetectionOnly,
+                "off" => WafEngine::Off,
+                other => {
+                    return Err(self.error(
+                        value,
+                        "waf.engine",
+                        ConfigErrorKind::InvalidChoice {
+                            value: other.to_owned(),
+                            what: "WAF engine mode",
+                            expected: "\"on\", \"detection-only\" or \"off\"",
+                        },
+                    ));
+                }
+            },
+        };
+        let paranoia_level = self.count(
+            &raw.paranoia_level,
+            "waf.paranoia_level",
+            (1, 4),
+            usize::from(default.paranoia_level),
+        )?;
+        let body_limit = |leaf: &Leaf<i64>, key: &str, default: u64| {
+            const MAX: u64 = 1 << 30;
+            let Some(value) = leaf else {
+                return Ok(default);
+            };
+            let size = *value.get_ref();
+            u64::try_from(size)
+                .ok()
+                .filter(|size| (1..=MAX).contains(size))
+                .ok_or_else(|| {
+                    self.error(
+                        value,
+                        key,
+                        ConfigErrorKind::ByteSizeOutOfRange {
+                            value: size,
+                            min: 1,
+                            max: MAX,
+                        },
+                    )
+                })
+        };
+        let request_body_limit = body_limit(
+            &raw.request_body_limit,
+            "waf.request_body_limit",
+            default.request_body_limit,
+        )?;
+        let request_body_no_files_limit = body_limit(
+            &raw.request_body_no_files_limit,
+            "waf.request_body_no_files_limit",
+            default.request_body_no_files_limit,
+        )?;
+        Ok(WafConfig {
+            crs,
+            crs_setup,
+            before_crs,
+            after_crs,
+            engine,
+            paranoia_level: u8::try_from(paranoia_level).unwrap_or(1),
+            request_body_limit,
+            request_body_no_files_limit,
+            response_body_access: raw
+                .response_body_access
+                .map_or(default.response_body_access, Spanned::into_inner),
         })
     }
 

@@ -832,3 +832,94 @@ fn routes() {
         "is not a path prefix",
     );
 }
+
+#[test]
+fn waf_settings() {
+    use rampart_config::{CrsSource, WafEngine};
+    let waf = parse("").unwrap().waf;
+    assert_eq!(
+        (waf.crs, waf.engine, waf.paranoia_level),
+        (CrsSource::Auto, WafEngine::On, 1)
+    );
+    let waf = parse(
+        "[waf]\ncrs = \"/opt/crs\"\ncrs_setup = \"/etc/crs-setup.conf\"\n\
+         before_crs = [\"/etc/rampart/before/*.conf\"]\nafter_crs = [\"after.conf\"]\n\
+         engine = \"detection-only\"\nparanoia_level = 4\nrequest_body_limit = 1048576\n\
+         response_body_access = false\n",
+    )
+    .unwrap()
+    .waf;
+    assert_eq!(waf.crs, CrsSource::Dir("/opt/crs".into()));
+    assert_eq!(
+        waf.crs_setup.as_deref(),
+        Some(Path::new("/etc/crs-setup.conf"))
+    );
+    assert_eq!(waf.before_crs, [Path::new("/etc/rampart/before/*.conf")]);
+    assert_eq!(waf.after_crs, [Path::new("after.conf")]);
+    assert_eq!(
+        (waf.engine, waf.paranoia_level),
+        (WafEngine::DetectionOnly, 4)
+    );
+    assert_eq!(waf.request_body_limit, 1 << 20);
+    assert!(!waf.response_body_access);
+    assert_eq!(
+        parse("[waf]\ncrs = \"off\"\n").unwrap().waf.crs,
+        CrsSource::Off
+    );
+
+    rejected(
+        "[waf]\nengine = \"block\"\n",
+        2,
+        "waf.engine",
+        "\"block\" is not a WAF engine mode (expected \"on\", \"detection-only\" or \"off\")",
+    );
+    rejected(
+        "[waf]\nparanoia_level = 5\n",
+        2,
+        "waf.paranoia_level",
+        "5 is out of range (expected 1 to 4)",
+    );
+    rejected(
+        "[waf]\nparanoia_level = 0\n",
+        2,
+        "waf.paranoia_level",
+        "out of range",
+    );
+    rejected(
+        "[waf]\ncrs = \"~/crs\"\n",
+        2,
+        "waf.crs",
+        "starts with \"~\"",
+    );
+    rejected("[waf]\ncrs = \"\"\n", 2, "waf.crs", "must not be empty");
+    rejected(
+        "[waf]\ncrs = \"off\"\ncrs_setup = \"x.conf\"\n",
+        3,
+        "waf.crs_setup",
+        "only allowed when waf.crs is not \"off\"",
+    );
+    rejected(
+        "[waf]\nbefore_crs = [\"a.conf\", \"\"]\n",
+        2,
+        "waf.before_crs",
+        "must not be empty",
+    );
+    rejected(
+        "[waf]\nrequest_body_limit = 0\n",
+        2,
+        "waf.request_body_limit",
+        "0 is out of range (expected 1 to 1073741824 (1 GiB) bytes)",
+    );
+    rejected(
+        "[waf]\nrequest_body_no_files_limit = 2147483648\n",
+        2,
+        "waf.request_body_no_files_limit",
+        "out of range",
+    );
+    rejected(
+        "[waf]\nresponse_body_access = \"on\"\n",
+        2,
+        "waf.response_body_access",
+        "expected a boolean",
+    );
+}
