@@ -1,6 +1,6 @@
 //! The gateway as the binary runs it: its options built from the configuration plus what the
-//! plane wires in (TLS, origin lock, audit), and the SIGHUP reload that applies a new
-//! configuration to the running gateway.
+//! plane wires in (TLS, origin lock, audit, the WAF), and the SIGHUP reload that applies a new
+//! configuration (WAF rules included) to the running gateway.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,8 +9,8 @@ use anyhow::Context;
 use rampart_audit::{Auditor, Decision, Record};
 use rampart_config::{Config, RateLimitKey, Upstream};
 use rampart_gateway::{
-    ConnectionLimits, DenyObserver, GatewayOptions, GatewayReloader, GatewayTls, HealthCheck,
-    IpNetwork, LoadShedding, MinRate, RateLimitOptions, RouteOptions,
+    ConnectionLimits, DenyObserver, Filter, GatewayOptions, GatewayReloader, GatewayTls,
+    HealthCheck, IpNetwork, LoadShedding, MinRate, RateLimitOptions, RouteOptions,
 };
 use rampart_origin_lock::OriginLock;
 
@@ -34,8 +34,24 @@ pub struct Wiring {
     pub deny_observer: Arc<dyn DenyObserver>,
 }
 
-/// The gateway's options for `config`.
-pub fn gateway_options(config: &Config, wiring: &Wiring) -> anyhow::Result<GatewayOptions> {
+/// The request filters `config` asks for (the WAF), and a description of each for the
+/// banner and logs.
+pub fn filters(config: &Config) -> anyhow::Result<(Vec<Arc<dyn Filter>>, Vec<String>)> {
+    let mut filters: Vec<Arc<dyn Filter>> = Vec::new();
+    let mut descriptions = Vec::new();
+    if let Some(loaded) = crate::waf::load(&config.waf)? {
+        descriptions.push(format!("waf: {}", loaded.description));
+        filters.push(Arc::new(crate::waf::WafFilter::new(loaded.ruleset)));
+    }
+    Ok((filters, descriptions))
+}
+
+/// The gateway's options for `config`, with `filters` in front of the upstream.
+pub fn gateway_options(
+    config: &Config,
+    wiring: &Wiring,
+    filters: Vec<Arc<dyn Filter>>,
+) -> anyhow::Result<GatewayOptions> {
     let upstream = match (&wiring.upstream_override, &config.gateway.upstream) {
         (Some(url), _) => url.clone(),
         (None, Upstream::Url(url)) => url.clone(),
@@ -112,6 +128,7 @@ pub fn gateway_options(config: &Config, wiring: &Wiring) -> anyhow::Result<Gatew
     options.origin_lock.clone_from(&wiring.origin_lock);
     options.require_edge.clone_from(&wiring.require_edge);
     options.deny_observer = Some(Arc::clone(&wiring.deny_observer));
+    options.filters = filters;
     Ok(options)
 }
 
@@ -178,7 +195,11 @@ pub fn reload(
         .reread()
         .map_err(anyhow::Error::from)
         .and_then(|config| {
-            let options = gateway_options(&config, wiring)?;
+            let (filters, descriptions) = filters(&config)?;
+            for description in descriptions {
+                tracing::info!(filter = description, "filter loaded");
+            }
+            let options = gateway_options(&config, wiring, filters)?;
             reloader.reload(&options)?;
             Ok(config)
         });

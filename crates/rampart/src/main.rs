@@ -10,6 +10,7 @@ mod edge;
 mod plane;
 mod telemetry;
 mod tls;
+mod waf;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -25,7 +25,7 @@ pub struct GatewayArgs {
     #[arg(long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
     /// The app behind the gateway, `http://` or `https://` [default: gateway.upstream].
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", value_parser = super::parse_upstream_url)]
     upstream: Option<String>,
     /// Serve plain HTTP instead of TLS (for benchmarks, or behind a TLS-terminating edge).
     #[arg(long)]
@@ -75,7 +75,11 @@ pub async fn run(args: GatewayArgs, settings: Settings) -> anyhow::Result<ExitCo
         require_edge,
         deny_observer: Arc::new(GatewayDenials(auditor.clone())),
     };
-    let options = edge::gateway_options(&config, &wiring)?;
+    let (filters, filter_descriptions) = edge::filters(&config)?;
+    for description in &filter_descriptions {
+        tracing::info!(filter = description, "filter loaded");
+    }
+    let options = edge::gateway_options(&config, &wiring, filters)?;
     let upstream = options
         .routes
         .last()

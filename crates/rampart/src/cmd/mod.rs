@@ -14,6 +14,19 @@ use crate::telemetry::LogFormat;
 /// Exit code for configuration and usage errors.
 pub const EXIT_USAGE: u8 = 2;
 
+/// Checks an `--upstream` URL: `http://` or `https://` with a host.
+pub fn parse_upstream_url(text: &str) -> Result<String, String> {
+    let uri: http::Uri = text
+        .parse()
+        .map_err(|error| format!("{text:?} is not a URL: {error}"))?;
+    match (uri.scheme_str(), uri.host()) {
+        (Some("http" | "https"), Some(host)) if !host.is_empty() => Ok(text.to_owned()),
+        _ => Err(format!(
+            "{text:?} is not an http:// or https:// URL with a host (e.g. http://127.0.0.1:3000)"
+        )),
+    }
+}
+
 /// A usage error found after argument parsing (exit code 2).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

@@ -23,7 +23,7 @@ use crate::{demo, telemetry};
 #[derive(Debug, clap::Args)]
 pub struct UpArgs {
     /// Put this app behind the gateway instead of the demo app (`http://` or `https://` URL).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", value_parser = super::parse_upstream_url)]
     upstream: Option<String>,
 }
 
@@ -67,7 +67,8 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
         require_edge: None,
         deny_observer: Arc::new(GatewayDenials(auditor.clone())),
     };
-    let gateway_options = edge::gateway_options(&config, &wiring)?;
+    let (filters, filter_descriptions) = edge::filters(&config)?;
+    let gateway_options = edge::gateway_options(&config, &wiring, filters)?;
     let upstream_url = gateway_options
         .routes
         .last()
@@ -112,6 +113,7 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
         edge_id: &edge_id,
         dev_ca: dev_ca.as_deref(),
         audit_dir: audit_log.dir(),
+        filters: &filter_descriptions,
     };
     println!("{banner}");
     tracing::info!(gateway = %gateway_addr, admin = %admin_addr, upstream = %upstream_url, "rampart is up");
@@ -204,6 +206,7 @@ struct Banner<'a> {
     edge_id: &'a str,
     dev_ca: Option<&'a Path>,
     audit_dir: &'a Path,
+    filters: &'a [String],
 }
 
 impl std::fmt::Display for Banner<'_> {
@@ -229,6 +232,17 @@ impl std::fmt::Display for Banner<'_> {
             "  admin     http://{}  (/metrics, /healthz, /readyz)",
             self.admin
         )?;
+        let waf = self
+            .filters
+            .iter()
+            .find_map(|filter| filter.strip_prefix("waf: "));
+        match waf {
+            Some(waf) => writeln!(out, "  waf       {waf}")?,
+            None => writeln!(
+                out,
+                "  waf       off (no Core Rule Set found: apt-get install modsecurity-crs, or set waf.crs)"
+            )?,
+        }
         writeln!(out, "  storage   {}", self.storage)?;
         writeln!(out, "  data      {} (mode 0700)", self.data.display())?;
         writeln!(
@@ -267,6 +281,12 @@ impl std::fmt::Display for Banner<'_> {
             out,
             "  curl {cacert}--http2 -d 'hello' '{gateway_url}/echo/anything?x=1'"
         )?;
+        if waf.is_some() {
+            writeln!(
+                out,
+                "  curl {cacert}-i \"{gateway_url}/echo?id=1%27%20OR%20%271%27=%271\"   (SQL injection: 403)"
+            )?;
+        }
         writeln!(
             out,
             "  curl -H \"Authorization: Bearer $(cat {})\" http://{}/metrics",
