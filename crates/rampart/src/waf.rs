@@ -141,31 +141,38 @@ fn load_rules(config: &WafConfig) -> anyhow::Result<Option<LoadedWaf>> {
     }))
 }
 
-/// What ModSecurity's recommended `modsecurity.conf` sets, from `[waf]`: loaded first, so the
-/// setup file and the operator's files can still refine it.
+/// What ModSecurity's recommended `modsecurity.conf` sets (body processors chosen by content
+/// type, body limits, strict body parsing, response inspection), from `[waf]`: loaded first,
+/// so the setup file and the operator's files can still refine it. Do not also load a
+/// `modsecurity.conf`: its rules 200000-200007 are these.
 fn engine_settings(config: &WafConfig) -> String {
-    let mut text = String::new();
-    let _ = writeln!(text, "SecRequestBodyAccess On");
-    let _ = writeln!(text, "SecRequestBodyLimit {}", config.request_body_limit);
-    let _ = writeln!(
-        text,
-        "SecRequestBodyNoFilesLimit {}",
-        config.request_body_no_files_limit
-    );
-    let _ = writeln!(text, "SecRequestBodyLimitAction Reject");
     let access = if config.response_body_access {
         "On"
     } else {
         "Off"
     };
-    let _ = writeln!(text, "SecResponseBodyAccess {access}");
-    let _ = writeln!(
-        text,
-        "SecResponseBodyMimeType text/plain text/html text/xml"
-    );
-    let _ = writeln!(text, "SecResponseBodyLimit 524288");
-    let _ = writeln!(text, "SecResponseBodyLimitAction ProcessPartial");
-    text
+    format!(
+        r#"SecRequestBodyAccess On
+SecRule REQUEST_HEADERS:Content-Type "^(?:application(?:/soap\+|/)|text/)xml" "id:200000,phase:1,t:none,t:lowercase,pass,nolog,ctl:requestBodyProcessor=XML"
+SecRule REQUEST_HEADERS:Content-Type "^application/json" "id:200001,phase:1,t:none,t:lowercase,pass,nolog,ctl:requestBodyProcessor=JSON"
+SecRequestBodyLimit {limit}
+SecRequestBodyNoFilesLimit {no_files}
+SecRequestBodyLimitAction Reject
+SecRequestBodyJsonDepthLimit 512
+SecArgumentsLimit 1000
+SecRule &ARGS "@ge 1000" "id:200007,phase:2,t:none,log,deny,status:400,msg:'Failed to fully parse request body due to large argument count',severity:2"
+SecRule REQBODY_ERROR "!@eq 0" "id:200002,phase:2,t:none,log,deny,status:400,msg:'Failed to parse request body.',logdata:'%{{reqbody_error_msg}}',severity:2"
+SecRule MULTIPART_STRICT_ERROR "!@eq 0" "id:200003,phase:2,t:none,log,deny,status:400,msg:'Multipart request body failed strict validation'"
+SecRule MULTIPART_UNMATCHED_BOUNDARY "@eq 1" "id:200004,phase:2,t:none,log,deny,msg:'Multipart parser detected a possible unmatched boundary.'"
+SecResponseBodyAccess {access}
+SecResponseBodyMimeType text/plain text/html text/xml
+SecResponseBodyLimit 524288
+SecResponseBodyLimitAction ProcessPartial
+SecArgumentSeparator &
+"#,
+        limit = config.request_body_limit,
+        no_files = config.request_body_no_files_limit,
+    )
 }
 
 /// The engine mode and paranoia level: after the setup file, so `[waf]` wins over it.

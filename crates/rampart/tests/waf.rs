@@ -68,7 +68,9 @@ async fn send(addr: &str, method: &str, target: &str, body: &str) -> (u16, Strin
             "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
         )
         .header("accept-language", "en-US,en;q=0.5");
-    if !body.is_empty() {
+    if body.starts_with('{') {
+        request = request.header("content-type", "application/json");
+    } else if !body.is_empty() {
         request = request.header("content-type", "application/x-www-form-urlencoded");
     }
     let response = client
@@ -112,7 +114,10 @@ async fn the_core_rule_set_blocks_attacks_and_lets_clean_traffic_through() {
     )
     .await;
     assert_eq!(status, 200, "a clean form POST was blocked");
-    assert_eq!(origin.requests(), 2);
+    let clean_json = r#"{"filter": {"name": "Ann", "tags": ["a", "b"]}}"#;
+    let (status, _) = send(&gateway.addr, "POST", "/api/search", clean_json).await;
+    assert_eq!(status, 200, "a clean JSON POST was blocked");
+    assert_eq!(origin.requests(), 3);
 
     let attacks = [
         ("GET", "/orders?id=1%27%20OR%20%271%27%3D%271", ""),
@@ -122,6 +127,12 @@ async fn the_core_rule_set_blocks_attacks_and_lets_clean_traffic_through() {
             "comment=%3Cscript%3Ealert(document.cookie)%3C%2Fscript%3E",
         ),
         ("GET", "/files?name=..%2F..%2F..%2F..%2Fetc%2Fpasswd", ""),
+        // JSON bodies go through the JSON body processor (content-type rule 200001).
+        (
+            "POST",
+            "/api/search",
+            r#"{"filter": {"name": "x' UNION SELECT password FROM users--"}}"#,
+        ),
     ];
     for (method, target, body) in attacks {
         let (status, answer) = send(&gateway.addr, method, target, body).await;
@@ -131,7 +142,7 @@ async fn the_core_rule_set_blocks_attacks_and_lets_clean_traffic_through() {
             "rule internals leaked: {answer}"
         );
     }
-    assert_eq!(origin.requests(), 2, "an attack reached the app");
+    assert_eq!(origin.requests(), 3, "an attack reached the app");
 
     Command::new("kill")
         .args(["-TERM", &gateway.child.id().to_string()])
@@ -152,7 +163,7 @@ async fn the_core_rule_set_blocks_attacks_and_lets_clean_traffic_through() {
         .output()
         .unwrap();
     let tail = String::from_utf8_lossy(&tail.stdout);
-    assert_eq!(tail.lines().count(), 3, "{tail}");
+    assert_eq!(tail.lines().count(), 4, "{tail}");
     let show = Command::new(env!("CARGO_BIN_EXE_rampart"))
         .arg("--data-dir")
         .arg(&data_dir)
