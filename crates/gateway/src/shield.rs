@@ -62,11 +62,25 @@ struct State {
     next_id: u64,
     connections: HashMap<u64, Entry>,
     per_client: HashMap<IpAddr, usize>,
+    /// Connections with a request in flight (the rest are idle).
+    active: usize,
 }
 
 impl State {
+    /// Publishes the connection gauges: open, and open by state.
+    fn publish(&self) {
+        let open = self.connections.len();
+        metrics::gauge!("rampart_gateway_open_connections").set(open as f64);
+        metrics::gauge!("rampart_gateway_connections", "state" => "active").set(self.active as f64);
+        metrics::gauge!("rampart_gateway_connections", "state" => "idle")
+            .set(open.saturating_sub(self.active) as f64);
+    }
+
     fn forget(&mut self, id: u64) -> Option<Entry> {
         let entry = self.connections.remove(&id)?;
+        if entry.in_flight > 0 {
+            self.active = self.active.saturating_sub(1);
+        }
         if let Some(count) = self.per_client.get_mut(&entry.client) {
             *count = count.saturating_sub(1);
             if *count == 0 {
@@ -135,7 +149,7 @@ impl ConnectionTracker {
             },
         );
         *state.per_client.entry(client).or_insert(0) += 1;
-        metrics::gauge!("rampart_gateway_open_connections").set(state.connections.len() as f64);
+        state.publish();
         Ok(Admission {
             id,
             tracker: Arc::clone(self),
@@ -144,16 +158,27 @@ impl ConnectionTracker {
     }
 
     fn request_started(&self, id: u64) {
-        if let Some(entry) = self.state().connections.get_mut(&id) {
+        let mut state = self.state();
+        if let Some(entry) = state.connections.get_mut(&id) {
             entry.in_flight += 1;
             entry.last_progress = Instant::now();
+            if entry.in_flight == 1 {
+                state.active += 1;
+                state.publish();
+            }
         }
     }
 
     fn request_finished(&self, id: u64) {
-        if let Some(entry) = self.state().connections.get_mut(&id) {
+        let mut state = self.state();
+        if let Some(entry) = state.connections.get_mut(&id) {
+            let was_active = entry.in_flight > 0;
             entry.in_flight = entry.in_flight.saturating_sub(1);
             entry.last_progress = Instant::now();
+            if was_active && entry.in_flight == 0 {
+                state.active = state.active.saturating_sub(1);
+                state.publish();
+            }
         }
     }
 
@@ -191,7 +216,7 @@ impl Drop for Admission {
     fn drop(&mut self) {
         let mut state = self.tracker.state();
         state.forget(self.id);
-        metrics::gauge!("rampart_gateway_open_connections").set(state.connections.len() as f64);
+        state.publish();
     }
 }
 

@@ -220,6 +220,14 @@ async fn up_serves_the_demo_app_over_tls_and_http2_and_stops_on_sigterm() {
         metrics.contains("rampart_gateway_requests_total{status=\"2xx\"} 2"),
         "{metrics}"
     );
+    for series in [
+        "rampart_gateway_connections{state=\"idle\"}",
+        "rampart_gateway_connections{state=\"active\"}",
+        "rampart_gateway_request_duration_seconds",
+        "rampart_admin_denied_total 1",
+    ] {
+        assert!(metrics.contains(series), "no {series} in:\n{metrics}");
+    }
 
     let status = plane.terminate();
     assert!(status.success(), "exit status {status:?}");
