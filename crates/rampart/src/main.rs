@@ -70,6 +70,9 @@ enum Command {
     /// Read, prove, verify and export the tamper-evident audit log.
     #[command(subcommand)]
     Audit(cmd::audit::AuditCommand),
+    /// Check WAF rule sets, and run the OWASP CRS regression suite against the engine.
+    #[command(subcommand)]
+    Waf(cmd::waf::WafCommand),
     /// Print a shell completion script (e.g. `rampart completions bash > /etc/bash_completion.d/rampart`).
     Completions {
         /// The shell to complete for.
@@ -118,6 +121,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Gateway(args) => {
             let settings = cmd::Settings::load(cli.config, cli.data_dir, cli.log_format)?;
             cmd::gateway::run(args, settings).await
+        }
+        Command::Waf(command) => {
+            let settings = cmd::Settings::load(cli.config, cli.data_dir, cli.log_format)?;
+            cmd::waf::run(command, &settings.config)
         }
         Command::Audit(command) => {
             let settings = cmd::Settings::load(cli.config, cli.data_dir, cli.log_format)?;

@@ -118,3 +118,63 @@ fn a_bad_upstream_is_a_usage_error() {
         stderr(&output)
     );
 }
+
+#[test]
+fn waf_check_loads_a_rule_set_and_names_broken_files() {
+    let Some(shared) = rampart_test_support::shared::shared_dir() else {
+        return;
+    };
+    let crs = shared.join("crs/v4.28.0");
+    let output = rampart(&["waf", "check", "--rules", crs.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let out = stdout(&output);
+    assert!(
+        out.contains("OWASP CRS at") && out.contains(" rules, paranoia 1, blocking"),
+        "{out}"
+    );
+
+    let temp = tempfile::tempdir().unwrap();
+    std::fs::create_dir(temp.path().join("rules")).unwrap();
+    std::fs::write(
+        temp.path().join("crs-setup.conf"),
+        "SecAction \"id:900001,phase:1,pass,nolog\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        temp.path().join("rules/REQUEST-999-BROKEN.conf"),
+        "# a comment\nSecRule ARGS \"@rx x\" \"id:1,phase:2,deny\"\nSecRuel ARGS \"@rx y\" \"id:2\"\n",
+    )
+    .unwrap();
+    let output = rampart(&["waf", "check", "--rules", temp.path().to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("REQUEST-999-BROKEN.conf:3"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn waf_test_crs_reports_counts() {
+    let Some(shared) = rampart_test_support::shared::shared_dir() else {
+        return;
+    };
+    // One rule's tests keep this quick; the whole suite runs in the waf crate's tests.
+    let crs = shared.join("crs/v4.28.0");
+    let tests = crs.join("tests/regression/tests/REQUEST-913-SCANNER-DETECTION");
+    let output = rampart(&[
+        "waf",
+        "test-crs",
+        "--rules",
+        crs.to_str().unwrap(),
+        "--tests",
+        tests.to_str().unwrap(),
+    ]);
+    let out = stdout(&output);
+    let last = out.lines().last().unwrap_or_default();
+    assert!(
+        last.ends_with(" skipped") && last.contains(" passed, "),
+        "{out}"
+    );
+    assert!(output.status.success(), "{out}");
+}

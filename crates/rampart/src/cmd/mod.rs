@@ -4,6 +4,7 @@ pub mod audit;
 pub mod config;
 pub mod gateway;
 pub mod up;
+pub mod waf;
 
 use std::path::{Path, PathBuf};
 
