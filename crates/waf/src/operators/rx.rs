@@ -32,14 +32,82 @@ pub fn compile_ci(pattern: &str) -> Result<Regex, String> {
 /// - a literal non-ASCII character becomes the `\xHH` escapes of its UTF-8 bytes (PCRE in byte
 ///   mode sees bytes, also inside classes);
 /// - `\Z` becomes `$` (end of input or before a final newline is approximated by end of line
-///   under multi-line mode); `\z` is kept.
+///   under multi-line mode); `\z` is kept;
+/// - possessive quantifiers (`*+`, `++`, `?+`) and atomic groups (`(?>...)`) become greedy
+///   ones and plain groups: with no back-references the match decision only differs when the
+///   next token can match what the quantifier took, which the CRS patterns that use them
+///   (CRS 3.3's `\s*+;`) never allow;
+/// - a `{` that does not start a valid quantifier is escaped (PCRE reads it literally);
+/// - `\<` and `\>` (PCRE: the literal characters; `regex`: word boundaries) lose the backslash;
+/// - inside a class, `[`, `&` and `~` are escaped (literal in PCRE; nesting and set operators
+///   in the `regex` crate).
 ///
 /// Everything else is passed through; a pattern the `regex` crate still rejects (look-around,
 /// back-references) is reported at load.
 pub fn translate(pattern: &str) -> String {
     let mut out = String::with_capacity(pattern.len() + 8);
     let mut chars = pattern.char_indices().peekable();
+    let mut in_class = false;
+    let mut prev_quantifier = false;
     while let Some((i, c)) = chars.next() {
+        let was_quantifier = std::mem::take(&mut prev_quantifier);
+        if !in_class && c == '+' && was_quantifier {
+            // A possessive quantifier (`*+`, `++`, `?+`, `{n}+`): kept greedy.
+            continue;
+        }
+        if !in_class && c == '(' && pattern.get(i..i + 3) == Some("(?>") {
+            // An atomic group: kept as a plain group.
+            out.push_str("(?:");
+            chars.next();
+            chars.next();
+            continue;
+        }
+        if c == '[' && !in_class {
+            in_class = true;
+            out.push(c);
+            // A `]` (after an optional `^`) first in a class is literal.
+            if let Some((_, '^')) = chars.peek() {
+                out.push('^');
+                chars.next();
+            }
+            if let Some((_, ']')) = chars.peek() {
+                out.push_str("\\]");
+                chars.next();
+            }
+            continue;
+        }
+        if c == ']' && in_class {
+            in_class = false;
+            out.push(c);
+            continue;
+        }
+        if in_class && matches!(c, '[' | '&' | '~') {
+            // Literal in a PCRE class; nesting or set operators in the `regex` crate.
+            out.push('\\');
+            out.push(c);
+            continue;
+        }
+        if !in_class && c == '{' {
+            let rest = pattern.get(i + 1..).unwrap_or_default();
+            let close = rest.find('}');
+            let valid = close.is_some_and(|e| {
+                let body = rest.get(..e).unwrap_or_default();
+                let (a, b) = body.split_once(',').unwrap_or((body, "0"));
+                !a.is_empty()
+                    && a.bytes().all(|d| d.is_ascii_digit())
+                    && b.bytes().all(|d| d.is_ascii_digit())
+            });
+            if !valid {
+                // PCRE reads a `{` that does not start a quantifier as a literal.
+                out.push_str("\\{");
+                continue;
+            }
+        }
+        if !in_class && matches!(c, '*' | '+' | '?' | '}') {
+            prev_quantifier = !(c == '?' && out.ends_with('('));
+            out.push(c);
+            continue;
+        }
         if c == '\\' {
             let Some((_, n)) = chars.next() else {
                 out.push('\\');
@@ -71,6 +139,9 @@ pub fn translate(pattern: &str) -> String {
                     }
                 }
                 'Z' => out.push('$'),
+                // PCRE reads an escaped punctuation character as itself; the `regex` crate
+                // reads `\<` and `\>` as word boundaries.
+                '<' | '>' => out.push(n),
                 _ => {
                     out.push('\\');
                     push_char(&mut out, n);
@@ -103,9 +174,14 @@ mod tests {
         assert_eq!(translate(r"[\x{ff}\x{7f}]"), r"[\xff\x7f]");
         assert_eq!(translate(r"\x{100}"), r"\x{100}");
         assert_eq!(translate("[é]"), r"[\xc3\xa9]");
-        assert_eq!(translate(r"a\\x{ff}"), r"a\\x{ff}");
+        assert_eq!(translate(r"a\\x{ff}"), r"a\\x\{ff}");
         assert!(compile(r"[\x{bc}]").is_ok());
         assert!(compile("[é]").unwrap().is_match(b"\xa9"));
+        assert_eq!(translate(r"\s*+;a++(?>b)[+]+"), r"\s*;a+(?:b)[+]+");
+        assert_eq!(translate(r"[]a]"), r"[\]a]");
+        assert_eq!(translate(r"[\<\>]\<"), r"[<>]<");
+        assert_eq!(translate(r"a{2}b{,3}c{x}"), r"a{2}b\{,3}c\{x}");
+        assert_eq!(translate(r"[![\]&&]"), r"[!\[\]\&\&]");
     }
 
     #[test]
