@@ -167,6 +167,14 @@ async fn up_serves_the_demo_app_over_tls_and_http2_and_stops_on_sigterm() {
         "{}",
         plane.banner
     );
+    let commands: Vec<&str> = plane
+        .banner
+        .lines()
+        .skip_while(|line| *line != "Try:")
+        .skip(1)
+        .take_while(|line| !line.is_empty())
+        .collect();
+    assert_eq!(commands.len(), 3, "{}", plane.banner);
 
     // The data dir and credential files are private.
     let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;

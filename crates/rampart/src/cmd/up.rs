@@ -276,7 +276,7 @@ impl std::fmt::Display for Banner<'_> {
         }
         writeln!(out)?;
         writeln!(out, "Try:")?;
-        writeln!(out, "  curl {cacert}{gateway_url}/echo")?;
+        // 1: what reaches the backend; 2: what does not; 3: the record of it.
         writeln!(
             out,
             "  curl {cacert}--http2 -d 'hello' '{gateway_url}/echo/anything?x=1'"
@@ -286,17 +286,17 @@ impl std::fmt::Display for Banner<'_> {
                 out,
                 "  curl {cacert}-i \"{gateway_url}/echo?id=1%27%20OR%20%271%27=%271\"   (SQL injection: 403)"
             )?;
+        } else {
+            writeln!(
+                out,
+                "  curl -i http://{}/metrics   (no token: 401)",
+                self.admin
+            )?;
         }
         writeln!(
             out,
-            "  curl -H \"Authorization: Bearer $(cat {})\" http://{}/metrics",
-            self.admin_token_path.display(),
-            self.admin
-        )?;
-        let data_dir = self.data.display();
-        writeln!(
-            out,
-            "  rampart --data-dir {data_dir} audit tail    (then: audit verify)"
+            "  rampart --data-dir {} audit tail   (every deny, in a signed log)",
+            self.data.display()
         )?;
         writeln!(out)?;
         write!(out, "Ctrl-C stops it.")
