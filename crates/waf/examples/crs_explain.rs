@@ -24,7 +24,14 @@ fn main() {
         println!("stage {i}:");
         for m in stage {
             if m.logged {
-                println!("  {} {} [{}] {} | {}", m.id, if m.logged { "L" } else { "-" }, m.matched_var_name, m.msg, m.logdata);
+                println!(
+                    "  {} {} [{}] {} | {}",
+                    m.id,
+                    if m.logged { "L" } else { "-" },
+                    m.matched_var_name,
+                    m.msg,
+                    m.logdata
+                );
             }
         }
     }

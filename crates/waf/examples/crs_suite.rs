@@ -7,9 +7,10 @@ fn main() {
         std::process::exit(2);
     };
     let root = std::path::PathBuf::from(root);
-    let tests = args
-        .next()
-        .map_or_else(|| root.join("tests/regression/tests"), std::path::PathBuf::from);
+    let tests = args.next().map_or_else(
+        || root.join("tests/regression/tests"),
+        std::path::PathBuf::from,
+    );
     let overrides = args.next().map(std::path::PathBuf::from);
     match rampart_waf::crs_tests::run(&root, &tests, overrides.as_deref()) {
         Ok(r) => println!("{r}"),

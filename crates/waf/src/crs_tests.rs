@@ -292,7 +292,8 @@ fn crs_root(dir: &Path) -> PathBuf {
     if dir.join("rules").is_dir() {
         dir.to_path_buf()
     } else {
-        dir.parent().map_or_else(|| dir.to_path_buf(), Path::to_path_buf)
+        dir.parent()
+            .map_or_else(|| dir.to_path_buf(), Path::to_path_buf)
     }
 }
 
@@ -339,7 +340,11 @@ fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), RunError> {
 }
 
 /// Runs every test under `tests_dir` against CRS at `rules_dir`.
-pub fn run(rules_dir: &Path, tests_dir: &Path, overrides: Option<&Path>) -> Result<Report, RunError> {
+pub fn run(
+    rules_dir: &Path,
+    tests_dir: &Path,
+    overrides: Option<&Path>,
+) -> Result<Report, RunError> {
     let start = Instant::now();
     let ruleset = load_crs_for_tests(rules_dir)?;
     let load_time = start.elapsed();
@@ -444,7 +449,12 @@ fn run_test(ruleset: &Ruleset, test: &Test) -> Outcome {
             .stages
             .iter()
             .filter_map(|s| s.output.status.as_ref())
-            .map(|v| serde_yaml_ng::to_string(v).unwrap_or_default().trim().to_owned())
+            .map(|v| {
+                serde_yaml_ng::to_string(v)
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned()
+            })
             .collect::<Vec<_>>()
             .join(",");
         return Outcome::Skip(format!(
@@ -482,7 +492,10 @@ fn yaml_scalar(v: &serde_yaml_ng::Value) -> String {
         serde_yaml_ng::Value::Number(n) => n.to_string(),
         serde_yaml_ng::Value::Bool(b) => b.to_string(),
         serde_yaml_ng::Value::Null => String::new(),
-        other => serde_yaml_ng::to_string(other).unwrap_or_default().trim().to_owned(),
+        other => serde_yaml_ng::to_string(other)
+            .unwrap_or_default()
+            .trim()
+            .to_owned(),
     }
 }
 
@@ -571,10 +584,7 @@ fn server_view(mut req: TestRequest) -> TestRequest {
 fn dechunk(body: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     let mut rest = body;
-    loop {
-        let Some(eol) = memchr::memmem::find(rest, b"\r\n") else {
-            break;
-        };
+    while let Some(eol) = memchr::memmem::find(rest, b"\r\n") {
         let size_text = rest.get(..eol).unwrap_or_default();
         let size_text = size_text
             .split(|b| *b == b';')
@@ -627,7 +637,9 @@ pub fn parse_raw_request(bytes: &[u8]) -> TestRequest {
             None => (bytes, &b""[..]),
         },
     };
-    let mut lines = head.split(|b| *b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let mut lines = head
+        .split(|b| *b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
     if let Some(first) = lines.next() {
         let text = String::from_utf8_lossy(first);
         let mut parts = text.splitn(3, ' ');
@@ -662,7 +674,10 @@ fn origin_response(req: &TestRequest) -> (u16, Vec<(String, String)>, Vec<u8>) {
         }
         if let Some(serde_json::Value::Object(h)) = m.get("headers") {
             for (k, v) in h {
-                headers.push((k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_owned)));
+                headers.push((
+                    k.clone(),
+                    v.as_str().map_or_else(|| v.to_string(), str::to_owned),
+                ));
             }
         }
         if let Some(b) = m.get("body").and_then(serde_json::Value::as_str) {
@@ -674,7 +689,10 @@ fn origin_response(req: &TestRequest) -> (u16, Vec<(String, String)>, Vec<u8>) {
                 .unwrap_or_default();
         }
     }
-    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
+    if !headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+    {
         let ct = if body.trim_ascii_start().starts_with(b"<") {
             "text/html; charset=utf-8"
         } else {
@@ -700,7 +718,11 @@ pub fn debug_request(ruleset: &Ruleset, raw_request: &[u8]) -> Vec<crate::Matche
     let req = parse_raw_request(raw_request);
     let mut tx = Transaction::new(ruleset.clone());
     tx.process_connection("127.0.0.1", 54321, "127.0.0.1", 80);
-    tx.process_uri_bytes(req.uri.as_bytes(), req.method.as_bytes(), req.version.as_bytes());
+    tx.process_uri_bytes(
+        req.uri.as_bytes(),
+        req.method.as_bytes(),
+        req.version.as_bytes(),
+    );
     for (k, v) in &req.headers {
         tx.add_request_header_bytes(k, v);
     }
@@ -745,9 +767,16 @@ fn stage_rules(ruleset: &Ruleset, input: &Input) -> Vec<crate::MatchedRule> {
         return Vec::new();
     }
     let mut tx = Transaction::new(ruleset.clone());
-    let dest = input.dest_addr.clone().unwrap_or_else(|| "127.0.0.1".into());
+    let dest = input
+        .dest_addr
+        .clone()
+        .unwrap_or_else(|| "127.0.0.1".into());
     tx.process_connection("127.0.0.1", 54321, &dest, input.port.unwrap_or(80));
-    tx.process_uri_bytes(req.uri.as_bytes(), req.method.as_bytes(), req.version.as_bytes());
+    tx.process_uri_bytes(
+        req.uri.as_bytes(),
+        req.method.as_bytes(),
+        req.version.as_bytes(),
+    );
     for (k, v) in &req.headers {
         tx.add_request_header_bytes(k, v);
     }

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rampart_seclang::{
-    Action, ActionKind, AllowScope, AuditEngine, BodyLimitAction, Directive, EngineMode,
-    Location, MacroString, Phase, RuleSelector, SecRule, Setting, Severity, Variable,
+    Action, ActionKind, AuditEngine, BodyLimitAction, Directive, EngineMode, Location, MacroString,
+    Phase, RuleSelector, SecRule, Setting, Severity, Variable,
 };
 
 use crate::actions::{Disruptive, RunAction};
@@ -121,6 +121,7 @@ pub(crate) enum Entry {
 /// A node of the transformation prefix tree.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PipeNode {
+    #[allow(dead_code)]
     pub parent: Option<u32>,
     pub t: Transformation,
 }
@@ -296,7 +297,11 @@ impl Compiler {
         match d {
             Directive::Rule(r) => {
                 let phase = r.phase().map_or(2, Phase::number);
-                let defaults = self.defaults.get(&phase).cloned().unwrap_or_else(default_defaults);
+                let defaults = self
+                    .defaults
+                    .get(&phase)
+                    .cloned()
+                    .unwrap_or_else(default_defaults);
                 self.pending.push(Pending {
                     rule: r.clone(),
                     defaults,
@@ -306,7 +311,11 @@ impl Compiler {
             }
             Directive::Action(a) => {
                 let phase = a.phase().map_or(2, Phase::number);
-                let defaults = self.defaults.get(&phase).cloned().unwrap_or_else(default_defaults);
+                let defaults = self
+                    .defaults
+                    .get(&phase)
+                    .cloned()
+                    .unwrap_or_else(default_defaults);
                 self.pending.push(Pending {
                     rule: SecRule {
                         variables: Vec::new(),
@@ -376,7 +385,9 @@ impl Compiler {
             Setting::RequestBodyLimitAction(a) => c.request_body_limit_action = *a,
             Setting::ResponseBodyLimit(n) => c.response_body_limit = *n,
             Setting::ResponseBodyLimitAction(a) => c.response_body_limit_action = *a,
-            Setting::ResponseBodyMimeType(t) => c.response_body_mime_types.extend(t.iter().cloned()),
+            Setting::ResponseBodyMimeType(t) => {
+                c.response_body_mime_types.extend(t.iter().cloned())
+            }
             Setting::ResponseBodyMimeTypesClear => c.response_body_mime_types.clear(),
             Setting::ArgumentSeparator(s) => {
                 c.argument_separator = s.bytes().next().unwrap_or(b'&');
@@ -608,17 +619,13 @@ fn update_actions(actions: &mut Vec<Action>, new: &[Action]) {
     }
 }
 
-/// Rule-level allow scopes (re-exported for the transaction).
-pub(crate) fn is_allow(d: &Disruptive) -> Option<AllowScope> {
-    match d {
-        Disruptive::Allow(s) => Some(*s),
-        _ => None,
-    }
-}
-
 /// The default CRS load order: `crs-setup.conf(.example)`, extra files, then `rules/*.conf`
 /// sorted by name.
-pub fn crs_files(setup: &Path, extra: &[PathBuf], rules_dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+pub fn crs_files(
+    setup: &Path,
+    extra: &[PathBuf],
+    rules_dir: &Path,
+) -> std::io::Result<Vec<PathBuf>> {
     let mut files = vec![setup.to_path_buf()];
     files.extend(extra.iter().cloned());
     let mut rules: Vec<PathBuf> = std::fs::read_dir(rules_dir)?

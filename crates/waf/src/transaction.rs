@@ -164,7 +164,13 @@ impl Ctx<'_> {
                 "msg" => rule
                     .msg
                     .as_ref()
-                    .map(|m| Ctx { data: self.data, rule: None }.expand(m))
+                    .map(|m| {
+                        Ctx {
+                            data: self.data,
+                            rule: None,
+                        }
+                        .expand(m)
+                    })
                     .unwrap_or_default(),
                 "severity" => rule
                     .severity
@@ -175,7 +181,13 @@ impl Ctx<'_> {
                 "logdata" => rule
                     .logdata
                     .as_ref()
-                    .map(|m| Ctx { data: self.data, rule: None }.expand(m))
+                    .map(|m| {
+                        Ctx {
+                            data: self.data,
+                            rule: None,
+                        }
+                        .expand(m)
+                    })
                     .unwrap_or_default(),
                 _ => Vec::new(),
             };
@@ -429,11 +441,10 @@ impl Transaction {
         }
         self.cache.clear();
         let cfg = &self.ruleset.inner.config;
-        if self.state.body_over_limit
-            && cfg.request_body_limit_action == BodyLimitAction::Reject
-        {
+        if self.state.body_over_limit && cfg.request_body_limit_action == BodyLimitAction::Reject {
             self.data.reqbody_error = true;
-            self.data.reqbody_error_msg = b"Request body is larger than the configured limit".to_vec();
+            self.data.reqbody_error_msg =
+                b"Request body is larger than the configured limit".to_vec();
             if self.state.engine == EngineMode::On {
                 let i = Interruption {
                     status: 413,
@@ -447,11 +458,9 @@ impl Transaction {
             }
         }
         self.data.req_body_visible = self.state.force_body_variable
-            || self
-                .state
-                .body_processor
-                .as_deref()
-                .is_some_and(|p| p.eq_ignore_ascii_case("URLENCODED") || p.eq_ignore_ascii_case("JSON"));
+            || self.state.body_processor.as_deref().is_some_and(|p| {
+                p.eq_ignore_ascii_case("URLENCODED") || p.eq_ignore_ascii_case("JSON")
+            });
         if self.state.request_body_access && !self.data.req_body.is_empty() {
             let processor = self.state.body_processor.clone();
             let ct = self
@@ -474,7 +483,11 @@ impl Transaction {
     }
 
     /// Runs phase 3 (response headers) for `status` and `protocol` (`HTTP/1.1`).
-    pub fn process_response_headers(&mut self, status: u16, protocol: &str) -> Option<Interruption> {
+    pub fn process_response_headers(
+        &mut self,
+        status: u16,
+        protocol: &str,
+    ) -> Option<Interruption> {
         if self.state.phases_done >= 3 {
             return self.state.interrupted.clone();
         }
@@ -500,7 +513,11 @@ impl Transaction {
             .find(|(k, _)| k.eq_ignore_ascii_case(b"content-type"))
             .map(|(_, v)| v.as_slice())
             .unwrap_or_default();
-        let mime = ct.split(|b| *b == b';').next().unwrap_or_default().trim_ascii();
+        let mime = ct
+            .split(|b| *b == b';')
+            .next()
+            .unwrap_or_default()
+            .trim_ascii();
         self.ruleset
             .inner
             .config
@@ -570,7 +587,10 @@ impl Transaction {
 
     /// A `TX` variable (for tests and for the audit trail: `tx.blocking_inbound_anomaly_score`).
     pub fn tx_var(&self, name: &str) -> Option<String> {
-        self.data.tx.get(&name.to_ascii_lowercase()).map(|v| lossy(v))
+        self.data
+            .tx
+            .get(&name.to_ascii_lowercase())
+            .map(|v| lossy(v))
     }
 
     /// Whether the audit engine (`SecAuditEngine`, `ctl:auditEngine`) wants this transaction
@@ -585,15 +605,17 @@ impl Transaction {
 
     /// Runs the phases before `phase` that have not run yet.
     fn catch_up(&mut self, phase: usize) -> Option<Interruption> {
-        if self.state.phases_done < 1 && phase >= 1 {
-            if let Some(i) = self.process_request_headers() {
-                return Some(i);
-            }
+        if self.state.phases_done < 1
+            && phase >= 1
+            && let Some(i) = self.process_request_headers()
+        {
+            return Some(i);
         }
-        if self.state.phases_done < 2 && phase >= 2 {
-            if let Some(i) = self.process_request_body() {
-                return Some(i);
-            }
+        if self.state.phases_done < 2
+            && phase >= 2
+            && let Some(i) = self.process_request_body()
+        {
+            return Some(i);
         }
         if self.state.phases_done < 3 && phase >= 3 {
             let status = std::str::from_utf8(&self.data.resp_status)
@@ -627,9 +649,7 @@ impl Transaction {
         }
         let ruleset = self.ruleset.clone();
         let inner = &ruleset.inner;
-        let Some(entries) = inner.phases.get(phase - 1) else {
-            return None;
-        };
+        let entries = inner.phases.get(phase - 1)?;
         let mut skip_to: Option<&str> = None;
         let mut skip_n: u32 = 0;
         for entry in entries {
@@ -756,7 +776,11 @@ impl Transaction {
             data: &self.data,
             rule: Some(rule),
         };
-        let msg = rule.msg.as_ref().map(|m| lossy(&ctx.expand(m))).unwrap_or_default();
+        let msg = rule
+            .msg
+            .as_ref()
+            .map(|m| lossy(&ctx.expand(m)))
+            .unwrap_or_default();
         let logdata = rule
             .logdata
             .as_ref()
@@ -889,9 +913,7 @@ impl Transaction {
                         map.remove(&key);
                     }
                     SetVarOp::Add | SetVarOp::Sub => {
-                        let cur = map
-                            .get(&key)
-                            .map_or(0, |c| crate::operators::to_int(c));
+                        let cur = map.get(&key).map_or(0, |c| crate::operators::to_int(c));
                         let d = crate::operators::to_int(&v);
                         let n = if *op == SetVarOp::Add {
                             cur.saturating_add(d)

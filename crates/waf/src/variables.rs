@@ -160,13 +160,15 @@ impl Coll {
             "RULE" => Self::Rule,
             other => match SINGLES.iter().find(|s| **s == other) {
                 Some(s) => Self::Single(s),
-                None => Self::Empty(match rampart_seclang::variable::COLLECTIONS
-                    .iter()
-                    .find(|(n, _)| *n == other)
-                {
-                    Some((n, _)) => n,
-                    None => "UNKNOWN",
-                }),
+                None => Self::Empty(
+                    match rampart_seclang::variable::COLLECTIONS
+                        .iter()
+                        .find(|(n, _)| *n == other)
+                    {
+                        Some((n, _)) => n,
+                        None => "UNKNOWN",
+                    },
+                ),
             },
         }
     }
@@ -241,10 +243,12 @@ impl Sel {
     ) -> Result<Self, CompileError> {
         Ok(match sel {
             None => Self::All,
-            Some(rampart_seclang::Selector::Key(k)) => Self::Key(k.to_ascii_lowercase().into_bytes()),
+            Some(rampart_seclang::Selector::Key(k)) => {
+                Self::Key(k.to_ascii_lowercase().into_bytes())
+            }
             Some(rampart_seclang::Selector::XPath(x)) => Self::XPath(x.clone()),
-            Some(rampart_seclang::Selector::Regex(r)) => {
-                Self::Regex(Box::new(crate::operators::rx::compile_ci(r).map_err(|reason| {
+            Some(rampart_seclang::Selector::Regex(r)) => Self::Regex(Box::new(
+                crate::operators::rx::compile_ci(r).map_err(|reason| {
                     CompileError::new(
                         CompileErrorKind::Selector {
                             pattern: r.clone(),
@@ -252,8 +256,8 @@ impl Sel {
                         },
                         location,
                     )
-                })?))
-            }
+                })?,
+            )),
         })
     }
 
@@ -263,17 +267,6 @@ impl Sel {
             Self::Key(k) => key.eq_ignore_ascii_case(k),
             Self::Regex(re) => re.is_match(key),
             Self::XPath(x) => key.eq_ignore_ascii_case(x.as_bytes()),
-        }
-    }
-
-    /// Whether two selectors are the same (for exclusions given as text).
-    pub(crate) fn same(&self, other: &Self) -> bool {
-        match (self, other) {
-            (Self::All, Self::All) => true,
-            (Self::Key(a), Self::Key(b)) => a == b,
-            (Self::Regex(a), Self::Regex(b)) => a.as_str() == b.as_str(),
-            (Self::XPath(a), Self::XPath(b)) => a == b,
-            _ => false,
         }
     }
 }
@@ -495,9 +488,9 @@ impl TxData {
             "RESPONSE_CONTENT_TYPE" => {
                 Cow::Borrowed(header(&self.resp_headers, b"content-type").unwrap_or_default())
             }
-            "RESPONSE_CONTENT_LENGTH" => Cow::Borrowed(
-                header(&self.resp_headers, b"content-length").unwrap_or_default(),
-            ),
+            "RESPONSE_CONTENT_LENGTH" => {
+                Cow::Borrowed(header(&self.resp_headers, b"content-length").unwrap_or_default())
+            }
             "UNIQUE_ID" => Cow::Borrowed(self.unique_id.as_slice()),
             "HIGHEST_SEVERITY" => num(usize::from(self.highest_severity.unwrap_or(255))),
             "TIME_EPOCH" | "TIME" => Cow::Owned(self.start_epoch.to_string().into_bytes()),
@@ -568,10 +561,9 @@ impl TxData {
             Coll::RequestCookiesNames => self.cookies.iter().for_each(|(k, _)| push(k, k)),
             Coll::ResponseHeaders => self.resp_headers.iter().for_each(|(k, v)| push(k, v)),
             Coll::ResponseHeadersNames => self.resp_headers.iter().for_each(|(k, _)| push(k, k)),
-            Coll::Files | Coll::MultipartFilename => self
-                .files
-                .iter()
-                .for_each(|f| push(&f.field, &f.filename)),
+            Coll::Files | Coll::MultipartFilename => {
+                self.files.iter().for_each(|f| push(&f.field, &f.filename))
+            }
             Coll::FilesNames | Coll::MultipartName => {
                 self.files.iter().for_each(|f| push(&f.field, &f.field));
             }
@@ -684,17 +676,9 @@ impl TxData {
     }
 }
 
-fn map_values<'a>(
-    m: &'a HashMap<String, Vec<u8>>,
-    v: &CVar,
-    coll: Coll,
-    out: &mut Vec<Val<'a>>,
-) {
+fn map_values<'a>(m: &'a HashMap<String, Vec<u8>>, v: &CVar, coll: Coll, out: &mut Vec<Val<'a>>) {
     if let Sel::Key(k) = &v.sel {
-        if let Some((key, data)) = std::str::from_utf8(k)
-            .ok()
-            .and_then(|k| m.get_key_value(k))
-        {
+        if let Some((key, data)) = std::str::from_utf8(k).ok().and_then(|k| m.get_key_value(k)) {
             out.push(Val {
                 coll,
                 key: Cow::Borrowed(key.as_bytes()),
@@ -704,7 +688,10 @@ fn map_values<'a>(
         }
         return;
     }
-    let mut items: Vec<(&String, &Vec<u8>)> = m.iter().filter(|(k, _)| v.sel.accepts(k.as_bytes())).collect();
+    let mut items: Vec<(&String, &Vec<u8>)> = m
+        .iter()
+        .filter(|(k, _)| v.sel.accepts(k.as_bytes()))
+        .collect();
     items.sort_by(|a, b| a.0.cmp(b.0));
     for (k, d) in items {
         out.push(Val {

@@ -11,12 +11,9 @@ fn crs_v4_regression_suite() {
     };
     let crs = shared.join("crs/v4.28.0");
     let overrides = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/crs-overrides.yaml");
-    let report = rampart_waf::crs_tests::run(
-        &crs,
-        &crs.join("tests/regression/tests"),
-        Some(&overrides),
-    )
-    .unwrap();
+    let report =
+        rampart_waf::crs_tests::run(&crs, &crs.join("tests/regression/tests"), Some(&overrides))
+            .unwrap();
     println!("{report}");
     assert!(
         report.failed.is_empty(),

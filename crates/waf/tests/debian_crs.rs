@@ -34,7 +34,10 @@ fn status(rules: &Ruleset, method: &str, uri: &str, body: Option<&str>) -> Optio
     tx.process_connection("192.0.2.10", 40000, "192.0.2.1", 80);
     tx.process_uri(uri, method, "HTTP/1.1");
     tx.add_request_header("Host", "example.com");
-    tx.add_request_header("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0");
+    tx.add_request_header(
+        "User-Agent",
+        "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0",
+    );
     tx.add_request_header("Accept", "text/html,application/xhtml+xml");
     if let Some(b) = body {
         tx.add_request_header("Content-Type", "application/x-www-form-urlencoded");
@@ -56,14 +59,22 @@ fn debian_crs_3_blocks_attacks() {
     let Some(rules) = debian_crs() else {
         return;
     };
-    assert_eq!(status(&rules, "GET", "/index.html?q=hello+world", None), None);
+    assert_eq!(
+        status(&rules, "GET", "/index.html?q=hello+world", None),
+        None
+    );
     assert_eq!(
         status(&rules, "GET", "/?id=1%27%20OR%20%271%27%3D%271", None),
         Some(403),
         "sqli"
     );
     assert_eq!(
-        status(&rules, "POST", "/comment", Some("text=<script>alert(1)</script>")),
+        status(
+            &rules,
+            "POST",
+            "/comment",
+            Some("text=<script>alert(1)</script>")
+        ),
         Some(403),
         "xss"
     );

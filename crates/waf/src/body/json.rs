@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 /// The arguments of a JSON body, or the parse error.
-pub(crate) fn parse(body: &[u8], max_depth: u64) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
+pub(crate) fn parse(body: &[u8], max_depth: u64) -> Result<Vec<super::Pair>, String> {
     let value: Value =
         serde_json::from_slice(body).map_err(|e| format!("JSON parsing error: {e}"))?;
     let mut out = Vec::new();
@@ -17,7 +17,7 @@ fn walk(
     path: String,
     depth: u64,
     max: u64,
-    out: &mut Vec<(Vec<u8>, Vec<u8>)>,
+    out: &mut Vec<super::Pair>,
 ) -> Result<(), String> {
     if depth > max {
         return Err("JSON depth limit exceeded".to_owned());

@@ -9,6 +9,9 @@ pub(crate) mod xml;
 
 use crate::variables::{ArgEntry, TxData};
 
+/// A name and a value.
+pub(crate) type Pair = (Vec<u8>, Vec<u8>);
+
 /// Runs the body processor `processor` (or none) over `data.req_body`.
 pub(crate) fn process(
     data: &mut TxData,
@@ -39,7 +42,7 @@ pub(crate) fn process(
     data.req_body = body;
 }
 
-fn push_post(data: &mut TxData, args: Vec<(Vec<u8>, Vec<u8>)>) {
+fn push_post(data: &mut TxData, args: Vec<Pair>) {
     for (name, value) in args {
         data.args.push(ArgEntry {
             name,

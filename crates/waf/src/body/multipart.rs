@@ -75,11 +75,11 @@ struct Part {
     pending_eol: Vec<u8>,
 }
 
+/// A part's name and file name.
+type NameAndFile = (Option<Vec<u8>>, Option<Vec<u8>>);
+
 /// Parses a `Content-Disposition` value: (name, filename), or an error message.
-fn disposition(
-    value: &[u8],
-    data: &mut TxData,
-) -> Result<(Option<Vec<u8>>, Option<Vec<u8>>), &'static str> {
+fn disposition(value: &[u8], data: &mut TxData) -> Result<NameAndFile, &'static str> {
     let v = value.trim_ascii();
     let lower = v.to_ascii_lowercase();
     if !lower.starts_with(b"form-data") {
@@ -102,8 +102,13 @@ fn disposition(
         if rest.is_empty() {
             break;
         }
-        let eq = memchr::memchr(b'=', rest).ok_or("Multipart: Invalid Content-Disposition header")?;
-        let pname = rest.get(..eq).unwrap_or_default().trim_ascii().to_ascii_lowercase();
+        let eq =
+            memchr::memchr(b'=', rest).ok_or("Multipart: Invalid Content-Disposition header")?;
+        let pname = rest
+            .get(..eq)
+            .unwrap_or_default()
+            .trim_ascii()
+            .to_ascii_lowercase();
         rest = rest.get(eq + 1..).unwrap_or_default().trim_ascii_start();
         let value: Vec<u8>;
         if let Some(q) = rest.strip_prefix(b"\"") {

@@ -2,7 +2,7 @@
 //! URL-decoded (`+` is a space, invalid `%` escapes are kept as written).
 
 /// The arguments, and whether an invalid `%` escape was seen.
-pub(crate) fn parse(input: &[u8], sep: u8) -> (Vec<(Vec<u8>, Vec<u8>)>, bool) {
+pub(crate) fn parse(input: &[u8], sep: u8) -> (Vec<super::Pair>, bool) {
     let mut out = Vec::new();
     let mut invalid = false;
     for pair in input.split(|b| *b == sep) {

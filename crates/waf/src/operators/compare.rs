@@ -27,7 +27,10 @@ impl Cmp {
 /// Leading blanks, an optional sign, digits; 0 when there are none.
 pub(crate) fn to_int(s: &[u8]) -> i64 {
     let mut i = 0;
-    while s.get(i).is_some_and(|b| crate::transformations::is_space(*b)) {
+    while s
+        .get(i)
+        .is_some_and(|b| crate::transformations::is_space(*b))
+    {
         i += 1;
     }
     let neg = match s.get(i) {

@@ -133,7 +133,10 @@ pub(crate) struct OpMatch {
 
 impl Op {
     /// Compiles `op` (its argument, data files relative to `location`).
-    pub fn compile(op: &rampart_seclang::Operator, location: &Location) -> Result<Self, CompileError> {
+    pub fn compile(
+        op: &rampart_seclang::Operator,
+        location: &Location,
+    ) -> Result<Self, CompileError> {
         let arg = op.argument.as_str();
         let err = |kind: CompileErrorKind| CompileError::new(kind, location);
         let bad = |reason: String| {
@@ -150,8 +153,7 @@ impl Op {
                         Ok(r) => Self::Rx(Box::new(r)),
                         Err(e) => {
                             let approx = rx::approximate(arg);
-                            let re = rx::compile(&approx)
-                                .map_err(|_| bad(e.clone()))?;
+                            let re = rx::compile(&approx).map_err(|_| bad(e.clone()))?;
                             APPROXIMATED.with(|a| {
                                 a.borrow_mut().push(format!(
                                     "{}:{}: @rx approximated (back-references or look-around \

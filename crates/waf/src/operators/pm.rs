@@ -11,7 +11,11 @@ pub(crate) struct Pm {
 impl Pm {
     /// `@pm a b c`: blank-separated phrases.
     pub(crate) fn from_words(arg: &str) -> Result<Self, String> {
-        Self::new(arg.split_whitespace().map(|w| w.as_bytes().to_vec()).collect())
+        Self::new(
+            arg.split_whitespace()
+                .map(|w| w.as_bytes().to_vec())
+                .collect(),
+        )
     }
 
     pub(crate) fn new(words: Vec<Vec<u8>>) -> Result<Self, String> {
@@ -26,7 +30,9 @@ impl Pm {
 
     /// The first phrase found in `input`.
     pub(crate) fn find<'a>(&self, input: &'a [u8]) -> Option<&'a [u8]> {
-        self.ac.find(input).and_then(|m| input.get(m.start()..m.end()))
+        self.ac
+            .find(input)
+            .and_then(|m| input.get(m.start()..m.end()))
     }
 }
 

@@ -373,7 +373,9 @@ fn branch(alt: &str) -> Result<Branch, String> {
         if let Some(pos) = body.rfind(prefix)
             && group_end(body, pos) == Some(body.len() - 1)
         {
-            let inner = body.get(pos + prefix.len()..body.len() - 1).unwrap_or_default();
+            let inner = body
+                .get(pos + prefix.len()..body.len() - 1)
+                .unwrap_or_default();
             ahead = Some(around(inner, negated, false)?);
             body = body.get(..pos).unwrap_or_default();
         }
@@ -391,8 +393,10 @@ pub fn compile_rx(pattern: &str) -> Result<Rx, String> {
     match compile(pattern) {
         Ok(re) => Ok(Rx::Plain(re)),
         Err(plain_err) => {
-            let branches: Result<Vec<Branch>, String> =
-                top_level_alternatives(pattern).into_iter().map(branch).collect();
+            let branches: Result<Vec<Branch>, String> = top_level_alternatives(pattern)
+                .into_iter()
+                .map(branch)
+                .collect();
             branches.map(Rx::Emulated).map_err(|_| plain_err)
         }
     }
@@ -413,7 +417,10 @@ mod lookaround_tests {
         assert!(rx.captures(b"<?php", None));
         assert!(!rx.captures(b"<?xml version", None));
         assert!(compile_rx(r"(a)\1").is_err());
-        assert_eq!(approximate(r"\b(\w+)=(?!\b\1\b)\w+|x\1"), r"\b(\w+)=\w+|x(?:\w+)");
+        assert_eq!(
+            approximate(r"\b(\w+)=(?!\b\1\b)\w+|x\1"),
+            r"\b(\w+)=\w+|x(?:\w+)"
+        );
     }
 }
 

@@ -7,7 +7,11 @@ use super::OpMatch;
 /// Parses `1-255`, `9,10,13,32-126`: the allowed bytes.
 pub(crate) fn byte_ranges(arg: &str) -> Result<[bool; 256], String> {
     let mut allowed = [false; 256];
-    for part in arg.split([',', ' ']).map(str::trim).filter(|s| !s.is_empty()) {
+    for part in arg
+        .split([',', ' '])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         let (a, b) = match part.split_once('-') {
             Some((a, b)) => (a.trim(), b.trim()),
             None => (part, part),
@@ -67,7 +71,7 @@ pub(crate) fn verify_cc(re: &Regex, input: &[u8], capture: bool, m: &mut OpMatch
                 }
             })
             .sum();
-        if sum % 10 == 0 {
+        if sum.is_multiple_of(10) {
             if capture {
                 m.captures.push(found.as_bytes().to_vec());
             }

@@ -51,7 +51,10 @@ pub(super) fn url_decode(input: &[u8], uni: bool) -> Option<Vec<u8>> {
                 i += 1;
                 continue;
             }
-            match input.get(i + 1..i + 3).and_then(|d| hex2(at(d, 0), at(d, 1))) {
+            match input
+                .get(i + 1..i + 3)
+                .and_then(|d| hex2(at(d, 0), at(d, 1)))
+            {
                 Some(v) => {
                     out.push(v);
                     i += 3;
@@ -282,7 +285,10 @@ pub(super) fn css_decode(input: &[u8]) -> Option<Vec<u8>> {
                 v += 0x20;
             }
             out.push(v);
-            if input.get(i + j).is_some_and(|b| super::simple::is_space(*b)) {
+            if input
+                .get(i + j)
+                .is_some_and(|b| super::simple::is_space(*b))
+            {
                 j += 1;
             }
             i += j;
@@ -397,10 +403,7 @@ pub(super) fn sql_hex_decode(input: &[u8]) -> Option<Vec<u8>> {
             && input.get(i + 3).is_some_and(u8::is_ascii_hexdigit)
         {
             i += 2;
-            while let Some(v) = input
-                .get(i..i + 2)
-                .and_then(|d| hex2(at(d, 0), at(d, 1)))
-            {
+            while let Some(v) = input.get(i..i + 2).and_then(|d| hex2(at(d, 0), at(d, 1))) {
                 out.push(v);
                 i += 2;
             }

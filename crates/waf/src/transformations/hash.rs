@@ -3,7 +3,13 @@
 
 /// SHA-1 digest.
 pub(super) fn sha1(input: &[u8]) -> [u8; 20] {
-    let mut h: [u32; 5] = [0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0];
+    let mut h: [u32; 5] = [
+        0x6745_2301,
+        0xEFCD_AB89,
+        0x98BA_DCFE,
+        0x1032_5476,
+        0xC3D2_E1F0,
+    ];
     let mut msg = input.to_vec();
     let bit_len = (input.len() as u64).wrapping_mul(8);
     msg.push(0x80);
@@ -19,7 +25,11 @@ pub(super) fn sha1(input: &[u8]) -> [u8; 20] {
             }
         }
         for i in 16..80 {
-            w[i] = (w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16]).rotate_left(1);
+            let at = |k: usize| w.get(i - k).copied().unwrap_or(0);
+            let v = (at(3) ^ at(8) ^ at(14) ^ at(16)).rotate_left(1);
+            if let Some(slot) = w.get_mut(i) {
+                *slot = v;
+            }
         }
         let [mut a, mut b, mut c, mut d, mut e] = h;
         for (i, wi) in w.iter().enumerate() {

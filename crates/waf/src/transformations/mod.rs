@@ -225,7 +225,9 @@ mod tests {
 
     fn t(name: &str, input: &str) -> String {
         let tr = Transformation::by_name(name).unwrap();
-        let out = tr.apply(input.as_bytes()).unwrap_or_else(|| input.as_bytes().to_vec());
+        let out = tr
+            .apply(input.as_bytes())
+            .unwrap_or_else(|| input.as_bytes().to_vec());
         String::from_utf8_lossy(&out).into_owned()
     }
 
@@ -240,7 +242,10 @@ mod tests {
     fn decoders() {
         assert_eq!(t("urldecodeuni", "a%20b+c%u0041%uff21%zz%"), "a b cAA%zz%");
         assert_eq!(t("urldecode", "%41%4"), "A%4");
-        assert_eq!(t("htmlentitydecode", "&lt;&#x41;&#66&amp;&foo;&"), "<AB&&foo;&");
+        assert_eq!(
+            t("htmlentitydecode", "&lt;&#x41;&#66&amp;&foo;&"),
+            "<AB&&foo;&"
+        );
         assert_eq!(t("jsdecode", r"\x41\u0042\n\'\101"), "AB\n'A");
         assert_eq!(t("cssdecode", r"\41 x\\"), "Ax\\");
         assert_eq!(t("escapeseqdecode", r"\x41\n\q"), "A\nq");

@@ -144,8 +144,11 @@ pub(super) fn normalize_path(input: &[u8], win: bool) -> Option<Vec<u8>> {
         input
     };
     let absolute = input.first() == Some(&b'/');
-    let trailing = input.ends_with(b"/") || input.ends_with(b"/.") || input.ends_with(b"/..")
-        || input == b"." || input == b"..";
+    let trailing = input.ends_with(b"/")
+        || input.ends_with(b"/.")
+        || input.ends_with(b"/..")
+        || input == b"."
+        || input == b"..";
     let mut stack: Vec<&[u8]> = Vec::new();
     for seg in input.split(|b| *b == b'/') {
         match seg {

@@ -27,20 +27,23 @@ pub(super) fn trim(input: &[u8], left: bool, right: bool) -> Option<Vec<u8>> {
     (s.len() != input.len()).then(|| s.to_vec())
 }
 
+/// The lower-case hex digit for `v` (0-15).
+fn hex_digit(v: u8) -> u8 {
+    if v < 10 { b'0' + v } else { b'a' + v - 10 }
+}
+
 /// Lower-case hex of every byte.
 pub(crate) fn hex_encode(input: &[u8]) -> Vec<u8> {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = Vec::with_capacity(input.len() * 2);
     for b in input {
-        out.push(HEX[usize::from(b >> 4)]);
-        out.push(HEX[usize::from(b & 0xf)]);
+        out.push(hex_digit(b >> 4));
+        out.push(hex_digit(b & 0xf));
     }
     out
 }
 
 /// `urlEncode`.
 pub(super) fn url_encode(input: &[u8]) -> Vec<u8> {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = Vec::with_capacity(input.len());
     for &b in input {
         if b == b' ' {
@@ -49,8 +52,8 @@ pub(super) fn url_encode(input: &[u8]) -> Vec<u8> {
             out.push(b);
         } else {
             out.push(b'%');
-            out.push(HEX[usize::from(b >> 4)]);
-            out.push(HEX[usize::from(b & 0xf)]);
+            out.push(hex_digit(b >> 4));
+            out.push(hex_digit(b & 0xf));
         }
     }
     out
