@@ -46,3 +46,23 @@ fn crs_v4_loads_fast_and_compiles_every_regex() {
     println!("{} rules loaded in {elapsed:?}", rules.rule_count());
     assert!(rules.rule_count() > 600);
 }
+
+#[test]
+fn ruleset_and_transaction_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<rampart_waf::Ruleset>();
+    send::<rampart_waf::Transaction>();
+    let rules = rampart_waf::Ruleset::parse_str(
+        "SecRuleEngine On\nSecRule ARGS \"@rx <script\" \"id:1,phase:2,deny,status:403,msg:'xss'\"",
+        Path::new("inline.conf"),
+    )
+    .unwrap();
+    let handle = std::thread::spawn(move || {
+        let mut tx = rules.transaction();
+        tx.process_uri("/?q=<script>", "GET", "HTTP/1.1");
+        tx.process_request_headers();
+        tx.process_request_body().map(|i| i.status)
+    });
+    assert_eq!(handle.join().unwrap(), Some(403));
+}
