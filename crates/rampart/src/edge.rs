@@ -34,16 +34,27 @@ pub struct Wiring {
     pub deny_observer: Arc<dyn DenyObserver>,
 }
 
-/// The request filters `config` asks for (the WAF), and a description of each for the
-/// banner and logs.
-pub fn filters(config: &Config) -> anyhow::Result<(Vec<Arc<dyn Filter>>, Vec<String>)> {
-    let mut filters: Vec<Arc<dyn Filter>> = Vec::new();
-    let mut descriptions = Vec::new();
-    if let Some(loaded) = crate::waf::load(&config.waf)? {
-        descriptions.push(format!("waf: {}", loaded.description));
-        filters.push(Arc::new(crate::waf::WafFilter::new(loaded.ruleset)));
+/// The request filters a configuration asks for.
+#[derive(Debug, Default)]
+pub struct Filters {
+    /// In the order requests pass them.
+    pub filters: Vec<Arc<dyn Filter>>,
+    /// One line per filter for the banner and logs, e.g. `waf: OWASP CRS at ...`.
+    pub descriptions: Vec<String>,
+}
+
+/// The request filters `config` asks for (the WAF).
+pub fn filters(config: &Config) -> anyhow::Result<Filters> {
+    let mut loaded = Filters::default();
+    if let Some(waf) = crate::waf::load(&config.waf)? {
+        loaded
+            .descriptions
+            .push(format!("waf: {}", waf.description));
+        loaded
+            .filters
+            .push(Arc::new(crate::waf::WafFilter::new(waf.ruleset)));
     }
-    Ok((filters, descriptions))
+    Ok(loaded)
 }
 
 /// The gateway's options for `config`, with `filters` in front of the upstream.
@@ -195,11 +206,11 @@ pub fn reload(
         .reread()
         .map_err(anyhow::Error::from)
         .and_then(|config| {
-            let (filters, descriptions) = filters(&config)?;
-            for description in descriptions {
+            let loaded = filters(&config)?;
+            for description in &loaded.descriptions {
                 tracing::info!(filter = description, "filter loaded");
             }
-            let options = gateway_options(&config, wiring, filters)?;
+            let options = gateway_options(&config, wiring, loaded.filters)?;
             reloader.reload(&options)?;
             Ok(config)
         });

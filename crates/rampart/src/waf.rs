@@ -2,7 +2,6 @@
 //! has it, plus the operator's own files, unchanged), and the gateway filter that runs one WAF
 //! transaction per request through the phase hooks.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;

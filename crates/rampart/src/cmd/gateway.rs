@@ -75,11 +75,11 @@ pub async fn run(args: GatewayArgs, settings: Settings) -> anyhow::Result<ExitCo
         require_edge,
         deny_observer: Arc::new(GatewayDenials(auditor.clone())),
     };
-    let (filters, filter_descriptions) = edge::filters(&config)?;
-    for description in &filter_descriptions {
+    let loaded = edge::filters(&config)?;
+    for description in &loaded.descriptions {
         tracing::info!(filter = description, "filter loaded");
     }
-    let options = edge::gateway_options(&config, &wiring, filters)?;
+    let options = edge::gateway_options(&config, &wiring, loaded.filters)?;
     let upstream = options
         .routes
         .last()

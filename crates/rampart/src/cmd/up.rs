@@ -67,8 +67,9 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
         require_edge: None,
         deny_observer: Arc::new(GatewayDenials(auditor.clone())),
     };
-    let (filters, filter_descriptions) = edge::filters(&config)?;
-    let gateway_options = edge::gateway_options(&config, &wiring, filters)?;
+    let loaded = edge::filters(&config)?;
+    let filter_descriptions = loaded.descriptions;
+    let gateway_options = edge::gateway_options(&config, &wiring, loaded.filters)?;
     let upstream_url = gateway_options
         .routes
         .last()
