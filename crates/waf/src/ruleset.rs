@@ -99,7 +99,8 @@ pub(crate) struct Rule {
     pub msg_text: Option<String>,
     pub logdata: Option<MacroString>,
     pub severity: Option<Severity>,
-    pub tags: Vec<String>,
+    /// Shared with every [`crate::MatchedRule`] of the rule (no copy per match).
+    pub tags: Arc<[String]>,
     pub ver: Option<String>,
     pub disruptive: Disruptive,
     /// The phase default's disruptive action (what `block` means).
@@ -421,7 +422,7 @@ impl Compiler {
             msg_text: None,
             logdata: None,
             severity: None,
-            tags: Vec::new(),
+            tags: Arc::from(Vec::new()),
             ver: None,
             disruptive: Disruptive::Pass,
             block_as: Disruptive::Pass,
@@ -464,7 +465,6 @@ impl Compiler {
                 }
                 ActionKind::LogData(l) => rule.logdata = Some(MacroString::parse(l)),
                 ActionKind::Severity(s) => rule.severity = Some(*s),
-                ActionKind::Tag(t) => rule.tags.push(t.clone()),
                 ActionKind::Ver(v) => rule.ver = Some(v.clone()),
                 ActionKind::Status(s) => rule.status = Some(*s),
                 ActionKind::Skip(n) => rule.skip = *n,
@@ -475,6 +475,7 @@ impl Compiler {
             }
         }
         let _ = explicit_disruptive;
+        rule.tags = tags_of(head).map(str::to_owned).collect::<Vec<_>>().into();
         let mut link_rule = Some(head);
         while let Some(r) = link_rule {
             let link = self.compile_link(r, defaults, p.is_action)?;

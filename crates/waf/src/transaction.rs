@@ -58,8 +58,8 @@ pub struct MatchedRule {
     pub logdata: String,
     /// Its severity.
     pub severity: Option<Severity>,
-    /// Its tags.
-    pub tags: Vec<String>,
+    /// Its tags (shared with the rule set).
+    pub tags: std::sync::Arc<[String]>,
     /// The last variable that matched (`ARGS:q`).
     pub matched_var_name: String,
     /// Whether the rule logs (`log`, not `nolog`): what ModSecurity writes to its error log.
@@ -122,6 +122,22 @@ pub struct Transaction {
     scratch: TCache,
     state: State,
     matched: Vec<MatchedRule>,
+    /// The allocation of the value list of [`Transaction::eval_link`], kept between links.
+    vals_buf: Vec<Val<'static>>,
+}
+
+impl Drop for Transaction {
+    fn drop(&mut self) {
+        std::mem::take(&mut self.cache).recycle();
+        std::mem::take(&mut self.scratch).recycle();
+    }
+}
+
+/// An empty vector with the allocation of `v` (the element type differs only in lifetime, so
+/// the in-place collection reuses the buffer).
+fn recycle_vals<'b>(mut v: Vec<Val<'_>>) -> Vec<Val<'b>> {
+    v.clear();
+    v.into_iter().map(|_| unreachable!("cleared")).collect()
 }
 
 /// A value that matched.
@@ -191,6 +207,17 @@ impl Ctx<'_> {
                     .unwrap_or_default(),
                 _ => Vec::new(),
             };
+        }
+        if collection == "TX" {
+            // The common case (`%{tx.critical_anomaly_score}`): one map lookup, no copies of
+            // the key unless it has upper-case letters.
+            let key = key.unwrap_or_default();
+            let v = if key.bytes().any(|b| b.is_ascii_uppercase()) {
+                self.data.tx.get(&key.to_ascii_lowercase())
+            } else {
+                self.data.tx.get(key)
+            };
+            return v.cloned().unwrap_or_default();
         }
         let coll = Coll::from_name(collection);
         let var = CVar {
@@ -266,10 +293,11 @@ impl Transaction {
         Self {
             ruleset,
             data,
-            cache: TCache::default(),
-            scratch: TCache::default(),
+            cache: TCache::take(),
+            scratch: TCache::take(),
             state,
             matched: Vec::new(),
+            vals_buf: Vec::new(),
         }
     }
 
@@ -818,7 +846,7 @@ impl Transaction {
         }
         let pipes = &self.ruleset.inner.pipes;
         let data = &self.data;
-        let mut vals: Vec<Val<'_>> = Vec::new();
+        let mut vals: Vec<Val<'_>> = recycle_vals(std::mem::take(&mut self.vals_buf));
         for v in &link.vars {
             data.collect(v, &mut vals);
         }
@@ -876,6 +904,7 @@ impl Transaction {
                 }
             }
         }
+        self.vals_buf = recycle_vals(vals);
         hits
     }
 
@@ -891,7 +920,11 @@ impl Transaction {
                     data: &self.data,
                     rule: Some(rule),
                 };
-                let key = lossy(&ctx.expand(name)).to_ascii_lowercase();
+                let mut key = match String::from_utf8(ctx.expand(name)) {
+                    Ok(k) => k,
+                    Err(e) => lossy(e.as_bytes()),
+                };
+                key.make_ascii_lowercase();
                 let v = ctx.expand(value);
                 let map = if collection == "TX" {
                     &mut self.data.tx

@@ -233,7 +233,29 @@ pub(crate) enum Sel {
     /// Lower-cased key.
     Key(Vec<u8>),
     Regex(Box<Regex>),
+    /// A selector regex that is only a literal (`/^header_name_920450_/`,
+    /// `/paramcounter_.*/`): lower-cased, and whether it is anchored at the start.
+    Literal(Vec<u8>, bool),
     XPath(String),
+}
+
+/// The literal a selector regex stands for, when it is one: an optional `^`, then word
+/// characters, then optionally `.*` or `X*` (which add nothing to a search).
+fn literal_selector(pattern: &str) -> Option<(Vec<u8>, bool)> {
+    let (anchored, mut rest) = match pattern.strip_prefix('^') {
+        Some(r) => (true, r),
+        None => (false, pattern),
+    };
+    if let Some(r) = rest.strip_suffix('*') {
+        // `.*` or a repeated last character: drop both.
+        let mut chars = r.chars();
+        chars.next_back()?;
+        rest = chars.as_str();
+    }
+    if rest.is_empty() || !rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return None;
+    }
+    Some((rest.to_ascii_lowercase().into_bytes(), anchored))
 }
 
 impl Sel {
@@ -247,6 +269,10 @@ impl Sel {
                 Self::Key(k.to_ascii_lowercase().into_bytes())
             }
             Some(rampart_seclang::Selector::XPath(x)) => Self::XPath(x.clone()),
+            Some(rampart_seclang::Selector::Regex(r)) if literal_selector(r).is_some() => {
+                let (lit, anchored) = literal_selector(r).unwrap_or_default();
+                Self::Literal(lit, anchored)
+            }
             Some(rampart_seclang::Selector::Regex(r)) => Self::Regex(Box::new(
                 crate::operators::rx::compile_ci(r).map_err(|reason| {
                     CompileError::new(
@@ -266,6 +292,13 @@ impl Sel {
             Self::All => true,
             Self::Key(k) => key.eq_ignore_ascii_case(k),
             Self::Regex(re) => re.is_match(key),
+            Self::Literal(lit, true) => key
+                .get(..lit.len())
+                .is_some_and(|k| k.eq_ignore_ascii_case(lit)),
+            Self::Literal(lit, false) => {
+                lit.len() <= key.len()
+                    && key.windows(lit.len()).any(|w| w.eq_ignore_ascii_case(lit))
+            }
             Self::XPath(x) => key.eq_ignore_ascii_case(x.as_bytes()),
         }
     }
@@ -700,5 +733,57 @@ fn map_values<'a>(m: &'a HashMap<String, Vec<u8>>, v: &CVar, coll: Coll, out: &m
             data: Cow::Borrowed(d),
             stable: false,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literal_selectors_match_like_their_regex() {
+        assert_eq!(
+            literal_selector("^_pk_ref"),
+            Some((b"_pk_ref".to_vec(), true))
+        );
+        assert_eq!(
+            literal_selector("paramcounter_.*"),
+            Some((b"paramcounter_".to_vec(), false))
+        );
+        assert_eq!(
+            literal_selector("MULTIPART_HEADERS_CONTENT_TYPES_*"),
+            Some((b"multipart_headers_content_types".to_vec(), false))
+        );
+        assert_eq!(literal_selector("^_ga(?:_\\w+)?$"), None);
+        assert_eq!(literal_selector("a$"), None);
+        let loc = rampart_seclang::Location {
+            file: std::sync::Arc::from(std::path::Path::new("x.conf")),
+            line: 1,
+        };
+        for (pattern, key, want) in [
+            (
+                "^header_name_920450_",
+                "HEADER_NAME_920450_content-type",
+                true,
+            ),
+            ("^header_name_920450_", "x_header_name_920450_", false),
+            ("paramcounter_.*", "tx_PARAMCOUNTER_a", true),
+            ("paramcounter_.*", "paramcounte", false),
+            (
+                "MULTIPART_HEADERS_CONTENT_TYPES_*",
+                "multipart_headers_content_types_x",
+                true,
+            ),
+        ] {
+            let sel = Sel::compile(
+                Some(&rampart_seclang::Selector::Regex(pattern.into())),
+                &loc,
+            )
+            .unwrap();
+            assert!(matches!(sel, Sel::Literal(..)), "{pattern}");
+            let re = crate::operators::rx::compile_ci(pattern).unwrap();
+            assert_eq!(sel.accepts(key.as_bytes()), want, "{pattern} {key}");
+            assert_eq!(re.is_match(key.as_bytes()), want, "{pattern} {key}");
+        }
     }
 }

@@ -229,6 +229,8 @@ impl Rx {
         match self {
             Self::Plain(re) => match caps {
                 None => re.is_match(input),
+                // The lazy DFA answers most inputs (no match) without the capture engine.
+                Some(_) if !re.is_match(input) => false,
                 Some(out) => match re.captures(input) {
                     Some(c) => {
                         for i in 0..c.len().min(10) {
