@@ -112,6 +112,8 @@ pub struct GatewayConfig {
     pub max_connections: usize,
     /// Connections one client address may hold.
     pub max_connections_per_client: usize,
+    /// New connections one client address may open per second (bursts of twice that).
+    pub max_new_connections_per_client: u32,
     /// Minimum rate at which clients must send request bodies (slow POST defense).
     pub min_request_body_rate: DataRate,
     /// Minimum rate at which clients must read responses (slow read defense).
@@ -372,6 +374,7 @@ impl Default for Config {
                 tls_handshake_timeout: defaults::TLS_HANDSHAKE_TIMEOUT,
                 max_connections: defaults::MAX_CONNECTIONS,
                 max_connections_per_client: defaults::MAX_CONNECTIONS_PER_CLIENT,
+                max_new_connections_per_client: defaults::MAX_NEW_CONNECTIONS_PER_CLIENT,
                 min_request_body_rate: defaults::MIN_DATA_RATE,
                 min_response_rate: defaults::MIN_DATA_RATE,
                 max_in_flight: defaults::MAX_IN_FLIGHT,
@@ -441,6 +444,8 @@ pub mod defaults {
     pub const MAX_CONNECTIONS: usize = 10_000;
     /// `gateway.max_connections_per_client`.
     pub const MAX_CONNECTIONS_PER_CLIENT: usize = 256;
+    /// `gateway.max_new_connections_per_client` (per second).
+    pub const MAX_NEW_CONNECTIONS_PER_CLIENT: u32 = 200;
     /// `gateway.min_request_body_rate` and `gateway.min_response_rate`: 1 KiB per 10 s.
     pub const MIN_DATA_RATE: super::DataRate = super::DataRate {
         bytes: 1024,

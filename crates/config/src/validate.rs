@@ -261,6 +261,12 @@ impl File<'_> {
             (1, 1_000_000),
             default.max_connections_per_client,
         )?;
+        let max_new_connections_per_client = self.count(
+            &raw.max_new_connections_per_client,
+            "gateway.max_new_connections_per_client",
+            (1, 1_000_000),
+            default.max_new_connections_per_client as usize,
+        )?;
         let min_request_body_rate = self.data_rate(
             &raw.min_request_body_rate,
             "gateway.min_request_body_rate",
@@ -319,6 +325,8 @@ impl File<'_> {
             tls_handshake_timeout,
             max_connections,
             max_connections_per_client,
+            max_new_connections_per_client: u32::try_from(max_new_connections_per_client)
+                .unwrap_or(u32::MAX),
             min_request_body_rate,
             min_response_rate,
             max_in_flight,

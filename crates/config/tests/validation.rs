@@ -923,3 +923,19 @@ fn waf_settings() {
         "expected a boolean",
     );
 }
+
+#[test]
+fn new_connection_rate() {
+    assert_eq!(
+        parse("").unwrap().gateway.max_new_connections_per_client,
+        200
+    );
+    let config = parse("[gateway]\nmax_new_connections_per_client = 50\n").unwrap();
+    assert_eq!(config.gateway.max_new_connections_per_client, 50);
+    rejected(
+        "[gateway]\nmax_new_connections_per_client = 0\n",
+        2,
+        "gateway.max_new_connections_per_client",
+        "0 is out of range (expected 1 to 1000000)",
+    );
+}

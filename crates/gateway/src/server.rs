@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use http_body_util::BodyExt as _;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -251,7 +252,10 @@ impl Gateway {
         builder
             .http1()
             .timer(TokioTimer::new())
-            .header_read_timeout(self.options.header_read_timeout)
+            // The whole-head deadline is the connection's idle deadline (see `Connection`),
+            // measured by the gateway: hyper's own timer can fire while a long response is
+            // still being written, and does not cover HTTP/2 or protocol detection.
+            .header_read_timeout(None)
             .max_buf_size(limits.max_request_head_bytes.max(8192))
             .max_headers(limits.max_headers);
         builder
@@ -299,6 +303,7 @@ impl Gateway {
                             tls: self.tls.clone(),
                             tls_handshake_timeout: self.options.tls_handshake_timeout,
                             min_response_rate: self.options.min_response_rate,
+                            idle_timeout: self.options.header_read_timeout,
                             live: Arc::clone(&self.live),
                             watcher: graceful.watcher(),
                         };
@@ -337,8 +342,44 @@ struct Connection {
     tls: Option<TlsAcceptor>,
     tls_handshake_timeout: Duration,
     min_response_rate: MinRate,
+    idle_timeout: Duration,
     live: Arc<Live>,
     watcher: hyper_util::server::graceful::Watcher,
+}
+
+/// A response body that keeps its request counted as in flight until it is done or dropped.
+struct InFlightBody {
+    inner: crate::forward::GatewayBody,
+    _in_flight: crate::shield::InFlight,
+}
+
+impl InFlightBody {
+    fn new(inner: crate::forward::GatewayBody, in_flight: crate::shield::InFlight) -> Self {
+        Self {
+            inner,
+            _in_flight: in_flight,
+        }
+    }
+}
+
+impl hyper::body::Body for InFlightBody {
+    type Data = bytes::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 impl Connection {
@@ -356,16 +397,25 @@ impl Connection {
             let in_flight = admission.request();
             async move {
                 let response = forwarder.handle(request, info).await;
-                drop(in_flight);
+                // In flight until the last byte of the response is handed to the connection:
+                // a long download is neither idle nor a candidate for shedding.
                 response
+                    .map(|response| response.map(|body| InFlightBody::new(body, in_flight).boxed()))
             }
         });
         let evicted = Arc::clone(&self.admission);
         let evicted = async move { evicted.evicted().await };
+        let idle = Arc::clone(&self.admission);
+        let idle_timeout = self.idle_timeout;
+        let idle = async move { idle.idle_expired(idle_timeout).await };
         tokio::select! {
             () = serve_protocol(self.tls, self.tls_handshake_timeout, &self.builder, stream, peer, service, self.watcher) => {}
             () = evicted => {
                 tracing::debug!(%peer, "connection shed to make room for a new one");
+            }
+            () = idle => {
+                metrics::counter!("rampart_gateway_idle_closed_total").increment(1);
+                tracing::debug!(%peer, "connection closed: no complete request within the deadline");
             }
         }
     }

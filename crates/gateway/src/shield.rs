@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
@@ -19,6 +19,10 @@ pub struct ConnectionLimits {
     pub max_connections: usize,
     /// Open connections one client address may hold at most.
     pub max_connections_per_client: usize,
+    /// New connections one client address may open per second (bursts of twice that): a
+    /// client whose connections keep being closed for abuse (HTTP/2 rapid reset gets GOAWAY)
+    /// cannot make the gateway spend its time accepting and handshaking.
+    pub max_new_connections_per_client_per_second: u32,
 }
 
 impl Default for ConnectionLimits {
@@ -26,6 +30,7 @@ impl Default for ConnectionLimits {
         Self {
             max_connections: 10_000,
             max_connections_per_client: 256,
+            max_new_connections_per_client_per_second: 200,
         }
     }
 }
@@ -35,6 +40,8 @@ impl Default for ConnectionLimits {
 pub(crate) enum Refusal {
     /// The client already holds its share of connections.
     PerClient,
+    /// The client opens connections faster than its rate.
+    PerClientRate,
     /// Every slot holds a connection that is serving a request.
     Full,
 }
@@ -43,6 +50,7 @@ impl Refusal {
     pub(crate) fn label(self) -> &'static str {
         match self {
             Self::PerClient => "per_client_cap",
+            Self::PerClientRate => "per_client_rate",
             Self::Full => "full",
         }
     }
@@ -64,7 +72,12 @@ struct State {
     per_client: HashMap<IpAddr, usize>,
     /// Connections with a request in flight (the rest are idle).
     active: usize,
+    /// Per-client token buckets for new connections: tokens and when they were counted.
+    accept_buckets: HashMap<IpAddr, (f64, Instant)>,
 }
+
+/// Accept buckets kept at most; beyond, full (quiet) clients' buckets are dropped.
+const MAX_ACCEPT_BUCKETS: usize = 65_536;
 
 impl State {
     /// Publishes the connection gauges: open, and open by state.
@@ -119,6 +132,9 @@ impl ConnectionTracker {
             >= self.limits.max_connections_per_client
         {
             return Err(Refusal::PerClient);
+        }
+        if !self.take_accept_token(&mut state, client, now) {
+            return Err(Refusal::PerClientRate);
         }
         if state.connections.len() >= self.limits.max_connections {
             let victim = state
@@ -182,6 +198,37 @@ impl ConnectionTracker {
         }
     }
 
+    /// Takes one new-connection token from `client`'s bucket; false when it is empty.
+    fn take_accept_token(&self, state: &mut State, client: IpAddr, now: Instant) -> bool {
+        let rate = f64::from(self.limits.max_new_connections_per_client_per_second);
+        if rate <= 0.0 {
+            return true;
+        }
+        let burst = rate * 2.0;
+        if state.accept_buckets.len() >= MAX_ACCEPT_BUCKETS {
+            state.accept_buckets.retain(|_, (tokens, at)| {
+                *tokens + now.duration_since(*at).as_secs_f64() * rate < burst
+            });
+        }
+        let (tokens, at) = state.accept_buckets.entry(client).or_insert((burst, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * rate).min(burst);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// `None` when the connection is gone; `Some(None)` while a request is in flight;
+    /// `Some(Some(since))` when idle since `since`.
+    fn idle_since(&self, id: u64) -> Option<Option<Instant>> {
+        let state = self.state();
+        let entry = state.connections.get(&id)?;
+        Some((entry.in_flight == 0).then_some(entry.last_progress))
+    }
+
     #[cfg(test)]
     fn open(&self) -> usize {
         self.state().connections.len()
@@ -200,6 +247,23 @@ impl Admission {
     /// Resolves when the tracker sheds this connection to make room for a new one.
     pub(crate) async fn evicted(&self) {
         self.evict.notified().await;
+    }
+
+    /// Resolves once the connection has gone `timeout` without a request in flight: from
+    /// accept to the first complete request head, and between requests (the whole-head
+    /// deadline and the idle keep-alive limit in one).
+    pub(crate) async fn idle_expired(&self, timeout: Duration) {
+        loop {
+            let wait = match self.tracker.idle_since(self.id) {
+                None => return std::future::pending().await,
+                Some(None) => timeout,
+                Some(Some(since)) => match timeout.checked_sub(since.elapsed()) {
+                    Some(left) if !left.is_zero() => left,
+                    _ => return,
+                },
+            };
+            tokio::time::sleep(wait).await;
+        }
     }
 
     /// Marks a request in flight until the returned guard drops.
@@ -246,6 +310,7 @@ mod tests {
         let tracker = ConnectionTracker::new(ConnectionLimits {
             max_connections: 10,
             max_connections_per_client: 2,
+            ..ConnectionLimits::default()
         });
         let _a = tracker.admit(ip(1)).unwrap();
         let _b = tracker.admit(ip(1)).unwrap();
@@ -255,11 +320,30 @@ mod tests {
         let _d = tracker.admit(ip(1)).unwrap();
     }
 
+    #[test]
+    fn a_client_opening_connections_too_fast_is_refused_until_its_bucket_refills() {
+        let tracker = ConnectionTracker::new(ConnectionLimits {
+            max_new_connections_per_client_per_second: 5,
+            ..ConnectionLimits::default()
+        });
+        // A burst of twice the rate passes (each connection closed at once, as an abuser's are).
+        for _ in 0..10 {
+            drop(tracker.admit(ip(1)).unwrap());
+        }
+        assert_eq!(tracker.admit(ip(1)).unwrap_err(), Refusal::PerClientRate);
+        // Another client is not affected.
+        drop(tracker.admit(ip(2)).unwrap());
+        // One token comes back every 200 ms.
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        drop(tracker.admit(ip(1)).unwrap());
+    }
+
     #[tokio::test]
     async fn a_full_gateway_sheds_the_longest_idle_connection_not_a_busy_one() {
         let tracker = ConnectionTracker::new(ConnectionLimits {
             max_connections: 3,
             max_connections_per_client: 10,
+            ..ConnectionLimits::default()
         });
         let oldest_idle = tracker.admit(ip(1)).unwrap();
         let busy_oldest_ever = tracker.admit(ip(1)).unwrap();
@@ -290,6 +374,7 @@ mod tests {
         let tracker = ConnectionTracker::new(ConnectionLimits {
             max_connections: 1,
             max_connections_per_client: 10,
+            ..ConnectionLimits::default()
         });
         let busy = tracker.admit(ip(1)).unwrap();
         let _request = busy.request();

@@ -51,6 +51,7 @@ async fn a_full_gateway_sheds_slowloris_connections_for_a_new_client() {
         ConnectionLimits {
             max_connections: 4,
             max_connections_per_client: 100,
+            ..ConnectionLimits::default()
         },
         &origin,
     )
@@ -84,6 +85,7 @@ async fn one_client_cannot_hold_more_than_its_share() {
         ConnectionLimits {
             max_connections: 100,
             max_connections_per_client: 2,
+            ..ConnectionLimits::default()
         },
         &origin,
     )

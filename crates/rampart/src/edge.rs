@@ -82,6 +82,7 @@ pub fn gateway_options(
     options.limits = ConnectionLimits {
         max_connections: gateway.max_connections,
         max_connections_per_client: gateway.max_connections_per_client,
+        max_new_connections_per_client_per_second: gateway.max_new_connections_per_client,
     };
     options.min_request_body_rate = MinRate {
         bytes: gateway.min_request_body_rate.bytes,
@@ -175,6 +176,10 @@ pub fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
         (
             "gateway.max_connections_per_client",
             a.max_connections_per_client != b.max_connections_per_client,
+        ),
+        (
+            "gateway.max_new_connections_per_client",
+            a.max_new_connections_per_client != b.max_new_connections_per_client,
         ),
         (
             "gateway.min_response_rate",

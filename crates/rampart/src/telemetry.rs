@@ -21,12 +21,18 @@ impl From<rampart_config::LogFormat> for LogFormat {
     }
 }
 
+/// Libraries whose warnings an attacker can trigger once per connection (h2 logs every
+/// rapid-reset GOAWAY): quiet unless the filter names them, so a flood cannot become a log
+/// flood. The gateway's metrics count what matters.
+const QUIET_BY_DEFAULT: &[&str] = &["h2", "hyper"];
+
 /// Installs the global log subscriber. `RUST_LOG`, when set, overrides `level`.
 pub fn init_logging(format: LogFormat, level: &str) -> anyhow::Result<()> {
-    let filter = match std::env::var("RUST_LOG") {
-        Ok(directives) if !directives.is_empty() => EnvFilter::try_new(directives)?,
-        _ => EnvFilter::try_new(level)?,
+    let directives = match std::env::var("RUST_LOG") {
+        Ok(directives) if !directives.is_empty() => directives,
+        _ => level.to_owned(),
     };
+    let filter = EnvFilter::try_new(with_quiet_libraries(&directives))?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -35,6 +41,19 @@ pub fn init_logging(format: LogFormat, level: &str) -> anyhow::Result<()> {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
     installed.map_err(|error| anyhow::anyhow!("cannot install the logger: {error}"))
+}
+
+fn with_quiet_libraries(directives: &str) -> String {
+    let mut filter = directives.to_owned();
+    for library in QUIET_BY_DEFAULT {
+        let named = directives
+            .split(',')
+            .any(|directive| directive.trim().split(['=', ':']).next() == Some(library));
+        if !named {
+            filter.push_str(&format!(",{library}=error"));
+        }
+    }
+    filter
 }
 
 /// Installs the global metrics recorder and returns the handle that renders `/metrics`.
@@ -48,4 +67,18 @@ pub fn init_metrics() -> anyhow::Result<PrometheusHandle> {
     metrics::set_global_recorder(recorder)
         .map_err(|error| anyhow::anyhow!("cannot install the metrics recorder: {error}"))?;
     Ok(handle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attacker_triggered_library_warnings_are_quiet_unless_asked_for() {
+        assert_eq!(with_quiet_libraries("info"), "info,h2=error,hyper=error");
+        assert_eq!(
+            with_quiet_libraries("info,h2=debug"),
+            "info,h2=debug,hyper=error"
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! An in-process origin server that reflects each request back, for tests behind the gateway.
 //!
 //! `GET /slow?ms=N` waits N milliseconds before answering (for shutdown and timeout tests);
+//! `GET /bytes?n=N` answers N bytes of `x` as `text/plain` (for long downloads);
 //! `GET /healthz` answers 200 or 503 as [`ReflectingOrigin::set_healthy`] says; every other
 //! request is answered `200` with a JSON body describing what arrived. Dropping the origin
 //! closes its listener and every open connection, as a killed backend would.
@@ -106,6 +107,20 @@ impl Drop for ReflectingOrigin {
 
 async fn reflect(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let (parts, body) = request.into_parts();
+    if parts.uri.path() == "/bytes" {
+        let size = parts
+            .uri
+            .query()
+            .and_then(|query| query.strip_prefix("n="))
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(0);
+        let mut response = Response::new(Full::new(Bytes::from(vec![b'x'; size])));
+        response.headers_mut().insert(
+            hyper::header::CONTENT_TYPE,
+            hyper::header::HeaderValue::from_static("text/plain"),
+        );
+        return Ok(response);
+    }
     if parts.uri.path() == "/slow" {
         let millis = parts
             .uri
