@@ -18,7 +18,7 @@ install_missing() {
   fi
 }
 install_missing wrk nginx
-cargo build --release --locked -p rampart >/dev/null
+cargo build --release --locked -p rampart >/dev/null 2>&1
 
 work=$(mktemp -d)
 pids=()
@@ -56,6 +56,8 @@ cat > "$work/rampart.toml" <<CONF
 level = "warn"
 [admin]
 listen = "127.0.0.1:0"
+[waf]
+crs = "off"
 CONF
 ./target/release/rampart --config "$work/rampart.toml" --data-dir "$work/rampart-data" gateway \
   --listen 127.0.0.1:$RAMPART_PORT --upstream http://127.0.0.1:$UPSTREAM_PORT --dangerous-plaintext \

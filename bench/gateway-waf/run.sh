@@ -23,7 +23,7 @@ for tool in wrk nginx curl; do command -v "$tool" >/dev/null || need+=("$tool");
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx libnginx-mod-http-modsecurity wrk curl >/dev/null
 fi
-cargo build --release --locked -p rampart >/dev/null
+cargo build --release --locked -p rampart >/dev/null 2>&1
 
 work=$(mktemp -d)
 cleanup() {
