@@ -155,7 +155,7 @@ struct Ctx<'a> {
 
 impl Expand for Ctx<'_> {
     fn expand(&self, m: &MacroString) -> Vec<u8> {
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(32);
         for part in &m.parts {
             match part {
                 MacroPart::Text(t) => out.extend_from_slice(t.as_bytes()),
@@ -288,6 +288,8 @@ impl Transaction {
         let data = TxData {
             unique_id: format!("{epoch:x}{n:08x}").into_bytes(),
             start_epoch: epoch,
+            // CRS sets about a hundred TX variables per transaction: no rehashing on the way.
+            tx: std::collections::HashMap::with_capacity(128),
             ..TxData::default()
         };
         Self {
@@ -296,7 +298,7 @@ impl Transaction {
             cache: TCache::take(),
             scratch: TCache::take(),
             state,
-            matched: Vec::new(),
+            matched: Vec::with_capacity(32),
             vals_buf: Vec::new(),
         }
     }
