@@ -208,10 +208,11 @@ impl Ctx<'_> {
                 _ => Vec::new(),
             };
         }
-        if collection == "TX" {
+        if collection == "TX"
+            && let Some(key) = key
+        {
             // The common case (`%{tx.critical_anomaly_score}`): one map lookup, no copies of
             // the key unless it has upper-case letters.
-            let key = key.unwrap_or_default();
             let v = if key.bytes().any(|b| b.is_ascii_uppercase()) {
                 self.data.tx.get(&key.to_ascii_lowercase())
             } else {

@@ -292,9 +292,14 @@ impl Sel {
             Self::All => true,
             Self::Key(k) => key.eq_ignore_ascii_case(k),
             Self::Regex(re) => re.is_match(key),
-            Self::Literal(lit, true) => key
-                .get(..lit.len())
-                .is_some_and(|k| k.eq_ignore_ascii_case(lit)),
+            // `^` also matches after a line feed (selector regexes are multi-line).
+            Self::Literal(lit, true) => {
+                let at = |i: usize| {
+                    key.get(i..i + lit.len())
+                        .is_some_and(|k| k.eq_ignore_ascii_case(lit))
+                };
+                at(0) || memchr::memchr_iter(b'\n', key).any(|p| at(p + 1))
+            }
             Self::Literal(lit, false) => {
                 lit.len() <= key.len()
                     && key.windows(lit.len()).any(|w| w.eq_ignore_ascii_case(lit))
@@ -767,6 +772,8 @@ mod tests {
                 true,
             ),
             ("^header_name_920450_", "x_header_name_920450_", false),
+            ("^header_name_920450_", "x\nheader_name_920450_a", true),
+            ("^_pk_ref", "a\n_pk", false),
             ("paramcounter_.*", "tx_PARAMCOUNTER_a", true),
             ("paramcounter_.*", "paramcounte", false),
             (
