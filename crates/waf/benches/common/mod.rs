@@ -73,7 +73,7 @@ pub const LEVELS: [u8; 2] = [1, 4];
 /// `SecAction` 900000 (as `crs-setup.conf.example` shows it, uncommented) at `level`.
 pub fn paranoia_action(level: u8) -> String {
     format!(
-        "SecAction \"id:900000,phase:1,pass,t:none,nolog,tag:'OWASP_CRS',ver:'OWASP_CRS/4.28.0',\
+        "SecAction \"id:900000,phase:1,pass,t:none,nolog,\
          setvar:tx.blocking_paranoia_level={level}\"\n"
     )
 }
