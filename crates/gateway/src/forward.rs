@@ -201,20 +201,18 @@ impl Forwarder {
                         "request denied"
                     );
                     metrics::counter!("rampart_gateway_denied_total", "by" => by).increment(1);
-                }
-                if let (Some(observer), Some((by, denial))) =
-                    (&self.deny_observer, failure.denial())
-                {
-                    observer.denied(DeniedRequest {
-                        request_id: request_id.clone(),
-                        client,
-                        method: method.to_string(),
-                        path: path_and_query,
-                        by,
-                        status: denial.status.as_u16(),
-                        reason: denial.reason,
-                        rule_ids: denial.rule_ids,
-                    });
+                    if let Some(observer) = &self.deny_observer {
+                        observer.denied(DeniedRequest {
+                            request_id: request_id.clone(),
+                            client,
+                            method: method.to_string(),
+                            path: path_and_query,
+                            by,
+                            status: denial.status.as_u16(),
+                            reason: denial.reason,
+                            rule_ids: denial.rule_ids,
+                        });
+                    }
                 }
                 failure.into_response(&request_id)
             }

@@ -57,6 +57,44 @@ pub fn filters(config: &Config) -> anyhow::Result<Filters> {
     Ok(loaded)
 }
 
+/// A gateway bound for `config`: its filters loaded, its listener bound.
+pub struct BoundGateway {
+    /// The gateway, ready to serve.
+    pub gateway: rampart_gateway::Gateway,
+    /// The catch-all upstream, for the banner and logs.
+    pub upstream: String,
+    /// One line per filter, e.g. `waf: OWASP CRS at ...`.
+    pub filters: Vec<String>,
+}
+
+/// Loads the filters, builds the options and binds the gateway; an upstream the gateway
+/// refuses is a usage error (exit code 2).
+pub async fn bind(config: &Config, wiring: &Wiring) -> anyhow::Result<BoundGateway> {
+    let loaded = filters(config)?;
+    for description in &loaded.descriptions {
+        tracing::info!(filter = description, "filter loaded");
+    }
+    let options = gateway_options(config, wiring, loaded.filters)?;
+    let upstream = options
+        .routes
+        .last()
+        .and_then(|route| route.backends.first().cloned())
+        .unwrap_or_default();
+    let gateway = rampart_gateway::Gateway::bind(options)
+        .await
+        .map_err(|error| match error.kind() {
+            rampart_gateway::GatewayErrorKind::Upstream { .. } => {
+                anyhow::Error::new(UsageError(error.to_string()))
+            }
+            _ => anyhow::Error::new(error),
+        })?;
+    Ok(BoundGateway {
+        gateway,
+        upstream,
+        filters: loaded.descriptions,
+    })
+}
+
 /// The gateway's options for `config`, with `filters` in front of the upstream.
 pub fn gateway_options(
     config: &Config,

@@ -70,52 +70,39 @@ fn load_rules(config: &WafConfig) -> anyhow::Result<Option<LoadedWaf>> {
         return Ok(None);
     }
 
+    // Load order: Rampart's engine settings, the CRS setup file, the operator's "before"
+    // files, the engine mode and paranoia level, the CRS rules (sorted), the "after" files.
+    let (setup, rules) = match &crs {
+        Some(dir) => {
+            let rules_dir = dir.join("rules");
+            let mut files =
+                rampart_waf::ruleset::crs_files(&setup_file(config, dir)?, &[], &rules_dir)
+                    .with_context(|| format!("cannot read {}", rules_dir.display()))?;
+            let rules = files.split_off(1);
+            (files, rules)
+        }
+        None => (Vec::new(), Vec::new()),
+    };
     let parser = rampart_seclang::Parser::new();
     let mut directives = rampart_seclang::parse_str(
         &engine_settings(config),
         Path::new("<rampart waf settings>"),
     )?;
-    let mut parse = |path: &Path| -> anyhow::Result<()> {
-        directives.extend(
-            parser
-                .parse_file(path)
-                .with_context(|| format!("cannot load WAF rules from {}", path.display()))?,
-        );
-        Ok(())
-    };
-    if let Some(dir) = &crs {
-        parse(&setup_file(config, dir)?)?;
-    }
-    for file in expand(&config.before_crs, "waf.before_crs")? {
-        parse(&file)?;
-    }
-    let mut rule_files = Vec::new();
-    if let Some(dir) = &crs {
-        rule_files = std::fs::read_dir(dir.join("rules"))
-            .with_context(|| format!("cannot read {}", dir.join("rules").display()))?
-            .filter_map(Result::ok)
-            .map(|entry| entry.path())
-            .filter(|path| path.extension().is_some_and(|ext| ext == "conf"))
-            .collect();
-        rule_files.sort();
+    for file in setup
+        .iter()
+        .chain(&expand(&config.before_crs, "waf.before_crs")?)
+    {
+        parse_into(&parser, &mut directives, file)?;
     }
     directives.extend(rampart_seclang::parse_str(
         &mode_settings(config),
         Path::new("<rampart waf mode>"),
     )?);
-    let mut parse = |path: &Path| -> anyhow::Result<()> {
-        directives.extend(
-            parser
-                .parse_file(path)
-                .with_context(|| format!("cannot load WAF rules from {}", path.display()))?,
-        );
-        Ok(())
-    };
-    for file in &rule_files {
-        parse(file)?;
-    }
-    for file in expand(&config.after_crs, "waf.after_crs")? {
-        parse(&file)?;
+    for file in rules
+        .iter()
+        .chain(&expand(&config.after_crs, "waf.after_crs")?)
+    {
+        parse_into(&parser, &mut directives, file)?;
     }
     let ruleset = Ruleset::from_directives(&directives).context("cannot compile the WAF rules")?;
     for warning in ruleset.warnings() {
@@ -138,6 +125,19 @@ fn load_rules(config: &WafConfig) -> anyhow::Result<Option<LoadedWaf>> {
         ruleset,
         description,
     }))
+}
+
+fn parse_into(
+    parser: &rampart_seclang::Parser,
+    directives: &mut Vec<rampart_seclang::Directive>,
+    path: &Path,
+) -> anyhow::Result<()> {
+    directives.extend(
+        parser
+            .parse_file(path)
+            .with_context(|| format!("cannot load WAF rules from {}", path.display()))?,
+    );
+    Ok(())
 }
 
 /// What ModSecurity's recommended `modsecurity.conf` sets (body processors chosen by content

@@ -2,9 +2,7 @@
 //! requests without a valid origin-lock record are refused, signed ones pass, and every
 //! refusal lands in the audit trail.
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -15,6 +13,9 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use rampart_origin_lock::{Forwarding, Key, OriginLock};
 use rampart_test_support::origin::ReflectingOrigin;
+
+mod common;
+use common::{RunningGateway, audit};
 
 const EDGE_ID: &str = "outer-edge-1";
 const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
@@ -31,33 +32,21 @@ async fn a_gateway_behind_an_edge_refuses_unsigned_requests_and_audits_them() {
     std::fs::write(&keys, format!("k1:{encoded}\n")).unwrap();
     std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o600)).unwrap();
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rampart"))
-        .arg("--config")
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(&data_dir)
-        .args([
-            "gateway",
-            "--dangerous-plaintext",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .args(["--upstream", &origin.url(), "--require-edge-id", EDGE_ID])
-        .arg("--edge-keys")
-        .arg(&keys)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut first_line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first_line)
-        .unwrap();
-    let addr = first_line
-        .strip_prefix("rampart gateway listening on ")
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("unexpected first line {first_line:?}"))
-        .to_owned();
+    let keys_arg = keys.to_str().unwrap();
+    let origin_url = origin.url();
+    let mut gateway = RunningGateway::start(
+        &config,
+        &data_dir,
+        &[
+            "--upstream",
+            &origin_url,
+            "--require-edge-id",
+            EDGE_ID,
+            "--edge-keys",
+            keys_arg,
+        ],
+    );
+    let addr = gateway.addr.clone();
 
     let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let url = format!("http://{addr}/orders?id=7");
@@ -100,26 +89,18 @@ async fn a_gateway_behind_an_edge_refuses_unsigned_requests_and_audits_them() {
     assert_eq!(signed.status(), 200);
     assert_eq!(origin.requests(), 1);
 
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let status = child.wait().unwrap();
-    assert!(status.success(), "{status:?}");
+    gateway.stop();
 
-    let tail = Command::new(env!("CARGO_BIN_EXE_rampart"))
-        .arg("--data-dir")
-        .arg(&data_dir)
-        .args([
-            "audit",
+    let tail = audit(
+        &data_dir,
+        &[
             "tail",
             "--filter",
             "decision=deny",
             "--filter",
             "component=gateway",
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     assert!(tail.status.success(), "{tail:?}");
     let tail = String::from_utf8_lossy(&tail.stdout);
     assert!(tail.contains("GET /orders?id=7"), "{tail}");

@@ -2,30 +2,22 @@
 //! route applies on a connection kept open across the reload, a broken file changes nothing,
 //! and both attempts are in the audit trail.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use rampart_test_support::http1::keep_alive_get;
 use rampart_test_support::origin::ReflectingOrigin;
 use tokio::net::TcpStream;
 
+mod common;
+use common::{RunningGateway, audit};
+
 fn audit_tail(data_dir: &Path, filters: &[&str]) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_rampart"))
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args([
-            "audit",
-            "tail",
-            "-n",
-            "1000",
-            "--filter",
-            "action=config.reload",
-        ])
-        .args(filters.iter().flat_map(|filter| ["--filter", filter]))
-        .output()
-        .unwrap();
+    let mut args = vec!["tail", "-n", "1000", "--filter", "action=config.reload"];
+    for filter in filters {
+        args.extend(["--filter", filter]);
+    }
+    let output = audit(data_dir, &args);
     assert!(output.status.success(), "{output:?}");
     String::from_utf8(output.stdout).unwrap()
 }
@@ -42,37 +34,8 @@ async fn sighup_applies_new_routes_without_dropping_connections() {
         main_app.url()
     );
     std::fs::write(&config, &base).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rampart"))
-        .arg("--config")
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(&data_dir)
-        .args([
-            "gateway",
-            "--dangerous-plaintext",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut first_line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first_line)
-        .unwrap();
-    let addr = first_line
-        .strip_prefix("rampart gateway listening on ")
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("unexpected first line {first_line:?}"))
-        .to_owned();
-    let hangup = || {
-        let status = Command::new("kill")
-            .args(["-HUP", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    };
+    let mut gateway = RunningGateway::start(&config, &data_dir, &[]);
+    let addr = gateway.addr.clone();
 
     let mut connection = TcpStream::connect(&addr).await.unwrap();
     assert_eq!(keep_alive_get(&mut connection, "/v2/orders").await, 200);
@@ -87,7 +50,7 @@ async fn sighup_applies_new_routes_without_dropping_connections() {
         ),
     )
     .unwrap();
-    hangup();
+    gateway.signal("-HUP");
     let mut attempts = 0;
     while v2_app.requests() == 0 {
         attempts += 1;
@@ -102,7 +65,7 @@ async fn sighup_applies_new_routes_without_dropping_connections() {
         format!("{base}\n[[route]]\npath_prefix = \"v2\"\n"),
     )
     .unwrap();
-    hangup();
+    gateway.signal("-HUP");
     let mut attempts = 0;
     while audit_tail(&data_dir, &["decision=error"]).is_empty() {
         attempts += 1;
@@ -113,11 +76,7 @@ async fn sighup_applies_new_routes_without_dropping_connections() {
     assert_eq!(keep_alive_get(&mut connection, "/v2/orders").await, 200);
     assert_eq!(v2_app.requests(), served + 1);
 
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    gateway.stop();
     let reloads = audit_tail(&data_dir, &[]);
     assert_eq!(reloads.lines().count(), 2, "{reloads}");
     let refused = audit_tail(&data_dir, &["decision=error"]);

@@ -2,9 +2,6 @@
 //! `../shared` unchanged: clean traffic passes, SQL injection, XSS and path traversal are
 //! refused before they reach the app, and every refusal is audited with the rule ids.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
@@ -13,45 +10,8 @@ use hyper_util::rt::TokioExecutor;
 use rampart_test_support::origin::ReflectingOrigin;
 use rampart_test_support::shared::shared_dir;
 
-struct Running {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
-
-fn start_gateway(config: &std::path::Path, data_dir: &std::path::Path, upstream: &str) -> Running {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rampart"))
-        .arg("--config")
-        .arg(config)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args([
-            "gateway",
-            "--dangerous-plaintext",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .args(["--upstream", upstream])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut first_line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first_line)
-        .unwrap();
-    let addr = first_line
-        .strip_prefix("rampart gateway listening on ")
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("unexpected first line {first_line:?}"))
-        .to_owned();
-    Running { child, addr }
-}
+mod common;
+use common::{RunningGateway, audit};
 
 async fn send(addr: &str, method: &str, target: &str, body: &str) -> (u16, String) {
     let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
@@ -102,7 +62,7 @@ async fn the_core_rule_set_blocks_attacks_and_lets_clean_traffic_through() {
         ),
     )
     .unwrap();
-    let mut gateway = start_gateway(&config, &data_dir, &origin.url());
+    let mut gateway = RunningGateway::start(&config, &data_dir, &["--upstream", &origin.url()]);
 
     let (status, _) = send(&gateway.addr, "GET", "/orders?id=7&sort=date", "").await;
     assert_eq!(status, 200, "a clean GET was blocked");
@@ -144,32 +104,20 @@ async fn the_core_rule_set_blocks_attacks_and_lets_clean_traffic_through() {
     }
     assert_eq!(origin.requests(), 3, "an attack reached the app");
 
-    Command::new("kill")
-        .args(["-TERM", &gateway.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(gateway.child.wait().unwrap().success());
-    let tail = Command::new(env!("CARGO_BIN_EXE_rampart"))
-        .arg("--data-dir")
-        .arg(&data_dir)
-        .args([
-            "audit",
+    gateway.stop();
+    let tail = audit(
+        &data_dir,
+        &[
             "tail",
             "--filter",
             "decision=deny",
             "--filter",
             "component=gateway",
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     let tail = String::from_utf8_lossy(&tail.stdout);
     assert_eq!(tail.lines().count(), 4, "{tail}");
-    let show = Command::new(env!("CARGO_BIN_EXE_rampart"))
-        .arg("--data-dir")
-        .arg(&data_dir)
-        .args(["audit", "export", "--format", "jsonl"])
-        .output()
-        .unwrap();
+    let show = audit(&data_dir, &["export", "--format", "jsonl"]);
     let records = String::from_utf8_lossy(&show.stdout);
     for expected in ["942100", "941100", "930100", "949110"] {
         assert!(

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rampart_config::{TlsMode, Upstream};
-use rampart_gateway::Gateway;
 
 use crate::admin::{self, AdminState};
 use crate::auditing::{self, GatewayDenials};
@@ -75,24 +74,9 @@ pub async fn run(args: GatewayArgs, settings: Settings) -> anyhow::Result<ExitCo
         require_edge,
         deny_observer: Arc::new(GatewayDenials(auditor.clone())),
     };
-    let loaded = edge::filters(&config)?;
-    for description in &loaded.descriptions {
-        tracing::info!(filter = description, "filter loaded");
-    }
-    let options = edge::gateway_options(&config, &wiring, loaded.filters)?;
-    let upstream = options
-        .routes
-        .last()
-        .and_then(|route| route.backends.first().cloned())
-        .unwrap_or_default();
-    let gateway = Gateway::bind(options)
-        .await
-        .map_err(|error| match error.kind() {
-            rampart_gateway::GatewayErrorKind::Upstream { .. } => {
-                anyhow::Error::new(UsageError(error.to_string()))
-            }
-            _ => anyhow::Error::new(error),
-        })?;
+    let edge::BoundGateway {
+        gateway, upstream, ..
+    } = edge::bind(&config, &wiring).await?;
     let addr = gateway.local_addr()?;
     let reloader = gateway.reloader();
     let shutdown = Shutdown::new();

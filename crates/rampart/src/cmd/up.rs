@@ -9,11 +9,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use rampart_config::{StorageBackend, TlsMode, Upstream};
-use rampart_gateway::Gateway;
 
 use crate::admin::{self, AdminState};
 use crate::auditing::{self, GatewayDenials};
-use crate::cmd::{Settings, UsageError};
+use crate::cmd::Settings;
 use crate::datadir::DataDir;
 use crate::edge;
 use crate::plane::{self, Shutdown};
@@ -67,22 +66,11 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
         require_edge: None,
         deny_observer: Arc::new(GatewayDenials(auditor.clone())),
     };
-    let loaded = edge::filters(&config)?;
-    let filter_descriptions = loaded.descriptions;
-    let gateway_options = edge::gateway_options(&config, &wiring, loaded.filters)?;
-    let upstream_url = gateway_options
-        .routes
-        .last()
-        .and_then(|route| route.backends.first().cloned())
-        .unwrap_or_default();
-    let gateway = Gateway::bind(gateway_options)
-        .await
-        .map_err(|error| match error.kind() {
-            rampart_gateway::GatewayErrorKind::Upstream { .. } => {
-                anyhow::Error::new(UsageError(error.to_string()))
-            }
-            _ => anyhow::Error::new(error),
-        })?;
+    let edge::BoundGateway {
+        gateway,
+        upstream: upstream_url,
+        filters: filter_descriptions,
+    } = edge::bind(&config, &wiring).await?;
     let gateway_addr = gateway.local_addr()?;
     let reloader = gateway.reloader();
     let grace = config.gateway.shutdown_grace;

@@ -1,7 +1,8 @@
 //! Operators (`@rx`, `@pm`, `@eq`, ...): compiled once at rule load from the parser's
 //! [`rampart_seclang::Operator`], evaluated per value by the transaction.
 //!
-//! [`REGISTRY`] lists every operator name this engine runs. Arguments holding macros
+//! `Op::compile` accepts every operator the parser knows (a test checks it against
+//! `rampart_seclang::operator::OPERATORS`). Arguments holding macros
 //! (`@lt %{tx.blocking_paranoia_level}`) are expanded per evaluation through [`Expand`].
 
 mod compare;
@@ -58,47 +59,6 @@ impl Arg {
     }
 }
 
-/// The registry: every operator name (as the parser canonicalises it) this engine compiles.
-pub const REGISTRY: &[&str] = &[
-    "beginswith",
-    "contains",
-    "containsword",
-    "detectsqli",
-    "detectxss",
-    "endswith",
-    "eq",
-    "fuzzyhash",
-    "ge",
-    "geolookup",
-    "gsblookup",
-    "gt",
-    "inspectfile",
-    "ipmatch",
-    "ipmatchfromfile",
-    "le",
-    "lt",
-    "nomatch",
-    "pm",
-    "pmfromfile",
-    "rbl",
-    "rsub",
-    "rx",
-    "rxglobal",
-    "streq",
-    "strmatch",
-    "unconditionalmatch",
-    "validatebyterange",
-    "validatedtd",
-    "validatehash",
-    "validateschema",
-    "validateurlencoding",
-    "validateutf8encoding",
-    "verifycc",
-    "verifycpf",
-    "verifyssn",
-    "verifysvnr",
-    "within",
-];
 
 /// A compiled operator.
 #[derive(Debug)]
@@ -320,11 +280,6 @@ fn rx_eval(re: &Regex, input: &[u8], capture: bool, m: &mut OpMatch) -> bool {
     }
 }
 
-/// Whether `name` is in the registry (used by tests and by the `check` command).
-pub fn is_supported(name: &str) -> bool {
-    REGISTRY.contains(&name)
-}
-
 /// Reads a data file for `@pmFromFile` (exposed for tests).
 pub fn read_data_file(path: &Path) -> std::io::Result<Vec<Vec<u8>>> {
     Ok(pm::data_file_lines(&std::fs::read(path)?))
@@ -362,11 +317,31 @@ mod tests {
     }
 
     #[test]
-    fn registry_is_sorted_and_unique() {
-        assert!(REGISTRY.windows(2).all(|w| w[0] < w[1]));
+    fn every_operator_the_parser_knows_compiles() {
+        let data = std::env::temp_dir().join(format!("rampart-op-data-{}", std::process::id()));
+        std::fs::write(&data, "127.0.0.1\n10.0.0.0/8\n").unwrap();
+        let file = data.to_str().unwrap();
         for name in rampart_seclang::operator::OPERATORS {
-            assert!(is_supported(name), "{name}");
+            let arg = match *name {
+                "ipmatch" => "127.0.0.1",
+                "validatebyterange" => "1-255",
+                "pmfromfile" | "ipmatchfromfile" => file,
+                _ => "1",
+            };
+            let compiled = Op::compile(
+                &rampart_seclang::Operator {
+                    negated: false,
+                    name: (*name).into(),
+                    argument: arg.into(),
+                },
+                &Location {
+                    file: std::sync::Arc::from(Path::new("/tmp/x.conf")),
+                    line: 1,
+                },
+            );
+            assert!(compiled.is_ok(), "@{name} {arg}: {:?}", compiled.err());
         }
+        let _ = std::fs::remove_file(&data);
     }
 
     #[test]

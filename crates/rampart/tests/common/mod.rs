@@ -1,0 +1,82 @@
+//! Running the real `rampart` binary from integration tests: `rampart gateway` processes and
+//! `rampart audit` queries.
+
+#![allow(dead_code)] // each test binary uses part of this
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+/// A running `rampart gateway`, killed on drop if still running.
+pub struct RunningGateway {
+    /// The process.
+    pub child: Child,
+    /// The address it listens on.
+    pub addr: String,
+}
+
+impl RunningGateway {
+    /// Starts `rampart --config CONFIG --data-dir DATA gateway --dangerous-plaintext --listen
+    /// 127.0.0.1:0 ARGS...` and waits for its "listening on" line.
+    pub fn start(config: &Path, data_dir: &Path, args: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rampart"))
+            .arg("--config")
+            .arg(config)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args([
+                "gateway",
+                "--dangerous-plaintext",
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut first_line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first_line)
+            .unwrap();
+        let addr = first_line
+            .strip_prefix("rampart gateway listening on ")
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("unexpected first line {first_line:?}"))
+            .to_owned();
+        Self { child, addr }
+    }
+
+    /// Sends a signal (`-HUP`, `-TERM`) to the process.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// SIGTERM, then waits; asserts a clean exit.
+    pub fn stop(&mut self) {
+        self.signal("-TERM");
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "{status:?}");
+    }
+}
+
+impl Drop for RunningGateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+/// Runs `rampart --data-dir DATA audit ARGS...`.
+pub fn audit(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rampart"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("audit")
+        .args(args)
+        .output()
+        .unwrap()
+}
