@@ -59,7 +59,6 @@ impl Arg {
     }
 }
 
-
 /// A compiled operator.
 #[derive(Debug)]
 pub(crate) enum Op {
