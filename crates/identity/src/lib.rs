@@ -1,0 +1,13 @@
+//! Rampart identity: who is calling, and what may they do.
+//!
+//! - [`principal`]: the verified caller ([`Principal`]) every other part reasons about.
+//!
+//! The crate knows nothing of HTTP server details: the binary mounts the issuer's routes and
+//! hands the verifier and the access model to the gateway and the vault.
+
+#![forbid(unsafe_code)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+pub mod principal;
+
+pub use principal::Principal;
