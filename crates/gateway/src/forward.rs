@@ -16,6 +16,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+use crate::auth::{AuthDecision, Authenticator, RouteAuth, bearer_token};
 use crate::error::{GatewayError, GatewayErrorKind};
 use crate::filter::Verdict as FilterVerdict;
 use crate::filter::{Denial, DeniedRequest, DenyObserver, FilterSession, Filters, RequestHead};
@@ -94,6 +95,7 @@ pub(crate) struct Forwarder {
     trusted_proxies: Arc<[IpNetwork]>,
     filters: Filters,
     deny_observer: Option<Arc<dyn DenyObserver>>,
+    authenticator: Option<Arc<dyn Authenticator>>,
 }
 
 /// What the gateway knows about the connection a request came on.
@@ -141,6 +143,7 @@ impl Forwarder {
             trusted_proxies: options.trusted_proxies.clone().into(),
             filters: options.filters.clone().into(),
             deny_observer: options.deny_observer.clone(),
+            authenticator: options.authenticator.clone(),
         })
     }
 
@@ -238,6 +241,50 @@ impl Forwarder {
         Ok(response)
     }
 
+    /// Applies a route's identity policy: `Ok` when the caller may go on.
+    async fn authenticate(
+        &self,
+        policy: &RouteAuth,
+        headers: &http::HeaderMap,
+        client: std::net::IpAddr,
+        request_id: &str,
+    ) -> Result<(), Failure> {
+        let token = bearer_token(headers);
+        let Some(authenticator) = &self.authenticator else {
+            tracing::error!(
+                request_id,
+                route = policy.route,
+                "the route demands identity but the gateway has no authenticator: refusing"
+            );
+            return Err(Failure::Unauthenticated {
+                reason: "no authenticator configured".to_owned(),
+                token_presented: token.is_some(),
+            });
+        };
+        match authenticator.authenticate(policy, token, client).await {
+            AuthDecision::Allow { principal } => {
+                tracing::debug!(
+                    request_id,
+                    principal,
+                    route = policy.route,
+                    "caller verified"
+                );
+                Ok(())
+            }
+            AuthDecision::Unauthenticated {
+                reason,
+                token_presented,
+            } => Err(Failure::Unauthenticated {
+                reason,
+                token_presented,
+            }),
+            AuthDecision::Forbidden { principal, reason } => Err(Failure::Denied(
+                "identity",
+                Denial::forbidden(format!("{principal}: {reason}")),
+            )),
+        }
+    }
+
     async fn forward(
         &self,
         request: Request<Incoming>,
@@ -269,6 +316,20 @@ impl Forwarder {
             }
         }
         let (mut parts, body) = request.into_parts();
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+            .or_else(|| parts.uri.authority().map(|authority| authority.to_string()));
+        let route = self
+            .router
+            .route(host.as_deref(), parts.uri.path())
+            .ok_or(Failure::NoRoute)?;
+        if let Some(policy) = &route.auth {
+            self.authenticate(policy, &parts.headers, client, request_id)
+                .await?;
+        }
         let mut body = Some(body);
         let mut sessions: Vec<(&'static str, Box<dyn FilterSession>)> = Vec::new();
         let mut buffered_body = None;
@@ -308,16 +369,6 @@ impl Forwarder {
                 buffered_body = Some(bytes);
             }
         }
-        let host = parts
-            .headers
-            .get(header::HOST)
-            .and_then(|value| value.to_str().ok())
-            .map(str::to_owned)
-            .or_else(|| parts.uri.authority().map(|authority| authority.to_string()));
-        let route = self
-            .router
-            .route(host.as_deref(), parts.uri.path())
-            .ok_or(Failure::NoRoute)?;
         parts.version = Version::HTTP_11;
         strip_hop_by_hop(&mut parts.headers);
         set_forwarding(
@@ -538,7 +589,13 @@ enum Failure {
     Overloaded,
     NotThroughEdge,
     TooSlow,
-    RateLimited { retry_after: Duration },
+    RateLimited {
+        retry_after: Duration,
+    },
+    Unauthenticated {
+        reason: String,
+        token_presented: bool,
+    },
     Unreachable,
     Timeout,
 }
@@ -561,6 +618,14 @@ impl Failure {
                     rule_ids: Vec::new(),
                 },
             )),
+            Self::Unauthenticated { reason, .. } => Some((
+                "identity",
+                Denial {
+                    status: StatusCode::UNAUTHORIZED,
+                    reason: reason.clone(),
+                    rule_ids: Vec::new(),
+                },
+            )),
             _ => None,
         }
     }
@@ -575,6 +640,7 @@ impl Failure {
             Self::NotThroughEdge => (StatusCode::FORBIDDEN, "edge_required"),
             Self::TooSlow => (StatusCode::REQUEST_TIMEOUT, "request_body_too_slow"),
             Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            Self::Unauthenticated { .. } => (StatusCode::UNAUTHORIZED, "unauthenticated"),
             Self::Unreachable => (StatusCode::BAD_GATEWAY, "upstream_unreachable"),
             Self::Timeout => (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"),
         };
@@ -596,6 +662,20 @@ impl Failure {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            }
+            Self::Unauthenticated {
+                token_presented, ..
+            } => {
+                // RFC 6750 section 3: no error code when no credential was sent.
+                let challenge = if token_presented {
+                    "Bearer realm=\"rampart\", error=\"invalid_token\""
+                } else {
+                    "Bearer realm=\"rampart\""
+                };
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(challenge),
+                );
             }
             _ => {}
         }

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+mod auth;
 mod error;
 mod filter;
 mod forward;
@@ -20,6 +21,7 @@ mod shield;
 mod tls;
 mod upstream;
 
+pub use auth::{AuthDecision, AuthFuture, Authenticator, RouteAuth, bearer_token};
 pub use error::{GatewayError, GatewayErrorKind};
 pub use filter::{
     Denial, DeniedRequest, DenyObserver, Filter, FilterSession, RequestHead, Verdict,

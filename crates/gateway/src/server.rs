@@ -60,6 +60,9 @@ pub struct GatewayOptions {
     pub filters: Vec<Arc<dyn crate::filter::Filter>>,
     /// Told about every denied request (the audit trail).
     pub deny_observer: Option<Arc<dyn crate::filter::DenyObserver>>,
+    /// Verifies callers of routes with an [`auth`](RouteOptions::auth) policy. A route that
+    /// demands identity while none is set refuses every request (fail closed).
+    pub authenticator: Option<Arc<dyn crate::auth::Authenticator>>,
 }
 
 /// Protocol-level bounds: request head size, and HTTP/2 abuse limits (stream floods, rapid
@@ -118,6 +121,7 @@ impl GatewayOptions {
             trusted_proxies: Vec::new(),
             filters: Vec::new(),
             deny_observer: None,
+            authenticator: None,
         }
     }
 }

@@ -32,6 +32,8 @@ pub struct RouteOptions {
     pub ejection: PassiveEjection,
     /// Extra attempts on other backends, for idempotent requests without a body only.
     pub retries: u32,
+    /// Identity demanded of callers, if any.
+    pub auth: Option<crate::auth::RouteAuth>,
 }
 
 impl RouteOptions {
@@ -45,6 +47,7 @@ impl RouteOptions {
             health_check: None,
             ejection: PassiveEjection::default(),
             retries: 1,
+            auth: None,
         }
     }
 }
@@ -254,6 +257,7 @@ pub(crate) struct Route {
     pub(crate) pool: Arc<Pool>,
     pub(crate) timeout: Duration,
     pub(crate) retries: u32,
+    pub(crate) auth: Option<crate::auth::RouteAuth>,
 }
 
 impl Route {
@@ -324,6 +328,7 @@ impl Router {
                     pool: Arc::new(Pool::new(route)?),
                     timeout: route.request_timeout.unwrap_or(default_timeout),
                     retries: route.retries,
+                    auth: route.auth.clone(),
                 })
             })
             .collect::<Result<Vec<_>, GatewayError>>()?;
