@@ -239,6 +239,22 @@ pub struct RouteConfig {
     pub health_check: Option<HealthCheckConfig>,
     /// Extra attempts on other backends, for idempotent bodyless requests only.
     pub retries: u32,
+    /// The route's name (`route-<index>` unless set): its RBAC scope is
+    /// `/gateway/routes/<name>`.
+    pub name: String,
+    /// What callers must prove, if anything.
+    pub auth: Option<RouteAuthConfig>,
+}
+
+/// A route that demands a verified bearer token (`auth = "bearer"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteAuthConfig {
+    /// Audiences a token may carry (any of them); empty: the trusted issuer's audiences.
+    pub audiences: Vec<String>,
+    /// Scopes the token must grant, all of them.
+    pub required_scopes: Vec<String>,
+    /// Whether callers also need an RBAC permission at `/gateway/routes/<name>`.
+    pub authorize: bool,
 }
 
 /// Active health checks of a route's backends.

@@ -113,6 +113,11 @@ pub(crate) struct RawRoute {
     pub health_check_path: Leaf<String>,
     pub health_check_interval: Leaf<String>,
     pub retries: Leaf<i64>,
+    pub name: Leaf<String>,
+    pub auth: Leaf<String>,
+    pub audiences: Leaf<Vec<Spanned<String>>>,
+    pub required_scopes: Leaf<Vec<Spanned<String>>>,
+    pub authorize: Leaf<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -233,6 +238,11 @@ pub(crate) const SCHEMA: &[(&str, &[&str])] = &[
             "health_check_path",
             "health_check_interval",
             "retries",
+            "name",
+            "auth",
+            "audiences",
+            "required_scopes",
+            "authorize",
         ],
     ),
 ];

@@ -17,8 +17,8 @@ use crate::raw::{
 use crate::{
     AdminConfig, AuditConfig, Config, ConfigError, ConfigErrorKind, CrsSource, DataConfig,
     DataRate, DemoConfig, GatewayConfig, HealthCheckConfig, IpNet, LogConfig, LogFormat,
-    RateLimitConfig, RateLimitKey, RouteConfig, RoutineRecords, StorageBackend, StorageConfig,
-    TlsMode, Upstream, WafConfig, WafEngine, defaults, redact_url,
+    RateLimitConfig, RateLimitKey, RouteAuthConfig, RouteConfig, RoutineRecords, StorageBackend,
+    StorageConfig, TlsMode, Upstream, WafConfig, WafEngine, defaults, redact_url,
 };
 
 pub(crate) fn from_toml_str(text: &str, origin: &Path) -> Result<Config, ConfigError> {
@@ -113,6 +113,7 @@ impl File<'_> {
                 .map(|(index, raw)| self.route(index, raw))
                 .collect::<Result<_, _>>()?,
         };
+        self.check_route_names(&config.routes)?;
         self.check_listeners(&config, &raw_listen_spans(self.document))?;
         Ok(config)
     }
@@ -932,6 +933,25 @@ impl File<'_> {
             }),
         };
         let retries = self.count(&raw.retries, &key("retries"), (0, 5), 1)?;
+        let name = match &raw.name {
+            None => format!("route-{index}"),
+            Some(value) => {
+                let name = value.get_ref();
+                if !is_route_name(name) {
+                    return Err(self.error(
+                        value,
+                        &key("name"),
+                        ConfigErrorKind::InvalidChoice {
+                            value: name.clone(),
+                            what: "route name",
+                            expected: "1 to 64 letters, digits, '.', '_' or '-'",
+                        },
+                    ));
+                }
+                name.clone()
+            }
+        };
+        let auth = self.route_auth(index, &raw)?;
         Ok(RouteConfig {
             host,
             path_prefix,
@@ -939,7 +959,106 @@ impl File<'_> {
             request_timeout,
             health_check,
             retries: u32::try_from(retries).unwrap_or(5),
+            name,
+            auth,
         })
+    }
+
+    /// A route's `auth`, `audiences`, `required_scopes` and `authorize`.
+    fn route_auth(
+        &self,
+        index: usize,
+        raw: &RawRoute,
+    ) -> Result<Option<RouteAuthConfig>, ConfigError> {
+        let key = |name: &str| format!("route[{index}].{name}");
+        let bearer = match &raw.auth {
+            None => false,
+            Some(value) => match value.get_ref().as_str() {
+                "none" => false,
+                "bearer" => true,
+                other => {
+                    return Err(self.error(
+                        value,
+                        &key("auth"),
+                        ConfigErrorKind::InvalidChoice {
+                            value: other.to_owned(),
+                            what: "route auth mode",
+                            expected: "\"none\" or \"bearer\"",
+                        },
+                    ));
+                }
+            },
+        };
+        if !bearer {
+            let only_with_bearer = [
+                raw.audiences
+                    .as_ref()
+                    .map(|leaf| (leaf.span().start, "audiences")),
+                raw.required_scopes
+                    .as_ref()
+                    .map(|leaf| (leaf.span().start, "required_scopes")),
+                raw.authorize
+                    .as_ref()
+                    .map(|leaf| (leaf.span().start, "authorize")),
+            ];
+            if let Some((offset, name)) = only_with_bearer.into_iter().flatten().next() {
+                return Err(self.error_at(
+                    offset,
+                    &key(name),
+                    ConfigErrorKind::NotApplicable {
+                        condition: "auth = \"bearer\"",
+                    },
+                ));
+            }
+            return Ok(None);
+        }
+        let words = |leaf: &Leaf<Vec<Spanned<String>>>, name: &str| {
+            leaf.as_ref().map_or(Ok(Vec::new()), |list| {
+                list.get_ref()
+                    .iter()
+                    .map(|entry| {
+                        let word = entry.get_ref();
+                        if word.is_empty() || word.contains(char::is_whitespace) {
+                            Err(self.error(
+                                entry,
+                                &key(name),
+                                ConfigErrorKind::InvalidChoice {
+                                    value: word.clone(),
+                                    what: "token claim value",
+                                    expected: "a non-empty string without spaces",
+                                },
+                            ))
+                        } else {
+                            Ok(word.clone())
+                        }
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+        };
+        Ok(Some(RouteAuthConfig {
+            audiences: words(&raw.audiences, "audiences")?,
+            required_scopes: words(&raw.required_scopes, "required_scopes")?,
+            authorize: raw.authorize.as_ref().is_some_and(|leaf| *leaf.get_ref()),
+        }))
+    }
+
+    /// Route names are the routes' RBAC scopes: two routes cannot share one.
+    fn check_route_names(&self, routes: &[RouteConfig]) -> Result<(), ConfigError> {
+        for (index, route) in routes.iter().enumerate() {
+            if routes.iter().take(index).any(|r| r.name == route.name) {
+                return Err(ConfigError {
+                    file: self.origin.to_owned(),
+                    line: self.route_line(index),
+                    key: Some(format!("route[{index}].name")),
+                    kind: Box::new(ConfigErrorKind::InvalidChoice {
+                        value: route.name.clone(),
+                        what: "route name of its own",
+                        expected: "a name no earlier [[route]] uses",
+                    }),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// The line of the `index`th `[[route]]` header.
@@ -1198,6 +1317,13 @@ fn is_header_name(name: &str) -> bool {
 }
 
 /// `api.example.com` or `*.example.com`.
+fn is_route_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-'))
+}
+
 fn is_route_host(host: &str) -> bool {
     let name = host.strip_prefix("*.").unwrap_or(host);
     !name.is_empty()

@@ -834,6 +834,88 @@ fn routes() {
 }
 
 #[test]
+fn route_identity() {
+    use rampart_config::RouteAuthConfig;
+    let config = parse(
+        "[[route]]\nname = \"orders\"\npath_prefix = \"/orders\"\nbackends = [\"http://a\"]\n\
+         auth = \"bearer\"\naudiences = [\"https://orders.test\"]\n\
+         required_scopes = [\"orders:read\", \"orders:write\"]\nauthorize = true\n\n\
+         [[route]]\nbackends = [\"http://b\"]\nauth = \"none\"\n",
+    )
+    .unwrap();
+    let orders = &config.routes[0];
+    assert_eq!(orders.name, "orders");
+    assert_eq!(
+        orders.auth,
+        Some(RouteAuthConfig {
+            audiences: vec!["https://orders.test".into()],
+            required_scopes: vec!["orders:read".into(), "orders:write".into()],
+            authorize: true,
+        })
+    );
+    assert_eq!(
+        (config.routes[1].name.as_str(), &config.routes[1].auth),
+        ("route-1", &None)
+    );
+    let bearer_only = parse("[[route]]\nbackends = [\"http://a\"]\nauth = \"bearer\"\n").unwrap();
+    assert_eq!(
+        bearer_only.routes[0].auth,
+        Some(RouteAuthConfig {
+            audiences: vec![],
+            required_scopes: vec![],
+            authorize: false
+        })
+    );
+
+    let one = "[[route]]\nbackends = [\"http://a\"]\n";
+    rejected(
+        &format!("{one}auth = \"basic\"\n"),
+        3,
+        "route[0].auth",
+        "\"basic\" is not a route auth mode (expected \"none\" or \"bearer\")",
+    );
+    for key in [
+        "audiences = [\"x\"]",
+        "required_scopes = [\"x\"]",
+        "authorize = true",
+    ] {
+        let name = key.split(' ').next().unwrap();
+        rejected(
+            &format!("{one}{key}\n"),
+            3,
+            &format!("route[0].{name}"),
+            "only allowed when auth = \"bearer\"",
+        );
+    }
+    rejected(
+        &format!("{one}auth = \"bearer\"\nrequired_scopes = [\"a b\"]\n"),
+        4,
+        "route[0].required_scopes",
+        "is not a token claim value",
+    );
+    rejected(
+        &format!("{one}auth = \"bearer\"\naudiences = [\"\"]\n"),
+        4,
+        "route[0].audiences",
+        "is not a token claim value",
+    );
+    for name in ["", "a/b", "has space", &"x".repeat(65)] {
+        rejected(
+            &format!("{one}name = \"{name}\"\n"),
+            3,
+            "route[0].name",
+            "is not a route name",
+        );
+    }
+    rejected(
+        &format!("{one}name = \"api\"\n\n[[route]]\nbackends = [\"http://b\"]\nname = \"api\"\n"),
+        5,
+        "route[1].name",
+        "\"api\" is not a route name of its own",
+    );
+}
+
+#[test]
 fn waf_settings() {
     use rampart_config::{CrsSource, WafEngine};
     let waf = parse("").unwrap().waf;

@@ -10,7 +10,7 @@ use rampart_audit::{Auditor, Decision, Record};
 use rampart_config::{Config, RateLimitKey, Upstream};
 use rampart_gateway::{
     ConnectionLimits, DenyObserver, Filter, GatewayOptions, GatewayReloader, GatewayTls,
-    HealthCheck, IpNetwork, LoadShedding, MinRate, RateLimitOptions, RouteOptions,
+    HealthCheck, IpNetwork, LoadShedding, MinRate, RateLimitOptions, RouteAuth, RouteOptions,
 };
 use rampart_origin_lock::OriginLock;
 
@@ -169,6 +169,12 @@ pub fn gateway_options(
             options.health_check = route.health_check.as_ref().map(|check| HealthCheck {
                 interval: check.interval,
                 ..HealthCheck::at(&check.path)
+            });
+            options.auth = route.auth.as_ref().map(|auth| RouteAuth {
+                route: route.name.clone(),
+                audiences: auth.audiences.clone(),
+                required_scopes: auth.required_scopes.clone(),
+                authorize: auth.authorize,
             });
             options
         })
