@@ -21,6 +21,7 @@ use crate::error::{GatewayError, GatewayErrorKind};
 use crate::filter::Verdict as FilterVerdict;
 use crate::filter::{Denial, DeniedRequest, DenyObserver, FilterSession, Filters, RequestHead};
 use crate::headers::{ForwardedFor, IpNetwork, client_address, set_forwarding, strip_hop_by_hop};
+use crate::log_budget::{LogBudget, Permit};
 use crate::rate::{MinRate, MinRateBody, TooSlow};
 use crate::ratelimit::{RateLimiter, Verdict};
 use crate::server::GatewayOptions;
@@ -79,6 +80,9 @@ impl UpstreamTarget {
 
 /// The body sent upstream: the client's (rate-guarded) body, or an empty one on a retry.
 type UpstreamBody = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+
+/// Warning lines about denied requests, per second, for the whole process.
+static DENIAL_LOG: LogBudget = LogBudget::new(20);
 
 /// Sends requests to the routes' upstream pools over a shared connection pool.
 #[derive(Debug, Clone)]
@@ -195,14 +199,19 @@ impl Forwarder {
             Ok(response) => response,
             Err(failure) => {
                 if let Some((by, denial)) = failure.denial() {
-                    tracing::warn!(
-                        request_id,
-                        %client,
-                        by,
-                        reason = %denial.reason,
-                        rules = ?denial.rule_ids,
-                        "request denied"
-                    );
+                    // Attackers choose how many denials there are: the log gets a bounded
+                    // number of lines, the audit trail and the metrics get every one.
+                    if let Permit::Write { suppressed } = DENIAL_LOG.permit(Instant::now()) {
+                        tracing::warn!(
+                            request_id,
+                            %client,
+                            by,
+                            reason = %denial.reason,
+                            rules = ?denial.rule_ids,
+                            suppressed_before = suppressed,
+                            "request denied"
+                        );
+                    }
                     metrics::counter!("rampart_gateway_denied_total", "by" => by).increment(1);
                     if let Some(observer) = &self.deny_observer {
                         observer.denied(DeniedRequest {
@@ -305,7 +314,9 @@ impl Forwarder {
                 unix_now(),
             )
         {
-            tracing::warn!(request_id, %client, %rejection, "request did not come through the required edge");
+            if let Permit::Write { suppressed } = DENIAL_LOG.permit(Instant::now()) {
+                tracing::warn!(request_id, %client, %rejection, suppressed_before = suppressed, "request did not come through the required edge");
+            }
             metrics::counter!("rampart_gateway_edge_rejected_total").increment(1);
             return Err(Failure::NotThroughEdge);
         }

@@ -13,6 +13,7 @@ mod error;
 mod filter;
 mod forward;
 mod headers;
+mod log_budget;
 mod rate;
 mod ratelimit;
 mod server;
