@@ -227,11 +227,15 @@ pub(crate) fn hsm_open(
         let params = GcmParams::new(&mut iv, aad, 128.into()).map_err(ck("gcm params"))?;
         match session.decrypt(&Mechanism::AesGcm(params), key, ct) {
             Ok(plain) => Ok(Some(Zeroizing::new(plain))),
+            // A GCM tag mismatch: the standard says CKR_ENCRYPTED_DATA_INVALID; SoftHSM2
+            // 2.6 answers CKR_GENERAL_ERROR (its OpenSSL decrypt-final fails). Login and key
+            // lookup already succeeded here, so either means "not sealed under this key".
             Err(CkError::Pkcs11(
                 RvError::EncryptedDataInvalid
                 | RvError::EncryptedDataLenRange
                 | RvError::DataInvalid
-                | RvError::DataLenRange,
+                | RvError::DataLenRange
+                | RvError::GeneralError,
                 _,
             )) => Ok(None),
             Err(e) => Err(ck("decrypt")(e)),
