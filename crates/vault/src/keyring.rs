@@ -147,6 +147,7 @@ fn take_u32(bytes: &[u8]) -> Option<(u32, &[u8])> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -157,6 +157,7 @@ pub(crate) fn rewrap(keyring: &Keyring, path: &[u8], record: &[u8]) -> Result<Op
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

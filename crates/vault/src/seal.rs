@@ -193,6 +193,7 @@ pub fn read_or_create_key_file(path: &Path) -> Result<Key256> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
