@@ -574,6 +574,16 @@ impl Barrier {
         Ok(fresh)
     }
 
+    /// Re-reads the keyring from storage. Processes sharing a store learn of another's root
+    /// key rotation when they first read a record under the new generation; until then they
+    /// keep wrapping new data keys under the generation they know. Call this periodically in
+    /// multi-process deployments, and in every process before
+    /// [`retire_unused_root_keys`](Self::retire_unused_root_keys).
+    pub async fn refresh_keyring(&self) -> Result<u32> {
+        let state = self.reload_keyring(&self.unsealed()?).await?;
+        Ok(state.keyring.active_generation())
+    }
+
     /// The value under `key`.
     pub async fn get(&self, key: &str) -> Result<Option<Zeroizing<Vec<u8>>>> {
         Ok(self.get_versioned(key).await?.map(|v| v.value))

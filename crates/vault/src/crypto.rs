@@ -53,17 +53,18 @@ impl Key256 {
     pub fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>> {
         let mut nonce = [0u8; GCM_NONCE_LEN];
         fill_random(&mut nonce)?;
-        let mut out = Vec::with_capacity(GCM_NONCE_LEN + plaintext.len() + GCM_TAG_LEN);
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(plaintext);
-        let mut body = out.split_off(GCM_NONCE_LEN);
+        // Encrypted in a zeroized buffer with room for the tag, so no plaintext copy is left.
+        let mut body = Zeroizing::new(Vec::with_capacity(plaintext.len() + GCM_TAG_LEN));
+        body.extend_from_slice(plaintext);
         self.aead()?
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
                 Aad::from(aad),
-                &mut body,
+                &mut *body,
             )
             .map_err(|_| VaultError::Crypto("aes-256-gcm seal"))?;
+        let mut out = Vec::with_capacity(GCM_NONCE_LEN + body.len());
+        out.extend_from_slice(&nonce);
         out.extend_from_slice(&body);
         Ok(out)
     }

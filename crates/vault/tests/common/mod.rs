@@ -674,14 +674,36 @@ pub async fn a_second_process_sees_a_rotation(ctx: &Ctx) {
     a.put("shared/1", b"one").await.unwrap();
     assert_eq!(a.rotate_root_key().await.unwrap(), 2);
     a.put("shared/2", b"two").await.unwrap();
-    // b holds the old keyring and reloads it on meeting generation 2.
+    // b still wraps under the generation it knows until it refreshes.
+    let store = a.backend().clone();
+    b.put("shared/stale", b"s").await.unwrap();
+    assert_eq!(
+        generation_of(&store.get(&raw_key("shared/stale")).await.unwrap().unwrap()),
+        1
+    );
+    assert_eq!(b.refresh_keyring().await.unwrap(), 2);
+    b.put("shared/fresh", b"f").await.unwrap();
+    assert_eq!(
+        generation_of(&store.get(&raw_key("shared/fresh")).await.unwrap().unwrap()),
+        2
+    );
+    b.rotate_root_key().await.unwrap();
+    b.seal();
+    b.unseal_with_key_file(ctx.key_file()).await.unwrap();
+    // a holds generation 2 and reloads the keyring on meeting generation 3.
+    b.put("shared/3", b"three").await.unwrap();
+    assert_eq!(a.status().await.unwrap().root_key_generation, Some(2));
+    assert_eq!(
+        a.get("shared/3").await.unwrap().unwrap().as_slice(),
+        b"three"
+    );
+    assert_eq!(a.status().await.unwrap().root_key_generation, Some(3));
     assert_eq!(b.get("shared/2").await.unwrap().unwrap().as_slice(), b"two");
-    assert_eq!(b.status().await.unwrap().root_key_generation, Some(2));
     // Concurrent rotations do not lose each other.
     let (ra, rb) = tokio::join!(a.rotate_root_key(), b.rotate_root_key());
     let mut gens = vec![ra.unwrap(), rb.unwrap()];
     gens.sort_unstable();
-    assert_eq!(gens, vec![3, 4]);
+    assert_eq!(gens, vec![4, 5]);
     assert_eq!(b.get("shared/1").await.unwrap().unwrap().as_slice(), b"one");
     ctx.target.cleanup().await;
 }
