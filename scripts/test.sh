@@ -26,6 +26,13 @@ if ! command -v redis-server >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
 fi
 
+# SoftHSM2: the vault's PKCS#11 seal is tested against a real token (the tests make private
+# token directories; they fail when SoftHSM2 is missing and CI is set).
+if ! command -v softhsm2-util >/dev/null || [ ! -f /usr/lib/softhsm/libsofthsm2.so ]; then
+  log "installing SoftHSM2"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq softhsm2 >/dev/null
+fi
+
 # Shared test data (CRS, specs) lives beside the checkout.
 export RAMPART_SHARED_DIR="${RAMPART_SHARED_DIR:-$(cd .. && pwd)/shared}"
 
