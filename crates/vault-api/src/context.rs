@@ -27,9 +27,9 @@ use rampart_vault::{ObjectKind, VaultError, VaultInfo};
 use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
 
+use crate::VaultApi;
 use crate::auth::{AuthDecision, AuthRequest};
 use crate::error::ApiError;
-use crate::VaultApi;
 
 /// api-versions this API accepts (the newest first).
 pub const API_VERSIONS: &[&str] = &[
@@ -228,7 +228,10 @@ impl FromRequestParts<VaultApi> for Ctx {
             }),
             Err(error) => {
                 let mut record = Record::new("vault", "request", Decision::Deny)
-                    .resource(format!("{method} {}", path.chars().take(256).collect::<String>()))
+                    .resource(format!(
+                        "{method} {}",
+                        path.chars().take(256).collect::<String>()
+                    ))
                     .reason(format!("{}: {}", error.code(), error.message()))
                     .request_id(request_id);
                 if let Some(source) = source {
@@ -244,7 +247,11 @@ impl FromRequestParts<VaultApi> for Ctx {
 type Resolved = (VaultInfo, String, &'static str, Vec<(String, String)>);
 
 impl Ctx {
-    async fn resolve(parts: &Parts, api: &VaultApi, _request_id: &str) -> Result<Resolved, ApiError> {
+    async fn resolve(
+        parts: &Parts,
+        api: &VaultApi,
+        _request_id: &str,
+    ) -> Result<Resolved, ApiError> {
         let query = parse_query(parts.uri.query())?;
         let version = query
             .iter()
@@ -339,7 +346,13 @@ impl Ctx {
         )
     }
 
-    fn record(&self, op: &Operation, decision: Decision, principal: &str, resource: &str) -> Record {
+    fn record(
+        &self,
+        op: &Operation,
+        decision: Decision,
+        principal: &str,
+        resource: &str,
+    ) -> Record {
         let mut record = Record::new("vault", op.audit_action, decision)
             .actor(principal, "bearer")
             .resource(resource.to_owned())
@@ -356,7 +369,11 @@ impl Ctx {
     /// authorizer rejects, 403 when the principal lacks the data action, 429 when throttled.
     /// Denials are audited; a write is recorded durably before this returns (503 when the
     /// audit trail cannot record it).
-    pub async fn authorize(&self, op: &'static Operation, scope: String) -> Result<Access, ApiError> {
+    pub async fn authorize(
+        &self,
+        op: &'static Operation,
+        scope: String,
+    ) -> Result<Access, ApiError> {
         let config = self.api.config();
         let auditor = self.api.auditor();
         let Some(token) = &self.token else {
@@ -405,7 +422,11 @@ impl Ctx {
                 ));
             }
         };
-        if let Err(retry_after) = self.api.throttle().acquire(&self.vault.name, op.throttle_class) {
+        if let Err(retry_after) = self
+            .api
+            .throttle()
+            .acquire(&self.vault.name, op.throttle_class)
+        {
             auditor.record_routine(
                 self.record(op, Decision::Deny, &principal, &scope)
                     .reason("throttled"),
@@ -510,7 +531,11 @@ impl Access {
     /// Records the outcome and passes `result` through: reads are recorded (allow or error,
     /// routine), writes only when they failed (their allow record was written before they
     /// ran). `version` names the version the operation touched, if any.
-    pub fn finish<T>(&self, result: Result<T, ApiError>, version: Option<&str>) -> Result<T, ApiError> {
+    pub fn finish<T>(
+        &self,
+        result: Result<T, ApiError>,
+        version: Option<&str>,
+    ) -> Result<T, ApiError> {
         let decision = match &result {
             Ok(_) if self.op.write => return result,
             Ok(_) => Decision::Allow,
@@ -545,9 +570,16 @@ impl<S: Send + Sync> FromRequest<S> for Body {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        Bytes::from_request(req, state).await.map(Body).map_err(|e| {
-            ApiError::new(e.status(), "BadParameter", "The request body could not be read (too large or incomplete).")
-        })
+        Bytes::from_request(req, state)
+            .await
+            .map(Body)
+            .map_err(|e| {
+                ApiError::new(
+                    e.status(),
+                    "BadParameter",
+                    "The request body could not be read (too large or incomplete).",
+                )
+            })
     }
 }
 
@@ -566,7 +598,9 @@ where
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|p| ApiPath(p.0))
-            .map_err(|_| ApiError::bad_parameter("The request URI contains an invalid path segment."))
+            .map_err(|_| {
+                ApiError::bad_parameter("The request URI contains an invalid path segment.")
+            })
     }
 }
 
@@ -593,7 +627,10 @@ mod tests {
     #[test]
     fn skiptokens_are_bound_to_their_list() {
         let token = URL_SAFE_NO_PAD.encode("secrets\nabc-1");
-        assert_eq!(decode_skiptoken("secrets", &token).as_deref(), Some("abc-1"));
+        assert_eq!(
+            decode_skiptoken("secrets", &token).as_deref(),
+            Some("abc-1")
+        );
         assert_eq!(decode_skiptoken("deletedsecrets", &token), None);
         assert_eq!(decode_skiptoken("secrets", "!!!"), None);
         let evil = URL_SAFE_NO_PAD.encode("secrets\n../x");

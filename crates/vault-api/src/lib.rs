@@ -61,7 +61,9 @@ use rampart_audit::Auditor;
 use rampart_vault::{Secrets, VaultError, VaultInfo, VaultRegistry, VersionedStore};
 
 pub use auth::{AuthDecision, AuthRequest, Authorizer, DenyAll};
-pub use context::{API_VERSIONS, Access, ApiPath, Body, Ctx, LATEST_API_VERSION, Operation, Paging};
+pub use context::{
+    API_VERSIONS, Access, ApiPath, Body, Ctx, LATEST_API_VERSION, Operation, Paging,
+};
 pub use error::{ApiError, Subject};
 pub use throttle::{Throttle, ThrottleLimits};
 

@@ -23,11 +23,11 @@ use rampart_vault::{
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use crate::VaultApi;
 use crate::auth::actions;
 use crate::context::{ApiPath, Body, Ctx, Operation};
 use crate::error::{ApiError, Subject};
 use crate::throttle::SECRET_CREATE;
-use crate::VaultApi;
 
 const KIND: ObjectKind = ObjectKind::Secret;
 /// Body limit of the restore route (a 500-version backup, base64).
@@ -86,7 +86,10 @@ pub(crate) fn routes() -> Router<VaultApi> {
         .route("/secrets/{name}/", get(get_latest).patch(update_latest))
         .route("/secrets/{name}/versions", get(list_versions))
         .route("/secrets/{name}/backup", post(backup))
-        .route("/secrets/{name}/{version}", get(get_version).patch(update_version))
+        .route(
+            "/secrets/{name}/{version}",
+            get(get_version).patch(update_version),
+        )
         .route("/deletedsecrets", get(list_deleted))
         .route("/deletedsecrets/{name}", get(get_deleted).delete(purge))
         .route("/deletedsecrets/{name}/recover", post(recover))
@@ -242,7 +245,11 @@ fn attributes_in(a: Option<AttributesIn>) -> AttributesIn {
     a.unwrap_or_default()
 }
 
-async fn set(ctx: Ctx, ApiPath(name): ApiPath<String>, Body(body): Body) -> Result<Response, ApiError> {
+async fn set(
+    ctx: Ctx,
+    ApiPath(name): ApiPath<String>,
+    Body(body): Body,
+) -> Result<Response, ApiError> {
     let access = ctx.authorize(&SET, ctx.object_scope(KIND, &name)).await?;
     let result = async {
         let req: SetBody = ctx.json(&body)?;
@@ -261,7 +268,10 @@ async fn set(ctx: Ctx, ApiPath(name): ApiPath<String>, Body(body): Body) -> Resu
             .set(ctx.vault(), &name, new)
             .await
             .map_err(|e| ApiError::vault(e, Subject::live(KIND, &name)))?;
-        Ok((json(&SecretOut::secret(&ctx, &secret)), secret.version.clone()))
+        Ok((
+            json(&SecretOut::secret(&ctx, &secret)),
+            secret.version.clone(),
+        ))
     }
     .await;
     let version = result.as_ref().ok().map(|(_, v)| v.clone());
@@ -291,7 +301,12 @@ async fn get_version(
     read(&ctx, &name, Some(&version)).await
 }
 
-async fn update(ctx: &Ctx, name: &str, version: Option<&str>, body: &bytes::Bytes) -> Result<Response, ApiError> {
+async fn update(
+    ctx: &Ctx,
+    name: &str,
+    version: Option<&str>,
+    body: &bytes::Bytes,
+) -> Result<Response, ApiError> {
     let access = ctx.authorize(&UPDATE, ctx.object_scope(KIND, name)).await?;
     let result = async {
         let req: UpdateBody = ctx.json(body)?;
@@ -331,7 +346,9 @@ async fn update_version(
 }
 
 async fn delete(ctx: Ctx, ApiPath(name): ApiPath<String>) -> Result<Response, ApiError> {
-    let access = ctx.authorize(&DELETE, ctx.object_scope(KIND, &name)).await?;
+    let access = ctx
+        .authorize(&DELETE, ctx.object_scope(KIND, &name))
+        .await?;
     let result = ctx
         .api()
         .secrets()
@@ -375,7 +392,12 @@ async fn list_versions(ctx: Ctx, ApiPath(name): ApiPath<String>) -> Result<Respo
         let page = ctx
             .api()
             .secrets()
-            .list_versions(ctx.vault(), &name, paging.start_after.as_deref(), paging.max)
+            .list_versions(
+                ctx.vault(),
+                &name,
+                paging.start_after.as_deref(),
+                paging.max,
+            )
             .await
             .map_err(|e| ApiError::vault(e, Subject::live(KIND, &name)))?;
         Ok(json(&ListOut {
@@ -429,7 +451,9 @@ async fn list_deleted(ctx: Ctx) -> Result<Response, ApiError> {
 }
 
 async fn recover(ctx: Ctx, ApiPath(name): ApiPath<String>) -> Result<Response, ApiError> {
-    let access = ctx.authorize(&RECOVER, ctx.object_scope(KIND, &name)).await?;
+    let access = ctx
+        .authorize(&RECOVER, ctx.object_scope(KIND, &name))
+        .await?;
     let result = ctx
         .api()
         .secrets()
@@ -458,7 +482,9 @@ struct BackupOut {
 }
 
 async fn backup(ctx: Ctx, ApiPath(name): ApiPath<String>) -> Result<Response, ApiError> {
-    let access = ctx.authorize(&BACKUP, ctx.object_scope(KIND, &name)).await?;
+    let access = ctx
+        .authorize(&BACKUP, ctx.object_scope(KIND, &name))
+        .await?;
     let result = ctx
         .api()
         .secrets()

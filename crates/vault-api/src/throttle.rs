@@ -152,6 +152,7 @@ mod tests {
         for _ in 0..10 {
             assert!(t.acquire_at("v", None, now).is_err());
         }
-        t.acquire_at("v", None, now + Duration::from_secs(5)).unwrap();
+        t.acquire_at("v", None, now + Duration::from_secs(5))
+            .unwrap();
     }
 }

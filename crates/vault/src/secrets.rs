@@ -130,7 +130,10 @@ pub struct Page<T> {
     pub next: Option<String>,
 }
 
-fn check_metadata(content_type: Option<&String>, tags: Option<&BTreeMap<String, String>>) -> Result<()> {
+fn check_metadata(
+    content_type: Option<&String>,
+    tags: Option<&BTreeMap<String, String>>,
+) -> Result<()> {
     if let Some(ct) = content_type
         && ct.len() > MAX_CONTENT_TYPE_BYTES
     {
@@ -232,8 +235,16 @@ impl Secrets {
 
     /// A secret version (`None`: the latest) with its value; a disabled version is refused
     /// with [`VaultError::Disabled`].
-    pub async fn get(&self, vault: &VaultInfo, name: &str, version: Option<&str>) -> Result<Secret> {
-        let found = self.store.get_version(&vault.name, KIND, name, version).await?;
+    pub async fn get(
+        &self,
+        vault: &VaultInfo,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<Secret> {
+        let found = self
+            .store
+            .get_version(&vault.name, KIND, name, version)
+            .await?;
         let meta = self.display_name(vault, name).await?;
         if !found.attributes.enabled {
             return Err(VaultError::Disabled {
@@ -251,7 +262,10 @@ impl Secrets {
         name: &str,
         version: Option<&str>,
     ) -> Result<SecretProperties> {
-        let found = self.store.get_version(&vault.name, KIND, name, version).await?;
+        let found = self
+            .store
+            .get_version(&vault.name, KIND, name, version)
+            .await?;
         let meta = self.display_name(vault, name).await?;
         Ok(props(meta.name, found))
     }
@@ -302,7 +316,11 @@ impl Secrets {
             .await?;
         let mut items = Vec::with_capacity(page.ids.len());
         for id in &page.ids {
-            match self.store.get_version(&vault.name, KIND, name, Some(id)).await {
+            match self
+                .store
+                .get_version(&vault.name, KIND, name, Some(id))
+                .await
+            {
                 Ok(v) => items.push(props(meta.name.clone(), v)),
                 Err(VaultError::NotFound { .. }) => {}
                 Err(e) => return Err(e),

@@ -215,13 +215,13 @@ impl VaultRegistry {
         let name = check_vault_name(name)?;
         let key = format!("{PREFIX}{name}");
         for _ in 0..MAX_ATTEMPTS {
-            let read = self
-                .barrier
-                .get_versioned(&key)
-                .await?
-                .ok_or_else(|| VaultError::NotFound {
-                    what: format!("vault {name:?}"),
-                })?;
+            let read =
+                self.barrier
+                    .get_versioned(&key)
+                    .await?
+                    .ok_or_else(|| VaultError::NotFound {
+                        what: format!("vault {name:?}"),
+                    })?;
             let mut info: VaultInfo = serde_json::from_slice(&read.value).map_err(corrupt)?;
             if info.purge_protection {
                 return Ok(info);
@@ -275,8 +275,8 @@ pub async fn purge_expired(
                         Err(VaultError::NotFound { .. }) => continue,
                         Err(e) => return Err(e),
                     };
-                    let due = meta.purging
-                        || meta.deleted.is_some_and(|d| d.scheduled_purge <= now);
+                    let due =
+                        meta.purging || meta.deleted.is_some_and(|d| d.scheduled_purge <= now);
                     if due {
                         match store.purge(&vault.name, kind, name).await {
                             Ok(()) => report.purged += 1,
