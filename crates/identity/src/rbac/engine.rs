@@ -283,7 +283,7 @@ pub(crate) fn evaluate(
                     }
                 }
             }
-        } else if let RoleVerdict::Allowed(_) = verdict {
+        } else if let (Condition::Eligible, RoleVerdict::Allowed(_)) = (&a.condition, verdict) {
             eligible.get_or_insert(Reason::Eligible {
                 role: role.name.clone(),
                 assignment_scope: a.scope.clone(),
