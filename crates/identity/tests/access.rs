@@ -795,15 +795,32 @@ async fn jit_lifecycle_with_audit_trail(env: Env) {
         .unwrap();
     assert!(pending.is_empty(), "{pending:?}");
 
+    // A request left pending longer than the pending lifetime (24 h) can no longer be
+    // approved.
+    let stale = env
+        .access
+        .request_elevation(
+            &requester,
+            "Key Vault Secrets Officer",
+            &db,
+            HOUR,
+            "weekend",
+        )
+        .await
+        .unwrap();
+    env.clock.advance(Duration::from_secs(24 * 3600 + 1));
+    let err = env.access.approve(&approver, &stale.id).await.unwrap_err();
+    assert!(matches!(err, AccessError::RequestStale { .. }), "{err}");
+
     // Every step is in the audit log, refusals as denials.
     let count = |action: &str, decision| env.audited(action, decision).len();
     assert_eq!(count("access.bootstrap", AuditDecision::Allow), 1);
     assert_eq!(count("access.assign", AuditDecision::Allow), 3);
     assert_eq!(count("access.assign_eligible", AuditDecision::Allow), 1);
-    assert_eq!(count("access.request", AuditDecision::Allow), 4);
+    assert_eq!(count("access.request", AuditDecision::Allow), 5);
     assert_eq!(count("access.request", AuditDecision::Deny), 2);
     assert_eq!(count("access.approve", AuditDecision::Allow), 2);
-    assert_eq!(count("access.approve", AuditDecision::Deny), 4);
+    assert_eq!(count("access.approve", AuditDecision::Deny), 5);
     assert_eq!(count("access.deny", AuditDecision::Allow), 1);
     assert_eq!(count("access.deny", AuditDecision::Deny), 1);
     assert_eq!(count("access.revoke", AuditDecision::Allow), 2);

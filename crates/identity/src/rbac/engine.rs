@@ -13,8 +13,8 @@
 //!
 //! # Mutations: validate, audit, commit
 //!
-//! Every change runs [`AccessControl::mutate`]: read the generation and (if it moved) reload
-//! the state, validate and authorize the change against that state, write the audit record
+//! Every change runs one protocol (`AccessControl::mutate`): read the generation and (if it
+//! moved) reload the state, validate and authorize the change against that state, write the audit record
 //! and wait until it is durable (refuse on failure: fail closed, nothing written), then
 //! commit one storage transaction that requires the generation to be unchanged and bumps it.
 //! Two processes sharing a store therefore serialize: the loser of a race reloads,
@@ -1256,6 +1256,15 @@ impl AccessControl {
                 })
                 .await;
             let batch = batch?;
+            {
+                let mut noted = self
+                    .noted_expired
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                for a in &batch {
+                    noted.remove(&a.id);
+                }
+            }
             let done = batch.len() < SWEEP_BATCH;
             removed.extend(batch);
             if done {

@@ -22,7 +22,7 @@
 //!   allowed everything, flagged and loudly audited.
 //!
 //! State lives in the storage backend under `identity/rbac/` and every change is audited
-//! before it is committed; see [`engine`](self::engine) for the protocol and how other
+//! before it is committed; see [`engine`] for the protocol and how other
 //! processes see changes.
 //!
 //! # Action namespace
