@@ -96,6 +96,8 @@ const SPECS: &[Spec] = &[
         "Key Vault Certificates Officer",
         "Perform any action on the certificates of a key vault, except manage permissions.",
         &[],
+        // From the learn.microsoft.com built-in roles page; unlike the others, not
+        // cross-checked against a second published copy of the role JSON.
         &[
             "Microsoft.KeyVault/vaults/certificatecas/*",
             "Microsoft.KeyVault/vaults/certificates/*",
