@@ -18,7 +18,7 @@
 //! * Every record (`vault/data/<key>`) has its own random 256-bit data key, wrapped by the
 //!   active root key generation. The storage key path is associated data of both the wrapping
 //!   and the value encryption, so a record swapped with another, or copied to another path,
-//!   fails with [`VaultError::Integrity`]. The format ([`record`](crate::record) module docs)
+//!   fails with [`VaultError::Integrity`]. The format ([`record`] module docs)
 //!   starts with a version byte and the root key generation.
 //! * Root key rotation ([`Barrier::rotate_root_key`]) adds a generation; [`Barrier::rewrap`]
 //!   re-wraps old records' data keys without touching their ciphertext;
