@@ -94,4 +94,6 @@ pub use crypto::Key256;
 pub use error::{Result, VaultError};
 pub use pkcs11::{PinSource, Pkcs11Config};
 pub use seal::{InitMethod, InitOutput, SealConfig, SealStatus, UnsealProgress};
-pub use store::{Attributes, DeletionInfo, ObjectKind, ObjectMeta, ObjectVersion, VersionedStore};
+pub use store::{
+    Attributes, DeletionInfo, IdPage, ObjectKind, ObjectMeta, ObjectVersion, VersionedStore,
+};
