@@ -17,3 +17,6 @@ pub use alg::Algorithm;
 pub use compact::{Header, Jws, MAX_TOKEN_LEN};
 pub use error::{JwkError, JwtError};
 pub use jwk::{Jwk, JwkSet, VerifyingKey};
+
+#[cfg(test)]
+mod tests;
