@@ -72,8 +72,10 @@ impl Fetcher {
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
+        // No connection pool: fetches are minutes apart, and a pooled connection to an IdP
+        // that restarted fails the one fetch that was to pick up its new keys.
         let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(0)
             .build(connector);
         Ok(Self {
             client,
