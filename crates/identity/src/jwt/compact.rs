@@ -172,7 +172,7 @@ mod tests {
         assert_eq!(jws.payload(), br#"{"sub":"a"}"#);
         assert_eq!(jws.signature(), b"sig");
         let dot = t.rfind('.').unwrap();
-        assert_eq!(jws.signing_input(), t[..dot].as_bytes());
+        assert_eq!(jws.signing_input(), &t.as_bytes()[..dot]);
     }
 
     #[test]
