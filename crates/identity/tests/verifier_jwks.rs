@@ -393,3 +393,34 @@ async fn missing_typ_is_accepted_only_when_configured() {
     let lenient = Verifier::new(&lenient).unwrap();
     assert_eq!(lenient.verify(&token).await.unwrap().subject, "s");
 }
+
+#[tokio::test]
+async fn oversized_and_garbage_tokens_are_malformed() {
+    let signer = Signer::new("k");
+    let server = JwksServer::start(jwks_of(&[&signer])).await;
+    let verifier = Verifier::new(&VerifierConfig {
+        cache_capacity: 10,
+        ..config(&server.issuer)
+    })
+    .unwrap();
+    let huge = format!(
+        "{}.{}",
+        signer.token(&server.issuer, "k"),
+        "A".repeat(20_000)
+    );
+    let error = verifier.verify(&huge).await.unwrap_err();
+    assert!(
+        matches!(&error, VerifyError::Malformed(reason) if reason.contains("more than the 16384")),
+        "{error}"
+    );
+    for garbage in ["", "Bearer x", "a.b.c", "....", "eyJ.eyJ.eyJ"] {
+        assert!(
+            matches!(
+                verifier.verify(garbage).await,
+                Err(VerifyError::Malformed(_))
+            ),
+            "{garbage:?}"
+        );
+    }
+    assert_eq!(server.fetches(), 0);
+}

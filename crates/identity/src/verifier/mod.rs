@@ -28,7 +28,7 @@ pub use error::{ConfigError, FetchError, VerifyError};
 pub use jwks::IssuerStatus;
 
 use crate::Principal;
-use crate::jwt::{Jws, JwtError, VerifyingKey};
+use crate::jwt::{Jws, JwtError, MAX_TOKEN_LEN, VerifyingKey};
 use cache::{TokenCache, TokenDigest};
 use claims::Claims;
 use fetch::Fetcher;
@@ -118,6 +118,14 @@ impl Verifier {
     /// A [`VerifyError`] naming the first check that failed.
     pub async fn verify(&self, token: &str) -> Result<Arc<Principal>, VerifyError> {
         let inner = &*self.inner;
+        if token.len() > MAX_TOKEN_LEN {
+            // Refused before hashing: an oversized token costs nothing.
+            return Err(JwtError::TooLarge {
+                len: token.len(),
+                max: MAX_TOKEN_LEN,
+            }
+            .into());
+        }
         let now = unix_now();
         let key = if inner.cache.enabled() {
             let key = digest(token);
