@@ -5,7 +5,8 @@
 //! install directory (`$RAMPART_TEST_IDP_DIR`, default `<tmp>/rampart-test-idp`, the one
 //! `scripts/test.sh` prepares), because node resolves `oidc-provider` next to the script;
 //! `npm install` runs there once, under a file lock. Each [`TestIdp`] is one `node idp.mjs`
-//! child on its own loopback port; dropping it kills the process.
+//! child on its own loopback port, its stderr in `idp-<port>.log` of the install directory
+//! (shown when it fails to start); dropping it kills the process and removes the log.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -306,5 +307,6 @@ impl TestIdp {
 impl Drop for TestIdp {
     fn drop(&mut self) {
         self.kill();
+        let _ = std::fs::remove_file(self.dir.join(format!("idp-{}.log", self.addr.port())));
     }
 }
