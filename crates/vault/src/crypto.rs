@@ -28,7 +28,7 @@ impl Key256 {
         Ok(Self(key))
     }
 
-    /// A key from exactly [`KEY_LEN`] bytes.
+    /// A key from exactly 32 bytes (`None` for any other length).
     pub fn from_slice(bytes: &[u8]) -> Option<Self> {
         let mut key = Zeroizing::new([0u8; KEY_LEN]);
         if bytes.len() != KEY_LEN {

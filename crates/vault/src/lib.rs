@@ -18,7 +18,7 @@
 //! * Every record (`vault/data/<key>`) has its own random 256-bit data key, wrapped by the
 //!   active root key generation. The storage key path is associated data of both the wrapping
 //!   and the value encryption, so a record swapped with another, or copied to another path,
-//!   fails with [`VaultError::Integrity`]. The format ([`record`](crate::record) module docs)
+//!   fails with [`VaultError::Integrity`]. The format ([`record`] module docs)
 //!   starts with a version byte and the root key generation.
 //! * Root key rotation ([`Barrier::rotate_root_key`]) adds a generation; [`Barrier::rewrap`]
 //!   re-wraps old records' data keys without touching their ciphertext;
@@ -51,6 +51,37 @@
 //! geography); [`Secrets`] ([`secrets`]) gives Azure Key Vault secret semantics (versions,
 //! soft delete, recover, purge, backup/restore through [`backup`]); [`purge_expired`] is the
 //! purge scheduler's sweep.
+//!
+//! # Example
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use rampart_storage::RedbBackend;
+//! use rampart_vault::{Attributes, Barrier, InitMethod, ObjectKind, VaultError, VersionedStore};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let storage = Arc::new(RedbBackend::open(dir.path().join("kv.redb")).await?);
+//! let barrier = Arc::new(Barrier::new(storage));
+//! let out = barrier.init(InitMethod::Shamir { shares: 3, threshold: 2 }).await?;
+//! barrier.put("app/config", b"plaintext in, ciphertext at rest").await?;
+//!
+//! barrier.seal();
+//! assert!(matches!(barrier.get("app/config").await, Err(VaultError::Sealed)));
+//! barrier.submit_unseal_share(&out.shares[2]).await?;
+//! let progress = barrier.submit_unseal_share(&out.shares[0]).await?;
+//! assert!(!progress.sealed);
+//!
+//! let store = VersionedStore::new(barrier.clone());
+//! let v = store
+//!     .create_version("stamp-1", ObjectKind::Secret, "db-password", b"hunter2", Attributes::default())
+//!     .await?;
+//! let latest = store.get_version("stamp-1", ObjectKind::Secret, "db-password", None).await?;
+//! assert_eq!((latest.version, latest.value.as_slice()), (v.version, &b"hunter2"[..]));
+//! # Ok(())
+//! # }
+//! ```
 
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
@@ -74,5 +105,7 @@ pub use error::{Result, VaultError};
 pub use pkcs11::{PinSource, Pkcs11Config};
 pub use seal::{InitMethod, InitOutput, SealConfig, SealStatus, UnsealProgress};
 pub use secrets::{DeletedSecret, NewSecret, Secret, SecretProperties, SecretUpdate, Secrets};
-pub use store::{Attributes, DeletionInfo, ObjectKind, ObjectMeta, ObjectVersion, VersionedStore};
+pub use store::{
+    Attributes, DeletionInfo, IdPage, ObjectKind, ObjectMeta, ObjectVersion, VersionedStore,
+};
 pub use vaults::{VaultInfo, VaultOptions, VaultRegistry, purge_expired};

@@ -2,7 +2,7 @@
 //! non-extractable) encrypts and decrypts the keyring key with `CKM_AES_GCM`, so the keyring
 //! key exists in plaintext only in this process's memory and the HSM key never leaves the token.
 //!
-//! Output of [`hsm_seal`]: `iv (12) || ciphertext || tag (16)`. The IV is drawn from our CSPRNG
+//! The sealed form: `iv (12) || ciphertext || tag (16)`. The IV is drawn from our CSPRNG
 //! (SoftHSM2 takes the caller's IV). Every call opens the module, logs in, works and finalizes
 //! again; calls are serialized process-wide because `C_Initialize` is per process.
 //!
