@@ -10,6 +10,7 @@ mod edge;
 mod plane;
 mod telemetry;
 mod tls;
+mod vault;
 mod waf;
 
 use std::path::PathBuf;

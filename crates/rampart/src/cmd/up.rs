@@ -16,7 +16,7 @@ use crate::cmd::Settings;
 use crate::datadir::DataDir;
 use crate::edge;
 use crate::plane::{self, Shutdown};
-use crate::{demo, telemetry};
+use crate::{demo, telemetry, vault};
 
 /// Options of `rampart up`.
 #[derive(Debug, clap::Args)]
@@ -34,7 +34,8 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
     let metrics = telemetry::init_metrics()?;
     let data = DataDir::create(&config.data.dir)?;
     let (admin_token_path, admin_token) = plane::admin_token(&data)?;
-    let (storage_description, instance_id) = open_storage(&config.storage.backend, &data).await?;
+    let (storage_description, instance_id, backend) =
+        open_storage(&config.storage.backend, &data).await?;
     let edge_id = edge_id_for(&instance_id);
     let (origin_keys_path, origin_lock) = plane::origin_lock(&data, &edge_id)?;
     let audit_log = auditing::open(&data, &config.audit, "up").await?;
@@ -76,6 +77,35 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
     let grace = config.gateway.shutdown_grace;
     tasks.spawn(gateway.serve(shutdown.signalled(), grace));
 
+    // The vault: barrier on the plane's storage, the default vault, the Azure Key Vault API
+    // (HTTPS with the gateway's certificate) and the purge scheduler. Tokens are refused
+    // (fail closed) until an identity verifier is wired behind the authorizer.
+    let opened = vault::open(&config.vault, &data, backend).await?;
+    let vault_listener = plane::bind(config.vault.listen, "vault API").await?;
+    let vault_addr = vault_listener.local_addr()?;
+    let vault_api = vault::api(
+        &config.vault,
+        format!("https://{gateway_addr}"),
+        opened.store.clone(),
+        Arc::new(rampart_vault_api::DenyAll),
+        auditor.clone(),
+    );
+    let vault_tls = wiring.tls.as_ref().map(|tls| Arc::clone(&tls.config));
+    let vault_url = vault::url(vault_addr, vault_tls.is_some());
+    tasks.spawn(vault::serve(
+        vault_listener,
+        vault_tls,
+        vault_api.router(),
+        shutdown.signalled(),
+    ));
+    tasks.spawn(vault::purge_scheduler(
+        vault_api.registry().clone(),
+        opened.store.clone(),
+        config.vault.purge_interval,
+        auditor.clone(),
+        shutdown.signalled(),
+    ));
+
     let admin_listener = plane::bind(config.admin.listen, "admin endpoint").await?;
     let admin_addr = admin_listener.local_addr()?;
     let admin_state = AdminState {
@@ -94,6 +124,9 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
         tls: !matches!(config.gateway.tls, TlsMode::DangerousPlaintext),
         upstream: &upstream_url,
         admin: admin_addr,
+        vault: &vault_url,
+        default_vault: &opened.default_vault.name,
+        vault_key_file: &opened.key_file,
         data: data.root(),
         storage: &storage_description,
         admin_token_path: &admin_token_path,
@@ -105,7 +138,7 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
         filters: &filter_descriptions,
     };
     println!("{banner}");
-    tracing::info!(gateway = %gateway_addr, admin = %admin_addr, upstream = %upstream_url, "rampart is up");
+    tracing::info!(gateway = %gateway_addr, admin = %admin_addr, vault = %vault_addr, upstream = %upstream_url, "rampart is up");
 
     while signals.next().await == plane::PlaneSignal::Reload {
         edge::reload(&settings, &config, &wiring, &reloader, &auditor);
@@ -144,7 +177,7 @@ fn edge_id_for(instance_id: &str) -> String {
 async fn open_storage(
     backend: &StorageBackend,
     data: &DataDir,
-) -> anyhow::Result<(String, String)> {
+) -> anyhow::Result<(String, String, Arc<dyn rampart_storage::Backend>)> {
     let (spec, description) = match backend {
         StorageBackend::Redb { path } => {
             let path = data.root().join(path);
@@ -178,7 +211,7 @@ async fn open_storage(
         .await?
         .context("the instance id vanished from storage")?;
     let instance_id = String::from_utf8(stored).context("the stored instance id is not text")?;
-    Ok((description, instance_id))
+    Ok((description, instance_id, store))
 }
 
 /// What `rampart up` prints once everything listens.
@@ -187,6 +220,9 @@ struct Banner<'a> {
     tls: bool,
     upstream: &'a str,
     admin: SocketAddr,
+    vault: &'a str,
+    default_vault: &'a str,
+    vault_key_file: &'a Path,
     data: &'a Path,
     storage: &'a str,
     admin_token_path: &'a Path,
@@ -220,6 +256,11 @@ impl std::fmt::Display for Banner<'_> {
             out,
             "  admin     http://{}  (/metrics, /healthz, /readyz)",
             self.admin
+        )?;
+        writeln!(
+            out,
+            "  vault     {}  (Azure Key Vault API, vault {:?})",
+            self.vault, self.default_vault
         )?;
         let waf = self
             .filters
@@ -255,6 +296,11 @@ impl std::fmt::Display for Banner<'_> {
             out,
             "  origin-lock keys  {}  (give them to backends that verify the edge)",
             self.origin_keys_path.display()
+        )?;
+        writeln!(
+            out,
+            "  vault key         {}  (unseals the vault at start)",
+            self.vault_key_file.display()
         )?;
         if let Some(ca) = self.dev_ca {
             writeln!(
