@@ -7,6 +7,7 @@ mod cmd;
 mod datadir;
 mod demo;
 mod edge;
+mod identity_gate;
 mod plane;
 mod telemetry;
 mod tls;
