@@ -150,7 +150,10 @@ impl OAuthError {
 
     pub(crate) fn server(error: &IssuerError) -> Self {
         tracing::error!(%error, "token issuance failed");
-        Self::new(OAuthErrorCode::ServerError, "the issuer failed; see its log")
+        Self::new(
+            OAuthErrorCode::ServerError,
+            "the issuer failed; see its log",
+        )
     }
 
     /// The JSON body.

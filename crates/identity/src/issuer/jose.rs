@@ -61,7 +61,10 @@ pub struct Jwk {
 enum PublicKey {
     /// Uncompressed P-256 point (0x04 || x || y).
     P256(Vec<u8>),
-    Rsa { n: Vec<u8>, e: Vec<u8> },
+    Rsa {
+        n: Vec<u8>,
+        e: Vec<u8>,
+    },
     Ed25519(Vec<u8>),
 }
 
@@ -117,7 +120,9 @@ impl Jwk {
     fn public_key(&self) -> Result<PublicKey, IssuerError> {
         let bad = |what: &str| IssuerError::InvalidJwk(what.to_owned());
         if self.d.is_some() {
-            return Err(bad("the key holds private parts (\"d\"); register the public key only"));
+            return Err(bad(
+                "the key holds private parts (\"d\"); register the public key only",
+            ));
         }
         let field = |value: &Option<String>, name: &str| {
             value
@@ -218,11 +223,26 @@ mod tests {
     #[test]
     fn jwk_parse_refuses_private_and_unsupported_keys() {
         let private = r#"{"kty":"EC","crv":"P-256","x":"AA","y":"AA","d":"AA"}"#;
-        assert!(Jwk::parse(private).unwrap_err().to_string().contains("private"));
+        assert!(
+            Jwk::parse(private)
+                .unwrap_err()
+                .to_string()
+                .contains("private")
+        );
         let p384 = r#"{"kty":"EC","crv":"P-384","x":"AA","y":"AA"}"#;
-        assert!(Jwk::parse(p384).unwrap_err().to_string().contains("unsupported"));
+        assert!(
+            Jwk::parse(p384)
+                .unwrap_err()
+                .to_string()
+                .contains("unsupported")
+        );
         let short = r#"{"kty":"EC","crv":"P-256","x":"AAAA","y":"AAAA"}"#;
-        assert!(Jwk::parse(short).unwrap_err().to_string().contains("32 bytes"));
+        assert!(
+            Jwk::parse(short)
+                .unwrap_err()
+                .to_string()
+                .contains("32 bytes")
+        );
         assert!(Jwk::parse("not json").is_err());
     }
 

@@ -449,8 +449,8 @@ pub(crate) async fn load_or_rotate(
             continue;
         }
         tracing::info!(kid = %fresh.kid, alg = fresh.alg.as_str(), "generated a new token-signing key");
-        let signer = signer(fresh.alg, &pkcs8)
-            .ok_or(IssuerError::Crypto("generated key rejected"))?;
+        let signer =
+            signer(fresh.alg, &pkcs8).ok_or(IssuerError::Crypto("generated key rejected"))?;
         return Ok(Arc::new(KeyRing {
             kid: fresh.kid,
             alg: fresh.alg,
@@ -480,7 +480,12 @@ mod tests {
         );
         assert!(kek.open(&aad("k2", SigningAlg::Es256), &sealed).is_none());
         assert!(kek.open(&aad("k1", SigningAlg::Rs256), &sealed).is_none());
-        assert!(Kek::generate().unwrap().open(&aad("k1", SigningAlg::Es256), &sealed).is_none());
+        assert!(
+            Kek::generate()
+                .unwrap()
+                .open(&aad("k1", SigningAlg::Es256), &sealed)
+                .is_none()
+        );
         assert!(kek.open(&aad("k1", SigningAlg::Es256), "AAAA").is_none());
         assert_eq!(format!("{kek:?}"), "Kek(<redacted>)");
     }
@@ -490,13 +495,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("kek");
         let first = Kek::load_or_create(&path).unwrap();
-        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         let again = Kek::load_or_create(&path).unwrap();
         assert_eq!(first.0.as_ref(), again.0.as_ref());
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(matches!(Kek::load_or_create(&path), Err(IssuerError::Kek { .. })));
+        assert!(matches!(
+            Kek::load_or_create(&path),
+            Err(IssuerError::Kek { .. })
+        ));
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
         fs::write(&path, b"short").unwrap();
-        assert!(matches!(Kek::load_or_create(&path), Err(IssuerError::Kek { .. })));
+        assert!(matches!(
+            Kek::load_or_create(&path),
+            Err(IssuerError::Kek { .. })
+        ));
     }
 }

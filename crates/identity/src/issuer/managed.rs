@@ -113,17 +113,15 @@ impl Issuer {
                     .detail("oid", workload.oid.as_str())
             }
             Err((workload, error)) => {
-                let mut record =
-                    Record::new("identity", "managed_identity.token", Decision::Deny)
-                        .reason(format!("{}: {}", error.code.as_str(), error.description));
+                let mut record = Record::new("identity", "managed_identity.token", Decision::Deny)
+                    .reason(format!("{}: {}", error.code.as_str(), error.description));
                 if let Some(name) = workload {
                     record = record.actor(name.as_str(), "identity_header");
                 }
                 record
             }
         };
-        self.auditor()
-            .record_routine(record.source(request.peer));
+        self.auditor().record_routine(record.source(request.peer));
         result
             .map(|(response, _)| response)
             .map_err(|(_, error)| error)
@@ -194,7 +192,10 @@ impl Issuer {
         if !workload.resources.is_empty() && !workload.resources.contains(&resource) {
             return Err(named(OAuthError::new(
                 OAuthErrorCode::InvalidTarget,
-                format!("workload {:?} may not get tokens for {resource:?}", workload.name),
+                format!(
+                    "workload {:?} may not get tokens for {resource:?}",
+                    workload.name
+                ),
             )));
         }
         let claims = Claims {
@@ -250,7 +251,13 @@ mod tests {
         for ok in ["127.0.0.1", "127.0.0.2", "::1", "::ffff:127.0.0.1"] {
             assert!(peer_allowed(ok.parse().unwrap()), "{ok}");
         }
-        for bad in ["192.0.2.2", "10.0.0.1", "0.0.0.0", "::ffff:10.0.0.1", "fd00::2"] {
+        for bad in [
+            "192.0.2.2",
+            "10.0.0.1",
+            "0.0.0.0",
+            "::ffff:10.0.0.1",
+            "fd00::2",
+        ] {
             assert!(!peer_allowed(bad.parse().unwrap()), "{bad}");
         }
     }

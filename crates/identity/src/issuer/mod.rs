@@ -119,7 +119,9 @@ impl IssuerConfig {
         let ok = (url.starts_with("https://") || url.starts_with("http://"))
             && !url.ends_with('/')
             && !url.contains(['?', '#'])
-            && url.split_once("://").is_some_and(|(_, rest)| !rest.is_empty());
+            && url
+                .split_once("://")
+                .is_some_and(|(_, rest)| !rest.is_empty());
         if !ok {
             return Err(IssuerError::InvalidConfig(format!(
                 "issuer url {url:?} must be http(s)://host[:port][/path] without a trailing slash, query or fragment"
@@ -417,8 +419,8 @@ impl Issuer {
         }
         self.audit_admin(actor, "client.add", format!("client/{}", client.id))
             .await?;
-        let value = serde_json::to_vec(&client)
-            .map_err(|e| IssuerError::InvalidConfig(e.to_string()))?;
+        let value =
+            serde_json::to_vec(&client).map_err(|e| IssuerError::InvalidConfig(e.to_string()))?;
         match self
             .store
             .compare_and_swap(key.as_bytes(), None, Some(&value))
@@ -446,7 +448,11 @@ impl Issuer {
             kind: "client",
             name: id.to_owned(),
         };
-        let old = self.store.get(key.as_bytes()).await?.ok_or_else(not_found)?;
+        let old = self
+            .store
+            .get(key.as_bytes())
+            .await?
+            .ok_or_else(not_found)?;
         let mut client: Client = decode_record(&key, &old)?;
         if !matches!(client.auth, ClientAuth::Secret { .. }) {
             return Err(not_found());
@@ -459,8 +465,8 @@ impl Issuer {
         client.auth = ClientAuth::Secret { argon2id: hash };
         self.audit_admin(actor, "client.secret.generate", format!("client/{id}"))
             .await?;
-        let value = serde_json::to_vec(&client)
-            .map_err(|e| IssuerError::InvalidConfig(e.to_string()))?;
+        let value =
+            serde_json::to_vec(&client).map_err(|e| IssuerError::InvalidConfig(e.to_string()))?;
         match self
             .store
             .compare_and_swap(key.as_bytes(), Some(&old), Some(&value))
@@ -548,8 +554,8 @@ impl Issuer {
         }
         self.audit_admin(actor, "workload.add", format!("workload/{name}"))
             .await?;
-        let value = serde_json::to_vec(&workload)
-            .map_err(|e| IssuerError::InvalidConfig(e.to_string()))?;
+        let value =
+            serde_json::to_vec(&workload).map_err(|e| IssuerError::InvalidConfig(e.to_string()))?;
         match self
             .store
             .compare_and_swap(key.as_bytes(), None, Some(&value))
@@ -586,7 +592,10 @@ impl Issuer {
     }
 }
 
-fn decode_record<T: serde::de::DeserializeOwned>(key: &str, value: &[u8]) -> Result<T, IssuerError> {
+fn decode_record<T: serde::de::DeserializeOwned>(
+    key: &str,
+    value: &[u8],
+) -> Result<T, IssuerError> {
     serde_json::from_slice(value).map_err(|error| IssuerError::Corrupt {
         key: key.to_owned(),
         reason: error.to_string(),

@@ -99,9 +99,7 @@ pub(crate) fn verify_secret(secret: &str, phc: &str) -> bool {
 /// "wrong secret" cost the same time.
 pub(crate) fn dummy_hash() -> &'static str {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DUMMY.get_or_init(|| {
-        hash_secret("rampart: no client has this secret").unwrap_or_default()
-    })
+    DUMMY.get_or_init(|| hash_secret("rampart: no client has this secret").unwrap_or_default())
 }
 
 /// SHA-256 hex of an identity header.
@@ -240,7 +238,9 @@ pub(crate) fn valid_resource(text: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
         && !rest.is_empty()
         && !text.contains('#')
-        && !text.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+        && !text
+            .bytes()
+            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
 }
 
 /// Resource normalisation for comparisons: one trailing slash does not make another audience.
@@ -268,7 +268,10 @@ mod tests {
         let secret = Secret::generate("rpc_").unwrap();
         assert_eq!(secret.expose().len(), 4 + 64);
         let hash = hash_secret(secret.expose()).unwrap();
-        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
         assert!(verify_secret(secret.expose(), &hash));
         assert!(!verify_secret("rpc_wrong", &hash));
         assert!(!verify_secret(secret.expose(), "not a hash"));

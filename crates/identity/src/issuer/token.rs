@@ -83,7 +83,10 @@ impl std::fmt::Debug for TokenRequest {
         let names: Vec<&str> = self.params.iter().map(|(k, _)| k.as_str()).collect();
         f.debug_struct("TokenRequest")
             .field("params", &names)
-            .field("authorization", &self.authorization.as_ref().map(|_| "<redacted>"))
+            .field(
+                "authorization",
+                &self.authorization.as_ref().map(|_| "<redacted>"),
+            )
             .field("source", &self.source)
             .finish()
     }
@@ -131,7 +134,9 @@ pub fn parse_form(text: &str) -> Result<Vec<(String, String)>, OAuthError> {
             let (name, value) = piece.split_once('=').unwrap_or((piece, ""));
             match (form_decode(name), form_decode(value)) {
                 (Some(name), Some(value)) => Ok((name, value)),
-                _ => Err(OAuthError::request("the form is not valid urlencoded UTF-8")),
+                _ => Err(OAuthError::request(
+                    "the form is not valid urlencoded UTF-8",
+                )),
             }
         })
         .collect()
@@ -150,8 +155,8 @@ impl TokenRequest {
         authorization: Option<&str>,
         source: Option<String>,
     ) -> Result<Self, OAuthError> {
-        let text = std::str::from_utf8(body)
-            .map_err(|_| OAuthError::request("the form is not UTF-8"))?;
+        let text =
+            std::str::from_utf8(body).map_err(|_| OAuthError::request("the form is not UTF-8"))?;
         let params = parse_form(text)?;
         for (index, (name, _)) in params.iter().enumerate() {
             let repeated = params
@@ -219,10 +224,11 @@ enum Credentials {
 }
 
 fn credentials(request: &TokenRequest) -> Result<Credentials, OAuthError> {
-    let basic = request
-        .authorization
-        .as_deref()
-        .and_then(|value| value.strip_prefix("Basic ").or(value.strip_prefix("basic ")));
+    let basic = request.authorization.as_deref().and_then(|value| {
+        value
+            .strip_prefix("Basic ")
+            .or(value.strip_prefix("basic "))
+    });
     let post_secret = request.param("client_secret");
     let assertion = request.param("client_assertion");
     let offered = usize::from(basic.is_some())
@@ -333,8 +339,8 @@ impl Issuer {
                 Ok(response)
             }
             Err(refusal) => {
-                let mut record = Record::new("identity", "token.issue", Decision::Deny)
-                    .reason(format!(
+                let mut record =
+                    Record::new("identity", "token.issue", Decision::Deny).reason(format!(
                         "{}: {}",
                         refusal.error.code.as_str(),
                         refusal.error.description
@@ -371,13 +377,14 @@ impl Issuer {
         }
         let (client, method) = match credentials(request)? {
             Credentials::Secret { method, id, secret } => {
-                let client = self.authenticate_secret(&id, secret, method).await.map_err(
-                    |error| Refusal {
+                let client = self
+                    .authenticate_secret(&id, secret, method)
+                    .await
+                    .map_err(|error| Refusal {
                         client: Some(id.clone()),
                         method: Some(method),
                         error,
-                    },
-                )?;
+                    })?;
                 (client, method)
             }
             Credentials::Assertion { id_hint, assertion } => {
@@ -469,7 +476,10 @@ impl Issuer {
             return Err(fail(Some(iss), "iss and sub must both be the client id"));
         }
         if id_hint.is_some_and(|hint| hint != iss) {
-            return Err(fail(Some(iss), "client_id differs from the assertion's iss"));
+            return Err(fail(
+                Some(iss),
+                "client_id differs from the assertion's iss",
+            ));
         }
         let client = self
             .client(iss)
@@ -506,7 +516,10 @@ impl Issuer {
             None => false,
         };
         if !aud_ok {
-            return Err(fail(Some(iss), "aud must be the token endpoint or the issuer"));
+            return Err(fail(
+                Some(iss),
+                "aud must be the token endpoint or the issuer",
+            ));
         }
         let now = self.now();
         let number = |name: &str| jws.claims.get(name).and_then(serde_json::Value::as_u64);
@@ -704,6 +717,9 @@ mod tests {
             "{:?}",
             TokenRequest::parse(b"client_secret=hunter2", Some("Basic eA=="), None).unwrap()
         );
-        assert!(!debug.contains("hunter2") && !debug.contains("eA=="), "{debug}");
+        assert!(
+            !debug.contains("hunter2") && !debug.contains("eA=="),
+            "{debug}"
+        );
     }
 }
