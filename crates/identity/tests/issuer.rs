@@ -711,9 +711,9 @@ async fn keys_rotate_and_old_keys_stay_published_until_their_tokens_expire() {
     // ...and once every token it signed has expired, the old key is gone (from the JWKS
     // and from storage).
     h.clock.advance(Duration::from_secs(1));
-    assert_eq!(kids(h.issuer.jwks()), [new_kid.clone()]);
+    assert_eq!(kids(h.issuer.jwks()), [new_kid.as_str()]);
     h.issuer.maintain().await.unwrap();
-    assert_eq!(kids(h.issuer.jwks()), [new_kid.clone()]);
+    assert_eq!(kids(h.issuer.jwks()), [new_kid.as_str()]);
     let stored = h
         .store
         .list(b"identity/issuer/keys/", None, 100)

@@ -367,7 +367,10 @@ pub fn admin_routes() -> Router<AdminState> {
         .route("/identity/clients", get(list_clients).post(add_client))
         .route("/identity/clients/{id}", delete(remove_client))
         .route("/identity/clients/{id}/secret", post(new_client_secret))
-        .route("/identity/workloads", get(list_workloads).post(add_workload))
+        .route(
+            "/identity/workloads",
+            get(list_workloads).post(add_workload),
+        )
         .route("/identity/workloads/{name}", delete(remove_workload))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
 }

@@ -126,11 +126,19 @@ fn azure_sdk_gets_tokens_from_the_managed_identity_endpoint() {
     )
     .unwrap();
     let mut serve = Serve::start(&config, &data);
-    assert!(serve.issuer.starts_with("https://localhost:"), "{}", serve.issuer);
+    assert!(
+        serve.issuer.starts_with("https://localhost:"),
+        "{}",
+        serve.issuer
+    );
     assert!(data.join("run/admin.url").exists());
 
     // Registered through the running plane's admin API (the plane holds the storage).
-    let added = stdout_of(&rampart(&config, &data, &["identity", "workload", "add", "orders-api"]));
+    let added = stdout_of(&rampart(
+        &config,
+        &data,
+        &["identity", "workload", "add", "orders-api"],
+    ));
     let lines: Vec<&str> = added.lines().collect();
     assert_eq!(lines.len(), 2, "{added}");
     let endpoint = lines[0].strip_prefix("IDENTITY_ENDPOINT=").unwrap();
@@ -141,14 +149,24 @@ fn azure_sdk_gets_tokens_from_the_managed_identity_endpoint() {
     let client = stdout_of(&rampart(
         &config,
         &data,
-        &["identity", "client", "add", "billing", "--scope", "https://vault.rampart.test/.default"],
+        &[
+            "identity",
+            "client",
+            "add",
+            "billing",
+            "--scope",
+            "https://vault.rampart.test/.default",
+        ],
     ));
     let secret = client
         .lines()
         .find_map(|line| line.strip_prefix("client_secret="))
         .unwrap_or_else(|| panic!("no secret in {client}"));
     let listed = stdout_of(&rampart(&config, &data, &["identity", "client", "list"]));
-    assert!(listed.starts_with("billing\tauth=client_secret"), "{listed}");
+    assert!(
+        listed.starts_with("billing\tauth=client_secret"),
+        "{listed}"
+    );
     assert!(!listed.contains(secret));
 
     let mut command = Command::new(python());
@@ -186,8 +204,16 @@ fn azure_sdk_gets_tokens_from_the_managed_identity_endpoint() {
     let workloads = stdout_of(&rampart(&config, &data, &["identity", "workload", "list"]));
     assert!(workloads.starts_with("orders-api\toid="), "{workloads}");
     assert!(!workloads.contains(header));
-    stdout_of(&rampart(&config, &data, &["identity", "workload", "remove", "orders-api"]));
-    let gone = rampart(&config, &data, &["identity", "workload", "remove", "orders-api"]);
+    stdout_of(&rampart(
+        &config,
+        &data,
+        &["identity", "workload", "remove", "orders-api"],
+    ));
+    let gone = rampart(
+        &config,
+        &data,
+        &["identity", "workload", "remove", "orders-api"],
+    );
     assert_eq!(gone.status.code(), Some(2), "{gone:?}");
 
     serve.stop();
@@ -199,12 +225,25 @@ fn azure_sdk_gets_tokens_from_the_managed_identity_endpoint() {
         stdout_of(&rampart(&config, &data, &["identity", "workload", "list"])),
         ""
     );
-    let added = stdout_of(&rampart(&config, &data, &["identity", "workload", "add", "batch"]));
-    assert!(added.starts_with("IDENTITY_ENDPOINT=http://127.0.0.1:0/msi/token\n"), "{added}");
+    let added = stdout_of(&rampart(
+        &config,
+        &data,
+        &["identity", "workload", "add", "batch"],
+    ));
+    assert!(
+        added.starts_with("IDENTITY_ENDPOINT=http://127.0.0.1:0/msi/token\n"),
+        "{added}"
+    );
 
     // Every registry change and issuance is in the audit log, with no secret in it.
     let tail = stdout_of(&rampart(&config, &data, &["audit", "tail", "-n", "1000"]));
-    for action in ["workload.add", "client.add", "workload.remove", "managed_identity.token", "token.issue"] {
+    for action in [
+        "workload.add",
+        "client.add",
+        "workload.remove",
+        "managed_identity.token",
+        "token.issue",
+    ] {
         assert!(tail.contains(action), "{action} not audited:\n{tail}");
     }
     assert!(!tail.contains(header) && !tail.contains(secret));

@@ -206,7 +206,7 @@ impl Issuer {
             scope: None,
         };
         let (token, exp, _jti) = self
-            .sign_token(&claims)
+            .mint_token(&claims)
             .await
             .map_err(|error| named(OAuthError::server(&error)))?;
         let response = ManagedIdentityResponse {

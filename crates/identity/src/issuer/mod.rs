@@ -155,12 +155,19 @@ pub struct Issuer {
     ring: RwLock<Arc<KeyRing>>,
 }
 
-/// The claims of a token about to be signed.
-pub(crate) struct Claims<'a> {
+/// The caller-specific claims of a token to mint; the issuer adds `iss`, `exp`, `iat`,
+/// `nbf` and `jti`.
+#[derive(Debug, Clone)]
+pub struct Claims<'a> {
+    /// `sub`.
     pub subject: &'a str,
+    /// `aud` (the resource).
     pub audience: &'a str,
+    /// `client_id`.
     pub client_id: &'a str,
+    /// `oid`: the principal's stable object id.
     pub oid: &'a str,
+    /// `scope`, space separated, if any.
     pub scope: Option<String>,
 }
 
@@ -285,8 +292,14 @@ impl Issuer {
         Ok(ring)
     }
 
-    /// Signs an RFC 9068 access token; returns it with its expiry (Unix seconds).
-    pub(crate) async fn sign_token(
+    /// Signs an RFC 9068 access token for a caller authenticated some other way (the token
+    /// and managed-identity endpoints use it once they authenticated the caller); returns the
+    /// token, its expiry (Unix seconds) and its `jti`. Not audited here: callers record why
+    /// they minted it.
+    ///
+    /// # Errors
+    /// Key rotation (storage) and signing errors.
+    pub async fn mint_token(
         &self,
         claims: &Claims<'_>,
     ) -> Result<(AccessToken, u64, String), IssuerError> {

@@ -414,7 +414,7 @@ impl Issuer {
             scope: scope.clone(),
         };
         let (token, exp, jti) = self
-            .sign_token(&claims)
+            .mint_token(&claims)
             .await
             .map_err(|error| refuse(OAuthError::server(&error)))?;
         let response = TokenResponse {

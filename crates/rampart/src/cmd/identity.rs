@@ -175,9 +175,15 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
     let shutdown = Shutdown::new();
     let mut signals = plane::Signals::new()?;
     let mut tasks = tokio::task::JoinSet::new();
-    let identity =
-        identity_http::start(&config, &data, store, auditor.clone(), &shutdown, &mut tasks)
-            .await?;
+    let identity = identity_http::start(
+        &config,
+        &data,
+        store,
+        auditor.clone(),
+        &shutdown,
+        &mut tasks,
+    )
+    .await?;
     let admin_listener = plane::bind(config.admin.listen, "admin endpoint").await?;
     let admin_addr = admin_listener.local_addr()?;
     let state = AdminState {
@@ -192,7 +198,10 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
     tasks.spawn(admin::serve(admin_listener, state, shutdown.signalled()));
     let runtime_file = RuntimeFile::write(&data, admin_addr)?;
     println!("rampart identity issuer {}", identity.issuer_url);
-    println!("managed identity endpoint {}", identity.managed_identity_url);
+    println!(
+        "managed identity endpoint {}",
+        identity.managed_identity_url
+    );
     println!("admin http://{admin_addr}");
     while signals.next().await != plane::PlaneSignal::Terminate {}
     shutdown.trigger();
@@ -332,7 +341,10 @@ async fn remote(op: &Op, base: &str, data_dir: &Path) -> Result<Value, RemoteErr
     let request = http::Request::builder()
         .method(method)
         .uri(format!("{base}{path}"))
-        .header(http::header::AUTHORIZATION, format!("Bearer {}", token.trim()))
+        .header(
+            http::header::AUTHORIZATION,
+            format!("Bearer {}", token.trim()),
+        )
         .header(http::header::CONTENT_TYPE, "application/json")
         .body(Full::new(Bytes::from(
             body.map(|b| b.to_string()).unwrap_or_default(),

@@ -11,12 +11,12 @@ use anyhow::Context;
 use rampart_config::{StorageBackend, TlsMode, Upstream};
 
 use crate::admin::{self, AdminState};
-use crate::cmd::identity::RuntimeFile;
-use crate::identity_http::{self, IdentityAdmin};
 use crate::auditing::{self, GatewayDenials};
 use crate::cmd::Settings;
+use crate::cmd::identity::RuntimeFile;
 use crate::datadir::DataDir;
 use crate::edge;
+use crate::identity_http::{self, IdentityAdmin};
 use crate::plane::{self, Shutdown};
 use crate::{demo, telemetry};
 
@@ -79,8 +79,15 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
     let grace = config.gateway.shutdown_grace;
     tasks.spawn(gateway.serve(shutdown.signalled(), grace));
 
-    let identity =
-        identity_http::start(&config, &data, store, auditor.clone(), &shutdown, &mut tasks).await?;
+    let identity = identity_http::start(
+        &config,
+        &data,
+        store,
+        auditor.clone(),
+        &shutdown,
+        &mut tasks,
+    )
+    .await?;
 
     let admin_listener = plane::bind(config.admin.listen, "admin endpoint").await?;
     let admin_addr = admin_listener.local_addr()?;
