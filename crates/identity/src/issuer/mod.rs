@@ -153,6 +153,9 @@ pub struct Issuer {
     clock: Arc<dyn Clock>,
     auditor: Auditor,
     ring: RwLock<Arc<KeyRing>>,
+    /// Bounds concurrent Argon2id verifications (19 MiB each) to the number of CPUs, so a
+    /// flood of token requests queues instead of exhausting memory.
+    hashing: tokio::sync::Semaphore,
 }
 
 /// The caller-specific claims of a token to mint; the issuer adds `iss`, `exp`, `iat`,
@@ -195,6 +198,9 @@ impl Issuer {
             clock,
             auditor,
             ring: RwLock::new(ring),
+            hashing: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+            ),
         })
     }
 
@@ -341,6 +347,10 @@ impl Issuer {
 
     pub(crate) fn store(&self) -> &dyn Backend {
         &*self.store
+    }
+
+    pub(crate) fn hashing(&self) -> &tokio::sync::Semaphore {
+        &self.hashing
     }
 
     pub(crate) fn auditor(&self) -> &Auditor {

@@ -445,9 +445,14 @@ impl Issuer {
             // secret matches, so response times do not tell which client ids exist.
             _ => registry::dummy_hash().to_owned(),
         };
+        let permit =
+            self.hashing().acquire().await.map_err(|_| {
+                OAuthError::new(OAuthErrorCode::ServerError, "the issuer is stopping")
+            })?;
         let matches = tokio::task::spawn_blocking(move || registry::verify_secret(&secret, &hash))
             .await
             .unwrap_or(false);
+        drop(permit);
         match client {
             Some(client) if matches => Ok(client),
             _ => {
