@@ -29,6 +29,8 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub waf: RawWaf,
     #[serde(default)]
+    pub identity: RawIdentity,
+    #[serde(default)]
     pub rate_limit: Option<RawRateLimit>,
     #[serde(default)]
     pub route: Vec<RawRoute>,
@@ -145,6 +147,17 @@ pub(crate) struct RawAudit {
     pub routine_records: Leaf<RoutineRecordsValue>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawIdentity {
+    pub listen: Leaf<String>,
+    pub issuer_url: Leaf<String>,
+    pub managed_identity_listen: Leaf<String>,
+    pub token_lifetime: Leaf<String>,
+    pub key_rotation: Leaf<String>,
+    pub signing_algorithm: Leaf<String>,
+}
+
 /// `routine_records` may be written as a string (`"all"`, `"none"`, `"0.1"`) or a number.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
@@ -218,6 +231,17 @@ pub(crate) const SCHEMA: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "identity",
+        &[
+            "listen",
+            "issuer_url",
+            "managed_identity_listen",
+            "token_lifetime",
+            "key_rotation",
+            "signing_algorithm",
+        ],
+    ),
+    (
         "rate_limit",
         &[
             "requests_per_second",
@@ -257,6 +281,7 @@ pub(crate) const SECTIONS: &[&str] = &[
     "storage",
     "audit",
     "waf",
+    "identity",
     "rate_limit",
     "route",
 ];

@@ -32,7 +32,8 @@ impl Plane {
         std::fs::write(
             &config,
             "[admin]\nlisten = \"127.0.0.1:0\"\n[gateway]\nlisten = \"127.0.0.1:0\"\n\
-             shutdown_grace = \"10s\"\n[demo]\nlisten = \"127.0.0.1:0\"\n",
+             shutdown_grace = \"10s\"\n[demo]\nlisten = \"127.0.0.1:0\"\n\
+             [identity]\nlisten = \"127.0.0.1:0\"\nmanaged_identity_listen = \"127.0.0.1:0\"\n",
         )
         .unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_rampart"))
