@@ -34,6 +34,7 @@ impl Plane {
             &config,
             "[admin]\nlisten = \"127.0.0.1:0\"\n[gateway]\nlisten = \"127.0.0.1:0\"\n\
              shutdown_grace = \"10s\"\n[demo]\nlisten = \"127.0.0.1:0\"\n\
+             [identity]\nlisten = \"127.0.0.1:0\"\nmanaged_identity_listen = \"127.0.0.1:0\"\n\
              [vault]\nlisten = \"127.0.0.1:0\"\n",
         )
         .unwrap();

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod config;
 pub mod gateway;
+pub mod identity;
 pub mod up;
 pub mod waf;
 

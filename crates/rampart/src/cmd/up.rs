@@ -13,8 +13,10 @@ use rampart_config::{StorageBackend, TlsMode, Upstream};
 use crate::admin::{self, AdminState};
 use crate::auditing::{self, GatewayDenials};
 use crate::cmd::Settings;
+use crate::cmd::identity::RuntimeFile;
 use crate::datadir::DataDir;
 use crate::edge;
+use crate::identity_http::{self, IdentityAdmin};
 use crate::plane::{self, Shutdown};
 use crate::{demo, telemetry, vault};
 
@@ -34,7 +36,7 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
     let metrics = telemetry::init_metrics()?;
     let data = DataDir::create(&config.data.dir)?;
     let (admin_token_path, admin_token) = plane::admin_token(&data)?;
-    let (storage_description, instance_id, backend) =
+    let (storage_description, instance_id, store) =
         open_storage(&config.storage.backend, &data).await?;
     let edge_id = edge_id_for(&instance_id);
     let (origin_keys_path, origin_lock) = plane::origin_lock(&data, &edge_id)?;
@@ -77,10 +79,20 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
     let grace = config.gateway.shutdown_grace;
     tasks.spawn(gateway.serve(shutdown.signalled(), grace));
 
+    let identity = identity_http::start(
+        &config,
+        &data,
+        Arc::clone(&store),
+        auditor.clone(),
+        &shutdown,
+        &mut tasks,
+    )
+    .await?;
+
     // The vault: barrier on the plane's storage, the default vault, the Azure Key Vault API
     // (HTTPS with the gateway's certificate) and the purge scheduler. Tokens are refused
     // (fail closed) until an identity verifier is wired behind the authorizer.
-    let opened = vault::open(&config.vault, &data, backend).await?;
+    let opened = vault::open(&config.vault, &data, Arc::clone(&store)).await?;
     let vault_listener = plane::bind(config.vault.listen, "vault API").await?;
     let vault_addr = vault_listener.local_addr()?;
     let vault_api = vault::api(
@@ -112,7 +124,12 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
         metrics,
         admin_token: Arc::clone(&admin_token),
         auditor: auditor.clone(),
+        identity: Some(IdentityAdmin {
+            issuer: Arc::clone(&identity.issuer),
+            managed_identity_url: identity.managed_identity_url.clone(),
+        }),
     };
+    let runtime_file = RuntimeFile::write(&data, admin_addr)?;
     tasks.spawn(admin::serve(
         admin_listener,
         admin_state,
@@ -136,6 +153,8 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
         dev_ca: dev_ca.as_deref(),
         audit_dir: audit_log.dir(),
         filters: &filter_descriptions,
+        issuer_url: &identity.issuer_url,
+        managed_identity_url: &identity.managed_identity_url,
     };
     println!("{banner}");
     tracing::info!(gateway = %gateway_addr, admin = %admin_addr, vault = %vault_addr, upstream = %upstream_url, "rampart is up");
@@ -152,6 +171,8 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
     if drained.is_err() {
         tracing::warn!("some tasks did not stop within the grace period");
     }
+    drop(runtime_file);
+    drop(identity);
     drop(auditor);
     auditing::close(audit_log).await;
     tracing::info!("stopped");
@@ -174,7 +195,7 @@ fn edge_id_for(instance_id: &str) -> String {
 
 /// Opens the configured storage backend (proving it is reachable), says what it is, and
 /// returns the plane's instance id (created on first start, stable afterwards).
-async fn open_storage(
+pub async fn open_storage(
     backend: &StorageBackend,
     data: &DataDir,
 ) -> anyhow::Result<(String, String, Arc<dyn rampart_storage::Backend>)> {
@@ -232,6 +253,8 @@ struct Banner<'a> {
     dev_ca: Option<&'a Path>,
     audit_dir: &'a Path,
     filters: &'a [String],
+    issuer_url: &'a str,
+    managed_identity_url: &'a str,
 }
 
 impl std::fmt::Display for Banner<'_> {
@@ -273,6 +296,16 @@ impl std::fmt::Display for Banner<'_> {
                 "  waf       off (no Core Rule Set found: apt-get install modsecurity-crs, or set waf.crs)"
             )?,
         }
+        writeln!(
+            out,
+            "  identity  {}  (OIDC issuer: /.well-known/openid-configuration, /jwks, /token)",
+            self.issuer_url
+        )?;
+        writeln!(
+            out,
+            "  workloads {}  (managed identity: rampart identity workload add NAME)",
+            self.managed_identity_url
+        )?;
         writeln!(out, "  storage   {}", self.storage)?;
         writeln!(out, "  data      {} (mode 0700)", self.data.display())?;
         writeln!(
