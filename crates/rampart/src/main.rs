@@ -71,6 +71,10 @@ enum Command {
     /// the OAuth clients and the workloads that get tokens.
     #[command(subcommand)]
     Identity(cmd::identity::IdentityCommand),
+    /// Vaults and role assignments on vault objects (acting on the data directory; stop
+    /// `rampart up` first when it uses the default redb storage).
+    #[command(subcommand)]
+    Vault(cmd::vault::VaultCommand),
     /// Check or print configuration files.
     #[command(subcommand)]
     Config(cmd::config::ConfigCommand),
@@ -136,6 +140,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Identity(command) => {
             let settings = cmd::Settings::load(cli.config, cli.data_dir, cli.log_format)?;
             cmd::identity::run(command, settings).await
+        }
+        Command::Vault(command) => {
+            let settings = cmd::Settings::load(cli.config, cli.data_dir, cli.log_format)?;
+            cmd::vault::run(command, settings).await
         }
         Command::Audit(command) => {
             let settings = cmd::Settings::load(cli.config, cli.data_dir, cli.log_format)?;

@@ -14,12 +14,17 @@ use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rampart_audit::{Auditor, Decision, Record};
 use rampart_config::{VaultConfig, VaultSeal};
+use rampart_identity::Verifier;
+use rampart_identity::rbac::{AccessControl, AccessOptions, Scope, SystemClock};
+use rampart_identity::verifier::{IssuerConfig, JwksSource, VerifierConfig};
 use rampart_storage::Backend;
 use rampart_vault::store::unix_now;
 use rampart_vault::{
     Barrier, InitMethod, VaultInfo, VaultOptions, VaultRegistry, VersionedStore, purge_expired,
 };
-use rampart_vault_api::{ApiConfig, Authorizer, ThrottleLimits, VaultApi};
+use rampart_vault_api::{
+    ApiConfig, AuthDecision, AuthRequest, Authorizer, ThrottleLimits, VaultApi,
+};
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
@@ -87,6 +92,109 @@ pub async fn open(
         default_vault,
         key_file,
     })
+}
+
+/// The vault's [`Authorizer`] over identity: the token verifier (signature, issuer, expiry,
+/// audience = the vault resource) and RBAC (the Key Vault data action at the object's scope,
+/// so the built-in Key Vault roles apply).
+#[derive(Debug)]
+pub struct IdentityAuthorizer {
+    verifier: Verifier,
+    access: Arc<AccessControl>,
+    audience: String,
+}
+
+impl IdentityAuthorizer {
+    /// An authorizer over `verifier` and `access`, for tokens carrying `audience`.
+    pub fn new(verifier: Verifier, access: Arc<AccessControl>, audience: String) -> Self {
+        Self {
+            verifier,
+            access,
+            audience,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Authorizer for IdentityAuthorizer {
+    async fn authorize(&self, request: AuthRequest<'_>) -> AuthDecision {
+        let principal = match self.verifier.verify(request.token).await {
+            Ok(principal) => principal,
+            Err(error) => {
+                return AuthDecision::Unauthenticated {
+                    reason: format!("token refused: {error}"),
+                };
+            }
+        };
+        if !principal.has_audience(&self.audience) {
+            return AuthDecision::Unauthenticated {
+                reason: format!("the token is not issued for {}", self.audience),
+            };
+        }
+        let scope = match Scope::parse(request.scope) {
+            Ok(scope) => scope,
+            Err(error) => {
+                return AuthDecision::Forbidden {
+                    principal: principal.id.clone(),
+                    reason: format!("scope: {error}"),
+                };
+            }
+        };
+        match self
+            .access
+            .check_data_action(&principal, request.data_action, &scope)
+            .await
+        {
+            Ok(decision) if decision.allowed => AuthDecision::Allow {
+                principal: principal.id.clone(),
+            },
+            Ok(decision) => AuthDecision::Forbidden {
+                principal: principal.id.clone(),
+                reason: decision.reason.to_string(),
+            },
+            Err(error) => {
+                tracing::error!(%error, "access check failed: refusing");
+                AuthDecision::Forbidden {
+                    principal: principal.id.clone(),
+                    reason: "the access check failed".to_owned(),
+                }
+            }
+        }
+    }
+}
+
+/// The authorizer of `rampart up`: tokens of the plane's own issuer (keys fetched from its
+/// JWKS, trusting `ca` when the plane uses its development CA), audience `[vault] resource`,
+/// RBAC on the plane's storage.
+pub async fn identity_authorizer(
+    config: &VaultConfig,
+    issuer_url: &str,
+    ca: Option<PathBuf>,
+    store: Arc<dyn Backend>,
+    auditor: Auditor,
+) -> anyhow::Result<IdentityAuthorizer> {
+    let verifier = Verifier::new(&VerifierConfig {
+        issuers: vec![IssuerConfig {
+            jwks: JwksSource::JwksUri(format!("{issuer_url}/jwks")),
+            ..IssuerConfig::new(issuer_url, [config.resource.clone()])
+        }],
+        extra_ca_file: ca,
+        ..VerifierConfig::default()
+    })
+    .context("cannot configure the vault's token verifier")?;
+    let access = AccessControl::open(
+        store,
+        auditor,
+        Arc::new(SystemClock),
+        AccessOptions::default(),
+    )
+    .await
+    .context("cannot open the access model")?;
+    Ok(IdentityAuthorizer::new(
+        verifier,
+        Arc::new(access),
+        config.resource.clone(),
+    ))
 }
 
 /// The per-class throttle limits of `[vault]`.

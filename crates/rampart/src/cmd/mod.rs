@@ -5,6 +5,7 @@ pub mod config;
 pub mod gateway;
 pub mod identity;
 pub mod up;
+pub mod vault;
 pub mod waf;
 
 use std::path::{Path, PathBuf};

@@ -90,16 +90,24 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
     .await?;
 
     // The vault: barrier on the plane's storage, the default vault, the Azure Key Vault API
-    // (HTTPS with the gateway's certificate) and the purge scheduler. Tokens are refused
-    // (fail closed) until an identity verifier is wired behind the authorizer.
+    // (HTTPS with the gateway's certificate, tokens of the plane's issuer, RBAC) and the
+    // purge scheduler.
     let opened = vault::open(&config.vault, &data, Arc::clone(&store)).await?;
     let vault_listener = plane::bind(config.vault.listen, "vault API").await?;
     let vault_addr = vault_listener.local_addr()?;
+    let authorizer = vault::identity_authorizer(
+        &config.vault,
+        &identity.issuer_url,
+        dev_ca.clone(),
+        Arc::clone(&store),
+        auditor.clone(),
+    )
+    .await?;
     let vault_api = vault::api(
         &config.vault,
-        format!("https://{gateway_addr}"),
+        identity.issuer_url.clone(),
         opened.store.clone(),
-        Arc::new(rampart_vault_api::DenyAll),
+        Arc::new(authorizer),
         auditor.clone(),
     );
     let vault_tls = wiring.tls.as_ref().map(|tls| Arc::clone(&tls.config));
