@@ -161,3 +161,20 @@ def test_a_workload_without_a_role_is_forbidden(monkeypatch):
     with pytest.raises(HttpResponseError) as refused:
         outsider.set_secret(name("nope"), "x")
     assert refused.value.status_code == 403
+
+
+class _OtherAudience:
+    """A managed-identity credential that asks for a token of another resource (wrong aud)."""
+
+    def __init__(self):
+        self._inner = ManagedIdentityCredential()
+
+    def get_token(self, *scopes, **kwargs):
+        return self._inner.get_token("https://storage.rampart.local/.default")
+
+
+def test_a_token_for_another_audience_is_refused():
+    wrong = client(_OtherAudience())
+    with pytest.raises(HttpResponseError) as refused:
+        wrong.get_secret(name("any"))
+    assert refused.value.status_code == 401

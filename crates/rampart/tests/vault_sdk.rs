@@ -173,5 +173,5 @@ fn azure_sdk_drives_every_secrets_operation() {
         String::from_utf8_lossy(&output.stderr)
     );
     let report = String::from_utf8_lossy(&output.stdout);
-    assert!(report.contains("7 passed"), "{report}");
+    assert!(report.contains("8 passed"), "{report}");
 }
