@@ -61,6 +61,21 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
     };
 
     let (tls, dev_ca) = plane::gateway_tls(&config.gateway.tls, &data)?;
+    let identity = identity_http::start(
+        &config,
+        &data,
+        Arc::clone(&store),
+        auditor.clone(),
+        &shutdown,
+        &mut tasks,
+    )
+    .await?;
+    let access = crate::identity_gate::open_access(store, auditor.clone()).await?;
+    let authenticator = crate::identity_gate::gate(
+        &config,
+        Some((&identity.issuer_url, dev_ca.as_deref())),
+        Some(access),
+    )?;
     let wiring = edge::Wiring {
         listen: config.gateway.listen,
         tls,
@@ -68,6 +83,7 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
         origin_lock: Some(origin_lock),
         require_edge: None,
         deny_observer: Arc::new(GatewayDenials(auditor.clone())),
+        authenticator,
     };
     let edge::BoundGateway {
         gateway,
@@ -78,16 +94,6 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
     let reloader = gateway.reloader();
     let grace = config.gateway.shutdown_grace;
     tasks.spawn(gateway.serve(shutdown.signalled(), grace));
-
-    let identity = identity_http::start(
-        &config,
-        &data,
-        store,
-        auditor.clone(),
-        &shutdown,
-        &mut tasks,
-    )
-    .await?;
 
     let admin_listener = plane::bind(config.admin.listen, "admin endpoint").await?;
     let admin_addr = admin_listener.local_addr()?;
