@@ -53,6 +53,15 @@ pub fn gate(
     own: Option<(&str, Option<&Path>)>,
     access: Option<Arc<AccessControl>>,
 ) -> anyhow::Result<Option<Arc<dyn Authenticator>>> {
+    Ok(verifier(config, own)?
+        .map(|verifier| Arc::new(IdentityGate::new(verifier, access)) as Arc<dyn Authenticator>))
+}
+
+/// The verifier of every issuer the plane trusts (see [`gate`]); `None` when there is none.
+pub fn verifier(
+    config: &Config,
+    own: Option<(&str, Option<&Path>)>,
+) -> anyhow::Result<Option<Verifier>> {
     let mut verifier_config = VerifierConfig::default();
     if let Some((issuer_url, ca)) = own {
         // Our own tokens carry the resource they were requested for: accept the audiences
@@ -86,8 +95,9 @@ pub fn gate(
     if verifier_config.issuers.is_empty() {
         return Ok(None);
     }
-    let verifier = Verifier::new(&verifier_config).context("cannot set up the token verifier")?;
-    Ok(Some(Arc::new(IdentityGate::new(verifier, access))))
+    Verifier::new(&verifier_config)
+        .map(Some)
+        .context("cannot set up the token verifier")
 }
 
 /// Verifies route callers with the identity verifier and, where asked, RBAC.

@@ -94,6 +94,7 @@ pub async fn run(args: GatewayArgs, settings: Settings) -> anyhow::Result<ExitCo
             admin_token: Arc::clone(&admin_token),
             auditor: auditor.clone(),
             identity: None,
+            access: None,
         },
         shutdown.signalled(),
     ));

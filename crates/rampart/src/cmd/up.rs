@@ -71,11 +71,14 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
     )
     .await?;
     let access = crate::identity_gate::open_access(store, auditor.clone()).await?;
-    let authenticator = crate::identity_gate::gate(
-        &config,
-        Some((&identity.issuer_url, dev_ca.as_deref())),
-        Some(access),
-    )?;
+    let verifier =
+        crate::identity_gate::verifier(&config, Some((&identity.issuer_url, dev_ca.as_deref())))?;
+    let authenticator = verifier.clone().map(|verifier| {
+        Arc::new(crate::identity_gate::IdentityGate::new(
+            verifier,
+            Some(Arc::clone(&access)),
+        )) as Arc<dyn rampart_gateway::Authenticator>
+    });
     let wiring = edge::Wiring {
         listen: config.gateway.listen,
         tls,
@@ -105,6 +108,7 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
             issuer: Arc::clone(&identity.issuer),
             managed_identity_url: identity.managed_identity_url.clone(),
         }),
+        access: Some(crate::access_http::AccessAdmin { access, verifier }),
     };
     let runtime_file = RuntimeFile::write(&data, admin_addr)?;
     tasks.spawn(admin::serve(
