@@ -38,6 +38,9 @@ const CLASS_MAX: usize = 10;
 /// Requirement sets larger than this are dropped (the rule then always runs).
 const NEED_MAX: usize = 4096;
 
+/// Groups with more factors than this use Aho-Corasick's default automaton, not a DFA.
+const DFA_MAX_PATTERNS: usize = 300;
+
 type Set = BTreeSet<Vec<u8>>;
 
 #[derive(Debug, Default)]
@@ -365,7 +368,8 @@ pub(crate) fn build_groups(
         let ac = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
-            .kind(Some(AhoCorasickKind::DFA))
+            // A DFA scans fastest; it is built only for groups small enough to build quickly.
+            .kind((p.patterns.len() <= DFA_MAX_PATTERNS).then_some(AhoCorasickKind::DFA))
             .build(&p.patterns)
             .or_else(|_| {
                 AhoCorasickBuilder::new()
