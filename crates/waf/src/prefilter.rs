@@ -1,12 +1,13 @@
 //! The multi-pattern prefilter: for each operator, a set of literals at least one of which
-//! every matching input contains (its *necessary factors*); per phase, the rules that inspect
-//! the same variables through the same transformation pipeline share one Aho-Corasick automaton
-//! over all their factors, so one scan of each transformed value tells which of those rules can
-//! match at all. The others are skipped without collecting variables, transforming or running
-//! their regex.
+//! every matching input contains (its *necessary factors*). Each variable of a rule link, seen
+//! through the link's transformation pipeline in its phase, is a *value stream*; the links that
+//! read the same stream share one Aho-Corasick automaton over all their factors, so one scan of
+//! each transformed value per phase tells which of those links can match at all. A link whose
+//! factors occur in none of its streams is skipped without collecting variables, transforming
+//! or running its regex.
 //!
-//! Exactness: a rule is skipped only when none of its factors occurs in any value it could see
-//! (the group scans every value of its variables, before exclusions, which only remove values),
+//! Exactness: a link is skipped only when none of its factors occurs in any value it could see
+//! (a stream holds every value of its variable, before exclusions, which only remove values),
 //! and the factors of a regex are derived from its syntax tree so that every match contains
 //! one of them. Factors are ASCII-lower-cased and the automaton is ASCII case-insensitive:
 //! folding can only make a factor occur more often, never less.
@@ -277,8 +278,8 @@ pub(crate) fn translated_rx_factors(translated: &str) -> Option<Vec<Vec<u8>>> {
     necessary_factors(&hir)
 }
 
-/// The rules of one phase that inspect the same variables through the same transformation
-/// pipeline, with one automaton over all their factors.
+/// A value stream (one variable through one pipeline in one phase) and the links that read it,
+/// with one automaton over all their factors.
 #[derive(Debug)]
 pub(crate) struct Group {
     /// The variables (exclusions left out: they only remove values).
@@ -319,13 +320,15 @@ struct Pending {
     members: u32,
 }
 
+/// Where a link's prefilter answers are: rule index, link index, and its (group, member)
+/// pairs (the link can match only if one of them is set).
+pub(crate) type Assignment = (usize, usize, Vec<(u32, u32)>);
+
 /// Groups the links by value stream (phase, variable, pipeline, `multiMatch`: the key) and
 /// builds one automaton per stream. Returns the groups, the total number of bit-set words, and
 /// for each candidate (rule, link) its (group, member) pairs: the link can match only if one
 /// of them is set.
-pub(crate) fn build_groups(
-    candidates: Vec<Candidate>,
-) -> (Vec<Group>, usize, Vec<(usize, usize, Vec<(u32, u32)>)>) {
+pub(crate) fn build_groups(candidates: Vec<Candidate>) -> (Vec<Group>, usize, Vec<Assignment>) {
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut pending: Vec<Pending> = Vec::new();
     let mut links = Vec::new();
