@@ -292,6 +292,8 @@ pub(crate) struct Group {
     pub ac: AhoCorasick,
     /// For each pattern of `ac`, the member (link) it belongs to.
     pub pat_member: Vec<u32>,
+    /// The number of members (links).
+    pub members: u32,
     /// The group's first word in the per-transaction bit set.
     pub off: usize,
     /// The number of words (64 members each).
@@ -392,6 +394,7 @@ pub(crate) fn build_groups(candidates: Vec<Candidate>) -> (Vec<Group>, usize, Ve
             multi: p.multi,
             ac,
             pat_member: p.pat_member,
+            members: p.members,
             off,
             words,
         });

@@ -881,7 +881,14 @@ impl Transaction {
         }
         self.scratch.clear();
         let first = if group.multi { 0 } else { group.path.len() };
-        for val in &vals {
+        // Once every member's bit is set, no further value can change the answer.
+        let full = group.members as usize / 64;
+        let rest = group.members % 64;
+        let all_set = |bits: &[u64]| {
+            bits.iter().take(full).all(|w| *w == u64::MAX)
+                && (rest == 0 || bits.get(full).is_some_and(|w| w.count_ones() >= rest))
+        };
+        'values: for val in &vals {
             let input: &[u8] = &val.data;
             let memo = val.stable && matches!(val.data, Cow::Borrowed(_));
             for k in first..=group.path.len() {
@@ -893,6 +900,16 @@ impl Transaction {
                 };
                 let r = c.run(&inner.pipes, path, input, memo);
                 let value = c.get(r, input);
+                if group.members == 1 {
+                    // One member: any occurrence settles it, the first one found is enough.
+                    if group.ac.is_match(value) {
+                        if let Some(w) = bits.first_mut() {
+                            *w |= 1;
+                        }
+                        break 'values;
+                    }
+                    continue;
+                }
                 for hit in group.ac.find_overlapping_iter(value) {
                     let member = group
                         .pat_member
@@ -902,6 +919,9 @@ impl Transaction {
                     if let Some(w) = bits.get_mut((member / 64) as usize) {
                         *w |= 1u64 << (member % 64);
                     }
+                }
+                if all_set(bits) {
+                    break 'values;
                 }
             }
         }
