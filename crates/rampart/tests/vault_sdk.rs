@@ -93,8 +93,38 @@ fn azure_sdk_drives_every_secrets_operation() {
     .unwrap();
 
     // On the data directory, before the plane runs.
+    let created = stdout_of(&rampart(
+        &config,
+        &data,
+        &[
+            "vault",
+            "create",
+            "stamp-2",
+            "--retention-days",
+            "30",
+            "--purge-protection",
+        ],
+    ));
+    assert!(created.contains("created vault stamp-2"), "{created}");
+    for bad in [
+        vec!["vault", "create", "stamp-2"],
+        vec!["vault", "create", "2bad"],
+        vec!["vault", "create", "ok-name", "--retention-days", "6"],
+    ] {
+        let output = rampart(&config, &data, &bad);
+        assert_eq!(output.status.code(), Some(2), "{bad:?}");
+    }
     let listed = stdout_of(&rampart(&config, &data, &["vault", "list"]));
-    assert!(listed.starts_with("default\tretention_days=90"), "{listed}");
+    let lines: Vec<&str> = listed.lines().collect();
+    assert_eq!(lines.len(), 2, "{listed}");
+    assert!(
+        lines[0].starts_with("default\tretention_days=90\tpurge_protection=false"),
+        "{listed}"
+    );
+    assert!(
+        lines[1].starts_with("stamp-2\tretention_days=30\tpurge_protection=true"),
+        "{listed}"
+    );
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_rampart"))
         .arg("--config")
