@@ -105,7 +105,8 @@ impl RunningPlane {
             format!(
                 "[admin]\nlisten = \"127.0.0.1:0\"\n[gateway]\nlisten = \"127.0.0.1:0\"\n\
                  [demo]\nlisten = \"127.0.0.1:0\"\n[identity]\nlisten = \"127.0.0.1:0\"\n\
-                 managed_identity_listen = \"127.0.0.1:0\"\n{extra_config}"
+                 managed_identity_listen = \"127.0.0.1:0\"\n[vault]\nlisten = \"127.0.0.1:0\"\n\
+                 {extra_config}"
             ),
         )
         .unwrap();
