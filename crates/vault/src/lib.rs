@@ -80,6 +80,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 pub mod barrier;
+pub mod certificates;
 mod crypto;
 pub mod error;
 mod keyring;
@@ -90,10 +91,12 @@ pub mod shamir;
 pub mod store;
 
 pub use barrier::{Barrier, BarrierTxn, CasToken, KeyPage, RewrapReport, Versioned};
+pub use certificates::Certificates;
 pub use crypto::Key256;
 pub use error::{Result, VaultError};
 pub use pkcs11::{PinSource, Pkcs11Config};
 pub use seal::{InitMethod, InitOutput, SealConfig, SealStatus, UnsealProgress};
+pub use store::LinkedVersion;
 pub use store::{
     Attributes, DeletionInfo, IdPage, ObjectKind, ObjectMeta, ObjectVersion, VersionedStore,
 };
