@@ -344,7 +344,8 @@ pub fn self_signed(params: CertificateParams, key: &CertKey) -> Result<Vec<u8>> 
 }
 
 /// A certificate signing request (DER) for `key` with the subject and extensions of `params`.
-pub fn csr(params: CertificateParams, key: &CertKey) -> Result<Vec<u8>> {
+pub fn csr(mut params: CertificateParams, key: &CertKey) -> Result<Vec<u8>> {
+    params.serial_number = None; // the CA chooses it
     let pair = key.rcgen()?;
     let req = params
         .serialize_request(&pair)
