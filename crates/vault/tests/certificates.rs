@@ -26,6 +26,8 @@ fn vault() -> VaultInfo {
         name: "stamp1".into(),
         retention_days: 7,
         purge_protection: false,
+        geography: "local".into(),
+        created: 0,
     }
 }
 

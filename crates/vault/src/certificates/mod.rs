@@ -38,25 +38,7 @@ use x509::{CertKey, KeyKind};
 
 const KIND: ObjectKind = ObjectKind::Certificate;
 
-/// The vault a certificate operation runs in: its name and soft-delete settings.
-// TODO(lead): once `vaults.rs` (branch vaultapi) is in main, replace this with
-// `crate::vaults::VaultInfo` (same field names).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VaultInfo {
-    /// The name (lowercase).
-    pub name: String,
-    /// Soft-delete retention in days.
-    pub retention_days: u32,
-    /// Whether purge protection is on.
-    pub purge_protection: bool,
-}
-
-impl VaultInfo {
-    /// The retention in seconds.
-    pub fn retention_secs(&self) -> i64 {
-        i64::from(self.retention_days) * 86_400
-    }
-}
+pub use crate::vaults::VaultInfo;
 
 /// A page of results with the continuation for the next.
 #[derive(Debug, Clone, PartialEq)]
@@ -1099,9 +1081,9 @@ impl Certificates {
         let vault_name = vault.name.as_str();
         let deleted = self.get_deleted(vault, name).await?;
         if vault.purge_protection {
-            return Err(VaultError::WrongState {
+            return Err(VaultError::PurgeProtected {
                 what: format!("certificate {:?}", deleted.certificate.name),
-                reason: "purge protection is enabled for the vault",
+                vault: vault.name.clone(),
             });
         }
         self.store.purge(vault_name, KIND, name).await?;
