@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use rampart_vault::certificates::{
     Certificate, CertificateOperation, CertificateUpdate, Certificates, Contact,
     DeletedCertificate, ImportCertificate, NewCertificate, Policy,
@@ -29,6 +29,8 @@ use crate::throttle::SECRET_CREATE;
 
 const KIND: ObjectKind = ObjectKind::Certificate;
 const BODY_LIMIT: usize = 256 * 1024;
+/// Body limit of the restore route (500 versions of three objects, base64).
+const RESTORE_BODY_LIMIT: usize = 96 * 1024 * 1024;
 
 /// Certificate data actions (Azure's names).
 pub mod actions {
@@ -49,6 +51,10 @@ pub mod actions {
         "Microsoft.KeyVault/vaults/deletedCertificates/recover/action";
     /// Purge a deleted certificate.
     pub const DELETED_PURGE: &str = "Microsoft.KeyVault/vaults/deletedCertificates/delete";
+    /// Back a certificate up.
+    pub const BACKUP: &str = "Microsoft.KeyVault/vaults/certificates/backup/action";
+    /// Restore a certificate backup.
+    pub const RESTORE: &str = "Microsoft.KeyVault/vaults/certificates/restore/action";
     /// Read certificate contacts.
     pub const CONTACTS_READ: &str = "Microsoft.KeyVault/vaults/certificatecontacts/read";
     /// Set or delete certificate contacts.
@@ -85,6 +91,13 @@ static GET_DELETED: Operation = op("certificate.get_deleted", actions::DELETED_R
 static LIST_DELETED: Operation = op("certificate.list_deleted", actions::DELETED_READ, false);
 static RECOVER: Operation = op("certificate.recover", actions::DELETED_RECOVER, true);
 static PURGE: Operation = op("certificate.purge", actions::DELETED_PURGE, true);
+static BACKUP: Operation = op("certificate.backup", actions::BACKUP, false);
+static RESTORE: Operation = Operation {
+    audit_action: "certificate.restore",
+    data_action: actions::RESTORE,
+    throttle_class: Some(SECRET_CREATE),
+    write: true,
+};
 static GET_CONTACTS: Operation = op("certificate.get_contacts", actions::CONTACTS_READ, false);
 static SET_CONTACTS: Operation = op("certificate.set_contacts", actions::CONTACTS_WRITE, true);
 static DELETE_CONTACTS: Operation =
@@ -93,6 +106,11 @@ static DELETE_CONTACTS: Operation =
 pub(crate) fn routes() -> Router<VaultApi> {
     Router::new()
         .route("/certificates", get(list))
+        .route(
+            "/certificates/restore",
+            post(restore).layer(DefaultBodyLimit::max(RESTORE_BODY_LIMIT)),
+        )
+        .route("/certificates/{name}/backup", post(backup))
         .route(
             "/certificates/contacts",
             get(get_contacts).put(set_contacts).delete(delete_contacts),
@@ -799,6 +817,54 @@ async fn delete_contacts(ctx: Ctx) -> Result<Response, ApiError> {
                 "Contacts not found",
             )),
             Err(e) => Err(verr("contacts")(e)),
+        }
+    }
+    .await;
+    access.finish(result, None)
+}
+
+#[derive(Serialize)]
+struct BackupOut {
+    value: String,
+}
+
+#[derive(Deserialize)]
+struct RestoreBody {
+    value: String,
+}
+
+async fn backup(ctx: Ctx, ApiPath(name): ApiPath<String>) -> Result<Response, ApiError> {
+    let access = ctx
+        .authorize(&BACKUP, ctx.object_scope(KIND, &name))
+        .await?;
+    let result = service(&ctx)
+        .backup(ctx.vault(), &name)
+        .await
+        .map(|blob| {
+            json(&BackupOut {
+                value: URL_SAFE_NO_PAD.encode(blob),
+            })
+        })
+        .map_err(verr(&name));
+    access.finish(result, None)
+}
+
+async fn restore(ctx: Ctx, Body(body): Body) -> Result<Response, ApiError> {
+    let access = ctx.authorize(&RESTORE, ctx.vault_scope()).await?;
+    let result = async {
+        let req: RestoreBody = ctx.json(&body)?;
+        let blob = URL_SAFE_NO_PAD
+            .decode(req.value.trim_end_matches('='))
+            .map_err(|_| ApiError::bad_parameter("The backup blob is not valid base64url."))?;
+        match service(&ctx).restore(ctx.vault(), &blob).await {
+            Ok(c) => Ok(json(&CertOut::new(&ctx, &c, true, true))),
+            Err(rampart_vault::VaultError::AlreadyExists { .. }) => Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "Conflict",
+                "A certificate, key or secret with the backup's name already exists in this vault (live or deleted); restore is refused.",
+            )
+            .with_inner("ObjectAlreadyExists")),
+            Err(e) => Err(verr("")(e)),
         }
     }
     .await;

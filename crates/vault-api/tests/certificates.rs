@@ -219,6 +219,49 @@ async fn lifecycle(store: Store) {
         .await;
     assert_eq!(r.body["value"].as_array().unwrap().len(), 1);
 
+    // Backup, then restore after purge (below) brings the certificate, key and secret back.
+    let r = h
+        .call(Method::POST, &format!("/certificates/ext/backup?{V}"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let ext_backup = r.body["value"].as_str().unwrap().to_owned();
+    let r = h
+        .call(
+            Method::POST,
+            &format!("/certificates/restore?{V}"),
+            Some(json!({"value": ext_backup})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "exists: {:?}", r.body);
+    h.call(Method::DELETE, &format!("/certificates/ext?{V}"), None)
+        .await;
+    let r = h
+        .call(
+            Method::DELETE,
+            &format!("/deletedcertificates/ext?{V}"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r = h
+        .call(
+            Method::POST,
+            &format!("/certificates/restore?{V}"),
+            Some(json!({"value": ext_backup})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["cer"], STANDARD.encode(&leaf));
+    let r = h
+        .call(Method::GET, &format!("/secrets/ext?{V}"), None)
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "secret restored with its certificate"
+    );
+    assert_eq!(r.body["managed"], true);
+
     // Delete / recover / delete / purge.
     let r = h
         .call(Method::DELETE, &format!("/certificates/web?{V}"), None)

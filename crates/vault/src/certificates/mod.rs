@@ -37,6 +37,7 @@ pub use policy::{IssuerKind, Policy};
 use x509::{CertKey, KeyKind};
 
 const KIND: ObjectKind = ObjectKind::Certificate;
+const BACKUP_MAGIC: &[u8; 5] = b"RKCB\x01";
 
 pub use crate::vaults::VaultInfo;
 
@@ -1097,6 +1098,72 @@ impl Certificates {
             }
         }
         Ok(())
+    }
+
+    /// A backup blob of a live certificate: every version of the certificate, its key and its
+    /// secret, each a geography-bound blob of [`crate::backup`], framed as
+    /// `"RKCB" | 0x01 | (length (u32 BE) | blob) x 3` (an empty blob for a missing part).
+    pub async fn backup(&self, vault: &VaultInfo, name: &str) -> Result<Vec<u8>> {
+        let meta = self.store.meta(&vault.name, KIND, name).await?;
+        if meta.deleted.is_some() || meta.purging {
+            return Err(VaultError::NotFound {
+                what: format!("certificate {:?}", meta.name),
+            });
+        }
+        let mut out = BACKUP_MAGIC.to_vec();
+        for kind in [KIND, ObjectKind::Key, ObjectKind::Secret] {
+            let part = match crate::backup::backup_object(&self.store, vault, kind, name).await {
+                Ok(blob) => blob,
+                Err(VaultError::NotFound { .. }) if kind != KIND => Vec::new(),
+                Err(e) => return Err(e),
+            };
+            let len = u32::try_from(part.len()).map_err(|_| VaultError::InvalidBackup {
+                reason: "part too large",
+            })?;
+            out.extend_from_slice(&len.to_be_bytes());
+            out.extend_from_slice(&part);
+        }
+        Ok(out)
+    }
+
+    /// Restores a blob made by [`Certificates::backup`]: the certificate first (refused with
+    /// [`VaultError::AlreadyExists`] when the name exists), then its key and secret.
+    pub async fn restore(&self, vault: &VaultInfo, blob: &[u8]) -> Result<Certificate> {
+        let bad = |reason| VaultError::InvalidBackup { reason };
+        let mut rest = blob
+            .strip_prefix(BACKUP_MAGIC.as_slice())
+            .ok_or_else(|| bad("not a rampart certificate backup"))?;
+        let mut parts = Vec::with_capacity(3);
+        for _ in 0..3 {
+            let (len, tail) = rest.split_at_checked(4).ok_or_else(|| bad("truncated"))?;
+            let mut buf = [0u8; 4];
+            buf.copy_from_slice(len);
+            let len = usize::try_from(u32::from_be_bytes(buf)).map_err(|_| bad("length"))?;
+            let (part, tail) = tail.split_at_checked(len).ok_or_else(|| bad("truncated"))?;
+            parts.push(part);
+            rest = tail;
+        }
+        if !rest.is_empty() {
+            return Err(bad("trailing bytes"));
+        }
+        let [cert_part, key_part, secret_part] = parts.as_slice() else {
+            return Err(bad("truncated"));
+        };
+        let (meta, _) = crate::backup::restore_object(&self.store, vault, KIND, cert_part).await?;
+        for (kind, part) in [
+            (ObjectKind::Key, key_part),
+            (ObjectKind::Secret, secret_part),
+        ] {
+            if part.is_empty() {
+                continue;
+            }
+            let (restored, _) =
+                crate::backup::restore_object(&self.store, vault, kind, part).await?;
+            if !restored.name.eq_ignore_ascii_case(&meta.name) {
+                return Err(bad("the key or secret belongs to another certificate"));
+            }
+        }
+        self.get(&vault.name, &meta.name, None).await
     }
 
     /// The vault's certificate contacts (empty when none were set).
