@@ -423,10 +423,18 @@ async fn create(
             enabled: req.attributes.and_then(|a| a.enabled),
             tags: req.tags.unwrap_or_default(),
         };
-        let op = service(&ctx)
+        let mut op = service(&ctx)
             .create(ctx.vault(), &name, new)
             .await
             .map_err(verr(&name))?;
+        // Azure's create is asynchronous: its 202 always says inProgress, and the SDKs' pollers
+        // rely on that (a completed first answer leaves them without a result); the operation
+        // reads `completed` from the first GET of `/pending` on.
+        if op.status == "completed" {
+            op.status = "inProgress".into();
+            op.status_details = "Pending certificate created. Certificate request is in progress. This may take some time based on the issuer provider. Please check again later.".into();
+            op.target_version = None;
+        }
         let mut response = json(&OperationOut::new(&ctx, &op));
         *response.status_mut() = StatusCode::ACCEPTED;
         if let Ok(location) = format!(

@@ -72,16 +72,19 @@ async fn lifecycle(store: Store) {
         )
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
-    assert_eq!(r.body["status"], "completed");
+    assert_eq!(
+        r.body["status"], "inProgress",
+        "Azure's create answer is asynchronous"
+    );
     assert_eq!(
         r.body["id"],
         "https://127.0.0.1:8446/certificates/web/pending"
     );
-    assert_eq!(r.body["target"], "https://127.0.0.1:8446/certificates/web");
     let r = h
         .call(Method::GET, &format!("/certificates/web/pending?{V}"), None)
         .await;
     assert_eq!(r.body["status"], "completed");
+    assert_eq!(r.body["target"], "https://127.0.0.1:8446/certificates/web");
 
     let r = h
         .call(Method::GET, &format!("/certificates/web?{V}"), None)
