@@ -32,9 +32,23 @@ const BODY_LIMIT: usize = 256 * 1024;
 /// Body limit of the restore route (500 versions of three objects, base64).
 const RESTORE_BODY_LIMIT: usize = 96 * 1024 * 1024;
 
-/// Certificate data actions (Azure's names).
+/// Certificate data actions (Azure's names). [`actions::ALL`] lists them for RBAC tests.
 pub mod actions {
-    /// Read certificates, versions, policies and pending operations.
+    /// Every certificate data action the routes use.
+    pub const ALL: [&str; 10] = [
+        READ,
+        CREATE,
+        IMPORT,
+        UPDATE,
+        DELETE,
+        RECOVER,
+        PURGE,
+        BACKUP,
+        RESTORE,
+        CONTACTS_WRITE,
+    ];
+    /// Read certificates, versions, policies, pending operations, deleted certificates and
+    /// contacts.
     pub const READ: &str = "Microsoft.KeyVault/vaults/certificates/read";
     /// Create a certificate.
     pub const CREATE: &str = "Microsoft.KeyVault/vaults/certificates/create/action";
@@ -44,19 +58,14 @@ pub mod actions {
     pub const UPDATE: &str = "Microsoft.KeyVault/vaults/certificates/update/action";
     /// Delete a certificate (soft delete) or its pending operation.
     pub const DELETE: &str = "Microsoft.KeyVault/vaults/certificates/delete";
-    /// Read deleted certificates.
-    pub const DELETED_READ: &str = "Microsoft.KeyVault/vaults/deletedCertificates/read/action";
     /// Recover a deleted certificate.
-    pub const DELETED_RECOVER: &str =
-        "Microsoft.KeyVault/vaults/deletedCertificates/recover/action";
+    pub const RECOVER: &str = "Microsoft.KeyVault/vaults/certificates/recover/action";
     /// Purge a deleted certificate.
-    pub const DELETED_PURGE: &str = "Microsoft.KeyVault/vaults/deletedCertificates/delete";
+    pub const PURGE: &str = "Microsoft.KeyVault/vaults/certificates/purge/action";
     /// Back a certificate up.
     pub const BACKUP: &str = "Microsoft.KeyVault/vaults/certificates/backup/action";
     /// Restore a certificate backup.
     pub const RESTORE: &str = "Microsoft.KeyVault/vaults/certificates/restore/action";
-    /// Read certificate contacts.
-    pub const CONTACTS_READ: &str = "Microsoft.KeyVault/vaults/certificatecontacts/read";
     /// Set or delete certificate contacts.
     pub const CONTACTS_WRITE: &str = "Microsoft.KeyVault/vaults/certificatecontacts/write";
 }
@@ -87,10 +96,10 @@ static GET_PENDING: Operation = op("certificate.get_pending", actions::READ, fal
 static CANCEL_PENDING: Operation = op("certificate.cancel_pending", actions::UPDATE, true);
 static DELETE_PENDING: Operation = op("certificate.delete_pending", actions::DELETE, true);
 static MERGE: Operation = op("certificate.merge", actions::UPDATE, true);
-static GET_DELETED: Operation = op("certificate.get_deleted", actions::DELETED_READ, false);
-static LIST_DELETED: Operation = op("certificate.list_deleted", actions::DELETED_READ, false);
-static RECOVER: Operation = op("certificate.recover", actions::DELETED_RECOVER, true);
-static PURGE: Operation = op("certificate.purge", actions::DELETED_PURGE, true);
+static GET_DELETED: Operation = op("certificate.get_deleted", actions::READ, false);
+static LIST_DELETED: Operation = op("certificate.list_deleted", actions::READ, false);
+static RECOVER: Operation = op("certificate.recover", actions::RECOVER, true);
+static PURGE: Operation = op("certificate.purge", actions::PURGE, true);
 static BACKUP: Operation = op("certificate.backup", actions::BACKUP, false);
 static RESTORE: Operation = Operation {
     audit_action: "certificate.restore",
@@ -98,7 +107,7 @@ static RESTORE: Operation = Operation {
     throttle_class: Some(SECRET_CREATE),
     write: true,
 };
-static GET_CONTACTS: Operation = op("certificate.get_contacts", actions::CONTACTS_READ, false);
+static GET_CONTACTS: Operation = op("certificate.get_contacts", actions::READ, false);
 static SET_CONTACTS: Operation = op("certificate.set_contacts", actions::CONTACTS_WRITE, true);
 static DELETE_CONTACTS: Operation =
     op("certificate.delete_contacts", actions::CONTACTS_WRITE, true);
