@@ -180,7 +180,14 @@ async fn self_signed_certificate_matches_its_policy(ctx: &common::Ctx) {
             "{name}: leaf in PFX"
         );
         // The private key in the key object is the certificate's.
-        std::fs::write(dir.path().join("k.der"), key.value.as_slice()).unwrap();
+        // The keys service's stored form: a type byte (1 RSA, 3 P-384), then PKCS#8.
+        let expected_tag = if name == "web-rsa" { 1 } else { 3 };
+        assert_eq!(key.value[0], expected_tag, "{name}");
+        assert_eq!(
+            key.attributes.extra["kty"],
+            if name == "web-rsa" { "RSA" } else { "EC" }
+        );
+        std::fs::write(dir.path().join("k.der"), &key.value[1..]).unwrap();
         let pubkey = openssl(
             dir.path(),
             &["pkey", "-inform", "DER", "-in", "k.der", "-pubout"],
@@ -754,6 +761,33 @@ async fn linked_objects_policy_and_soft_delete(ctx: &common::Ctx) {
         ));
     }
     certs.create(&v, name, create(true)).await.unwrap();
+
+    // reuse_key: a renewal under the policy keeps the private key; without it, a new key.
+    let mut keys = Vec::new();
+    for reuse in [true, true, false] {
+        certs
+            .create(
+                &v,
+                "renewed",
+                NewCertificate {
+                    policy: policy(serde_json::json!({
+                        "key_props": {"kty": "EC", "crv": "P-256", "reuse_key": reuse},
+                        "x509_props": {"subject": "CN=renewed"},
+                        "issuer": {"name": "Self"},
+                    })),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let key = store
+            .get_version(&v.name, ObjectKind::Key, "renewed", None)
+            .await
+            .unwrap();
+        keys.push(key.value.to_vec());
+    }
+    assert_eq!(keys[0], keys[1], "reuse_key keeps the key");
+    assert_ne!(keys[1], keys[2], "a new key otherwise");
 
     // Contacts.
     assert!(certs.contacts(&v).await.unwrap().is_empty());

@@ -5,7 +5,8 @@
 //!   CA-signed chain once the leaf's public key is checked against the pending key;
 //! * every certificate version comes with a **linked key and secret** of the same name and
 //!   version id, marked `managed` and written in the same transaction
-//!   ([`VersionedStore::create_linked_versions`]): the key holds the private key, the secret
+//!   ([`VersionedStore::create_linked_versions`]): the key holds the private key in the keys
+//!   service's stored form (type byte 1 RSA, 2-4 P-256/384/521, then PKCS#8), the secret
 //!   the PKCS#12 (base64) or PEM export (the private key only when `exportable`);
 //! * **import** of PEM (key + chain) or PKCS#12 (with or without password);
 //! * the policy lives in the latest version's attributes (`extra.policy`), so backups and
@@ -294,6 +295,24 @@ fn to_certificate(name: String, version: ObjectVersion, policy: Option<Policy>) 
     }
 }
 
+/// The keys service's type byte for a key kind.
+fn key_tag(kind: KeyKind) -> u8 {
+    match kind {
+        KeyKind::Rsa(_) => 1,
+        KeyKind::Ec(x509::Curve::P256) => 2,
+        KeyKind::Ec(x509::Curve::P384) => 3,
+        KeyKind::Ec(x509::Curve::P521) => 4,
+    }
+}
+
+/// A key in the keys service's stored form: type byte, then PKCS#8 DER.
+fn stored_key(key: &CertKey) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(key.pkcs8().len() + 1));
+    out.push(key_tag(key.kind()));
+    out.extend_from_slice(key.pkcs8());
+    out
+}
+
 /// Whether the latest version of a key or secret is managed by a certificate: the keys and
 /// secrets services refuse direct changes to such objects with
 /// [`VaultError::ManagedByCertificate`] (as Azure does).
@@ -391,14 +410,13 @@ impl Certificates {
             .get_version(vault, ObjectKind::Key, name, None)
             .await
         {
-            Ok(v)
-                if v.attributes.managed
-                    && v.attributes.extra.get("format").and_then(|f| f.as_str())
-                        == Some("pkcs8") =>
-            {
-                let key = CertKey::from_private_der(&v.value)?;
-                Ok((key.kind() == kind).then_some(key))
-            }
+            Ok(v) if v.attributes.managed => match v.value.split_first() {
+                Some((&tag, der)) if tag == key_tag(kind) => {
+                    let key = CertKey::from_private_der(der)?;
+                    Ok((key.kind() == kind).then_some(key))
+                }
+                _ => Ok(None),
+            },
             Ok(_) | Err(VaultError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
         }
@@ -441,17 +459,19 @@ impl Certificates {
 
         let mut key_attrs = base.clone();
         key_attrs.managed = true;
-        // TODO(lead): key object format. The vaultkeys branch had no key format when this was
-        // written; the linked key is stored as PKCS#8 DER with these `extra` fields. Convert to
-        // the keys service's format (or teach it to read `format = "pkcs8"`) when merging.
-        let (kty, size) = match key.kind() {
-            KeyKind::Rsa(bits) => ("RSA", serde_json::json!({ "key_size": bits })),
-            KeyKind::Ec(curve) => ("EC", serde_json::json!({ "crv": curve.jwk_name() })),
-        };
-        key_attrs.extra.insert("format".into(), "pkcs8".into());
-        key_attrs.extra.insert("kty".into(), kty.into());
-        if let serde_json::Value::Object(m) = size {
-            key_attrs.extra.extend(m);
+        // The keys service's stored form (branch vaultkeys, `keys::material`): the key type
+        // byte, then PKCS#8; `extra` has kty, key_size or crv, and key_ops.
+        match key.kind() {
+            KeyKind::Rsa(bits) => {
+                key_attrs.extra.insert("kty".into(), "RSA".into());
+                key_attrs.extra.insert("key_size".into(), bits.into());
+            }
+            KeyKind::Ec(curve) => {
+                key_attrs.extra.insert("kty".into(), "EC".into());
+                key_attrs
+                    .extra
+                    .insert("crv".into(), curve.jwk_name().into());
+            }
         }
         let ops: &[&str] = match key.kind() {
             KeyKind::Rsa(_) => &[
@@ -470,6 +490,7 @@ impl Certificates {
         key_attrs
             .extra
             .insert("exportable".into(), policy.exportable().into());
+        let key_value = stored_key(key);
 
         let mut secret_attrs = base;
         secret_attrs.managed = true;
@@ -497,7 +518,7 @@ impl Certificates {
                     LinkedVersion {
                         kind: ObjectKind::Key,
                         name,
-                        value: key.pkcs8(),
+                        value: &key_value,
                         attributes: key_attrs,
                     },
                     LinkedVersion {
