@@ -236,6 +236,61 @@ async fn lifecycle(store: Store) {
         )
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT, "exists: {:?}", r.body);
+    // A vault of another geography refuses the blob; one of the same geography takes it.
+    for (vault, geography) in [("elsewhere", "us"), ("same-geo", "eu")] {
+        h.api
+            .registry()
+            .create(
+                vault,
+                &rampart_vault::VaultOptions {
+                    geography: geography.into(),
+                    ..rampart_vault::VaultOptions::default()
+                },
+            )
+            .await
+            .unwrap();
+    }
+    let r = h
+        .send(
+            Method::POST,
+            "elsewhere.vault.localhost",
+            &format!("/certificates/restore?{V}"),
+            Some("allow:a"),
+            Some(json!({"value": ext_backup})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("geography")
+    );
+    let r = h
+        .send(
+            Method::POST,
+            "same-geo.vault.localhost",
+            &format!("/certificates/restore?{V}"),
+            Some("allow:a"),
+            Some(json!({"value": ext_backup})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let r = h
+        .send(
+            Method::GET,
+            "same-geo.vault.localhost",
+            &format!("/secrets/ext?{V}"),
+            Some("allow:a"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "the secret came along: {:?}",
+        r.body
+    );
     h.call(Method::DELETE, &format!("/certificates/ext?{V}"), None)
         .await;
     let r = h
