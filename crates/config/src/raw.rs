@@ -29,11 +29,25 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub waf: RawWaf,
     #[serde(default)]
+    pub identity: RawIdentity,
+    #[serde(default)]
     pub vault: RawVault,
     #[serde(default)]
     pub rate_limit: Option<RawRateLimit>,
     #[serde(default)]
     pub route: Vec<RawRoute>,
+    #[serde(default)]
+    pub trusted_issuer: Vec<RawTrustedIssuer>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTrustedIssuer {
+    pub issuer: Leaf<String>,
+    pub discovery_url: Leaf<String>,
+    pub jwks_uri: Leaf<String>,
+    pub audiences: Leaf<Vec<Spanned<String>>>,
+    pub tenant: Leaf<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -149,6 +163,17 @@ pub(crate) struct RawAudit {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub(crate) struct RawIdentity {
+    pub listen: Leaf<String>,
+    pub issuer_url: Leaf<String>,
+    pub managed_identity_listen: Leaf<String>,
+    pub token_lifetime: Leaf<String>,
+    pub key_rotation: Leaf<String>,
+    pub signing_algorithm: Leaf<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct RawVault {
     pub listen: Leaf<String>,
     pub domain: Leaf<String>,
@@ -235,6 +260,17 @@ pub(crate) const SCHEMA: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "identity",
+        &[
+            "listen",
+            "issuer_url",
+            "managed_identity_listen",
+            "token_lifetime",
+            "key_rotation",
+            "signing_algorithm",
+        ],
+    ),
+    (
         "vault",
         &[
             "listen",
@@ -277,6 +313,10 @@ pub(crate) const SCHEMA: &[(&str, &[&str])] = &[
             "authorize",
         ],
     ),
+    (
+        "trusted_issuer",
+        &["issuer", "discovery_url", "jwks_uri", "audiences", "tenant"],
+    ),
 ];
 
 /// The section names of [`SCHEMA`].
@@ -289,7 +329,9 @@ pub(crate) const SECTIONS: &[&str] = &[
     "storage",
     "audit",
     "waf",
+    "identity",
     "vault",
     "rate_limit",
     "route",
+    "trusted_issuer",
 ];

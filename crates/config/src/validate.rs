@@ -11,15 +11,15 @@ use toml_edit::ImDocument;
 use crate::duration::parse_duration;
 use crate::locate::{check_schema, key_at, line_of};
 use crate::raw::{
-    Leaf, RawAdmin, RawAudit, RawConfig, RawData, RawGateway, RawLog, RawRateLimit, RawRoute,
-    RawStorage, RawVault, RawWaf, RoutineRecordsValue,
+    Leaf, RawAdmin, RawAudit, RawConfig, RawData, RawGateway, RawIdentity, RawLog, RawRateLimit,
+    RawRoute, RawStorage, RawTrustedIssuer, RawVault, RawWaf, RoutineRecordsValue,
 };
 use crate::{
     AdminConfig, AuditConfig, Config, ConfigError, ConfigErrorKind, CrsSource, DataConfig,
-    DataRate, DemoConfig, GatewayConfig, HealthCheckConfig, IpNet, LogConfig, LogFormat,
-    RateLimitConfig, RateLimitKey, RouteAuthConfig, RouteConfig, RoutineRecords, StorageBackend,
-    StorageConfig, TlsMode, Upstream, VaultConfig, VaultSeal, WafConfig, WafEngine, defaults,
-    redact_url,
+    DataRate, DemoConfig, GatewayConfig, HealthCheckConfig, IdentityConfig, IpNet, IssuerKeys,
+    LogConfig, LogFormat, RateLimitConfig, RateLimitKey, RouteAuthConfig, RouteConfig,
+    RoutineRecords, SigningAlgorithm, StorageBackend, StorageConfig, TlsMode, TrustedIssuerConfig,
+    Upstream, VaultConfig, VaultSeal, WafConfig, WafEngine, defaults, redact_url,
 };
 
 pub(crate) fn from_toml_str(text: &str, origin: &Path) -> Result<Config, ConfigError> {
@@ -105,14 +105,21 @@ impl File<'_> {
             },
             storage: self.storage(raw.storage)?,
             audit: self.audit(raw.audit, defaults.audit)?,
-            vault: self.vault(raw.vault, defaults.vault)?,
             waf: self.waf(raw.waf, defaults.waf)?,
+            identity: self.identity(raw.identity, defaults.identity)?,
+            vault: self.vault(raw.vault, defaults.vault)?,
             rate_limit: raw.rate_limit.map(|raw| self.rate_limit(raw)).transpose()?,
             routes: raw
                 .route
                 .into_iter()
                 .enumerate()
                 .map(|(index, raw)| self.route(index, raw))
+                .collect::<Result<_, _>>()?,
+            trusted_issuers: raw
+                .trusted_issuer
+                .into_iter()
+                .enumerate()
+                .map(|(index, raw)| self.trusted_issuer(index, raw))
                 .collect::<Result<_, _>>()?,
         };
         self.check_route_names(&config.routes)?;
@@ -602,6 +609,84 @@ impl File<'_> {
             group_commit_max_delay,
             segment_max_bytes,
             routine_records,
+        })
+    }
+
+    fn identity(
+        &self,
+        raw: RawIdentity,
+        default: IdentityConfig,
+    ) -> Result<IdentityConfig, ConfigError> {
+        let listen = self.socket_addr(
+            raw.listen.as_ref(),
+            "identity.listen",
+            defaults::IDENTITY_LISTEN,
+            default.listen,
+        )?;
+        let managed_identity_listen = self.socket_addr(
+            raw.managed_identity_listen.as_ref(),
+            "identity.managed_identity_listen",
+            defaults::MANAGED_IDENTITY_LISTEN,
+            default.managed_identity_listen,
+        )?;
+        let issuer_url = match &raw.issuer_url {
+            None => default.issuer_url,
+            Some(value) => {
+                let text = value.get_ref();
+                if !is_issuer_url(text) {
+                    return Err(self.error(
+                        value,
+                        "identity.issuer_url",
+                        ConfigErrorKind::InvalidIssuerUrl {
+                            value: text.clone(),
+                        },
+                    ));
+                }
+                Some(text.clone())
+            }
+        };
+        let token_lifetime = self.duration(
+            raw.token_lifetime.as_ref(),
+            "identity.token_lifetime",
+            "1h",
+            (Duration::from_secs(301), Duration::from_secs(24 * 3600)),
+            default.token_lifetime,
+        )?;
+        let key_rotation = self.duration(
+            raw.key_rotation.as_ref(),
+            "identity.key_rotation",
+            "720h",
+            (
+                Duration::from_secs(3600),
+                Duration::from_secs(365 * 24 * 3600),
+            ),
+            default.key_rotation,
+        )?;
+        let signing_algorithm = match &raw.signing_algorithm {
+            None => default.signing_algorithm,
+            Some(value) => match value.get_ref().as_str() {
+                "ES256" => SigningAlgorithm::Es256,
+                "RS256" => SigningAlgorithm::Rs256,
+                other => {
+                    return Err(self.error(
+                        value,
+                        "identity.signing_algorithm",
+                        ConfigErrorKind::InvalidChoice {
+                            value: other.to_owned(),
+                            what: "signing algorithm",
+                            expected: "\"ES256\" or \"RS256\"",
+                        },
+                    ));
+                }
+            },
+        };
+        Ok(IdentityConfig {
+            listen,
+            issuer_url,
+            managed_identity_listen,
+            token_lifetime,
+            key_rotation,
+            signing_algorithm,
         })
     }
 
@@ -1189,6 +1274,130 @@ impl File<'_> {
         }))
     }
 
+    fn trusted_issuer(
+        &self,
+        index: usize,
+        raw: RawTrustedIssuer,
+    ) -> Result<TrustedIssuerConfig, ConfigError> {
+        let key = |name: &str| format!("trusted_issuer[{index}].{name}");
+        let line = self.table_line("trusted_issuer", index);
+        let required = |name: &str, expected: &'static str| ConfigError {
+            file: self.origin.to_owned(),
+            line,
+            key: Some(key(name)),
+            kind: Box::new(ConfigErrorKind::Required {
+                condition: "a [[trusted_issuer]] is defined",
+                expected,
+            }),
+        };
+        let Some(issuer) = &raw.issuer else {
+            return Err(required(
+                "issuer",
+                "the exact iss of its tokens, e.g. \"https://login.example.com\"",
+            ));
+        };
+        if !is_issuer_url(issuer.get_ref()) {
+            return Err(self.error(
+                issuer,
+                &key("issuer"),
+                ConfigErrorKind::InvalidIssuerUrl {
+                    value: issuer.get_ref().clone(),
+                },
+            ));
+        }
+        let url = |leaf: &Spanned<String>, name: &str| {
+            if is_http_url(leaf.get_ref()) {
+                Ok(leaf.get_ref().clone())
+            } else {
+                Err(self.error(
+                    leaf,
+                    &key(name),
+                    ConfigErrorKind::InvalidChoice {
+                        value: leaf.get_ref().clone(),
+                        what: "URL",
+                        expected: "an https:// (or, to loopback only, http://) URL with a host",
+                    },
+                ))
+            }
+        };
+        let keys = match (&raw.discovery_url, &raw.jwks_uri) {
+            (Some(_), Some(jwks)) => {
+                return Err(self.error(
+                    jwks,
+                    &key("jwks_uri"),
+                    ConfigErrorKind::NotApplicable {
+                        condition: "discovery_url is not set",
+                    },
+                ));
+            }
+            (Some(discovery), None) => IssuerKeys::DiscoveryUrl(url(discovery, "discovery_url")?),
+            (None, Some(jwks)) => IssuerKeys::JwksUri(url(jwks, "jwks_uri")?),
+            (None, None) => IssuerKeys::Discovery,
+        };
+        let audiences = match &raw.audiences {
+            None => {
+                return Err(required(
+                    "audiences",
+                    "the aud values its tokens must carry for this plane, e.g. [\"https://api.example.com\"]",
+                ));
+            }
+            Some(list) if list.get_ref().is_empty() => {
+                return Err(self.error(
+                    list,
+                    &key("audiences"),
+                    ConfigErrorKind::Empty {
+                        expected: "at least one audience",
+                    },
+                ));
+            }
+            Some(list) => list
+                .get_ref()
+                .iter()
+                .map(|entry| {
+                    let value = entry.get_ref();
+                    if value.is_empty() || value.contains(char::is_whitespace) {
+                        Err(self.error(
+                            entry,
+                            &key("audiences"),
+                            ConfigErrorKind::InvalidChoice {
+                                value: value.clone(),
+                                what: "token claim value",
+                                expected: "a non-empty string without spaces",
+                            },
+                        ))
+                    } else {
+                        Ok(value.clone())
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+        let tenant = match &raw.tenant {
+            Some(value) if value.get_ref().is_empty() => {
+                return Err(self.error(
+                    value,
+                    &key("tenant"),
+                    ConfigErrorKind::Empty {
+                        expected: "the tenant id its tokens carry in tid",
+                    },
+                ));
+            }
+            other => other.as_ref().map(|value| value.get_ref().clone()),
+        };
+        Ok(TrustedIssuerConfig {
+            issuer: issuer.get_ref().clone(),
+            keys,
+            audiences,
+            tenant,
+        })
+    }
+
+    /// The line of the `index`th `[[name]]` table header.
+    fn table_line(&self, name: &str, index: usize) -> Option<usize> {
+        let tables = self.document.as_table().get(name)?.as_array_of_tables()?;
+        let span = tables.get(index)?.span()?;
+        Some(line_of(self.text, span.start))
+    }
+
     /// Route names are the routes' RBAC scopes: two routes cannot share one.
     fn check_route_names(&self, routes: &[RouteConfig]) -> Result<(), ConfigError> {
         for (index, route) in routes.iter().enumerate() {
@@ -1363,6 +1572,11 @@ impl File<'_> {
         let mut listeners = vec![
             ("gateway.listen", config.gateway.listen),
             ("admin.listen", config.admin.listen),
+            ("identity.listen", config.identity.listen),
+            (
+                "identity.managed_identity_listen",
+                config.identity.managed_identity_listen,
+            ),
             ("vault.listen", config.vault.listen),
         ];
         if config.gateway.upstream == Upstream::Demo {
@@ -1423,24 +1637,29 @@ fn overlaps(a: SocketAddr, b: SocketAddr) -> bool {
 }
 
 fn raw_listen_spans(document: &ImDocument<&str>) -> Vec<(&'static str, Range<usize>)> {
-    ["gateway", "admin", "demo", "vault"]
-        .into_iter()
-        .zip([
-            "gateway.listen",
-            "admin.listen",
-            "demo.listen",
-            "vault.listen",
-        ])
-        .filter_map(|(section, key)| {
-            let span = document
-                .as_table()
-                .get(section)?
-                .as_table_like()?
-                .get("listen")?
-                .span()?;
-            Some((key, span))
-        })
-        .collect()
+    [
+        ("gateway", "listen", "gateway.listen"),
+        ("admin", "listen", "admin.listen"),
+        ("demo", "listen", "demo.listen"),
+        ("identity", "listen", "identity.listen"),
+        (
+            "identity",
+            "managed_identity_listen",
+            "identity.managed_identity_listen",
+        ),
+        ("vault", "listen", "vault.listen"),
+    ]
+    .into_iter()
+    .filter_map(|(section, name, key)| {
+        let span = document
+            .as_table()
+            .get(section)?
+            .as_table_like()?
+            .get(name)?
+            .span()?;
+        Some((key, span))
+    })
+    .collect()
 }
 
 /// `1024B/10s`: at least one byte, at most 1 GiB, per 1 s to 1 h.
@@ -1494,6 +1713,23 @@ fn is_header_name(name: &str) -> bool {
 }
 
 /// `api.example.com` or `*.example.com`.
+/// An http(s) URL usable as a token issuer: a host, no trailing slash, query or fragment.
+fn is_issuer_url(text: &str) -> bool {
+    is_http_url(text) && !text.ends_with('/') && !text.contains(['?', '#'])
+}
+
+/// An http(s) URL with a host and no whitespace or control characters.
+fn is_http_url(text: &str) -> bool {
+    let rest = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"));
+    rest.is_some_and(|rest| {
+        !rest.is_empty()
+            && !rest.starts_with('/')
+            && !text.chars().any(|c| c.is_whitespace() || c.is_control())
+    })
+}
+
 fn is_route_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name

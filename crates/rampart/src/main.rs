@@ -1,15 +1,19 @@
 //! The `rampart` binary: the command line, wiring of the components, and exit codes.
 //! Engines live in the library crates; this crate only connects them.
 
+mod access_http;
 mod admin;
 mod auditing;
 mod cmd;
 mod datadir;
 mod demo;
 mod edge;
+mod identity_gate;
+mod identity_http;
 mod plane;
 mod telemetry;
 mod tls;
+mod vault;
 mod waf;
 
 use std::path::PathBuf;
@@ -64,6 +68,17 @@ enum Command {
     Up(cmd::up::UpArgs),
     /// Run only the edge gateway in front of an upstream (`--upstream URL`).
     Gateway(cmd::gateway::GatewayArgs),
+    /// The token issuer and managed-identity endpoint: run them alone (`serve`), and manage
+    /// the OAuth clients and the workloads that get tokens.
+    #[command(subcommand)]
+    Identity(cmd::identity::IdentityCommand),
+    /// Create and list vaults (acting on the data directory; stop `rampart up` first when it
+    /// uses the default redb storage).
+    #[command(subcommand)]
+    Vault(cmd::vault::VaultCommand),
+    /// Role assignments, explained access checks and just-in-time elevation (request,
+    /// approve, revoke), through the running plane.
+    Access(cmd::access::AccessArgs),
     /// Check or print configuration files.
     #[command(subcommand)]
     Config(cmd::config::ConfigCommand),
@@ -125,6 +140,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Waf(command) => {
             let settings = cmd::Settings::load(cli.config, cli.data_dir, cli.log_format)?;
             cmd::waf::run(command, &settings.config)
+        }
+        Command::Identity(command) => {
+            let settings = cmd::Settings::load(cli.config, cli.data_dir, cli.log_format)?;
+            cmd::identity::run(command, settings).await
+        }
+        Command::Vault(command) => {
+            let settings = cmd::Settings::load(cli.config, cli.data_dir, cli.log_format)?;
+            cmd::vault::run(command, settings).await
+        }
+        Command::Access(args) => {
+            let settings = cmd::Settings::load(cli.config, cli.data_dir, cli.log_format)?;
+            cmd::access::run(args, settings).await
         }
         Command::Audit(command) => {
             let settings = cmd::Settings::load(cli.config, cli.data_dir, cli.log_format)?;

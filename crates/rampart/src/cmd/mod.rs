@@ -1,9 +1,12 @@
 //! One module per subcommand of the `rampart` binary, and the settings they share.
 
+pub mod access;
 pub mod audit;
 pub mod config;
 pub mod gateway;
+pub mod identity;
 pub mod up;
+pub mod vault;
 pub mod waf;
 
 use std::path::{Path, PathBuf};
