@@ -2,8 +2,9 @@
 SecretClient for the private key, as Azure apps download it) against rampart's vault,
 unchanged but for the vault URL and the credential.
 
-Run with pytest by crates/vault-api/tests/certificates_sdk.rs (in-process HTTPS server), in the
-venv scripts/test.sh makes. Environment:
+Run with pytest by crates/vault-api/tests/certificates_sdk.rs (in-process HTTPS server, static
+token) and by crates/rampart/tests/vault_sdk.rs (`rampart up`, ManagedIdentityCredential, the
+Certificates Officer role), in the venv scripts/test.sh makes. Environment:
 
   RAMPART_VAULT_URL   the vault URL (https://localhost:PORT)
   RAMPART_CA          the CA the vault's TLS certificate chains to
