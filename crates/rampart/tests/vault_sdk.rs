@@ -1,6 +1,7 @@
 //! The Azure SDK (azure-keyvault-secrets) against the real binary: `rampart up`, workloads
 //! registered and given a role through the running plane, then the pytest suite
-//! tests/python/test_vault_secrets.py driving every secrets operation with
+//! tests/python/test_vault_secrets.py driving every secrets operation (then, with the
+//! Certificates Officer role, tests/python/test_vault_certificates.py) with
 //! `ManagedIdentityCredential` (the venv scripts/test.sh prepares). Fails when pytest fails.
 
 use std::io::{BufRead, BufReader};
@@ -199,7 +200,6 @@ fn azure_sdk_drives_every_secrets_operation() {
         command.env_remove(name);
     }
     let output = command.output().unwrap();
-    drop(plane);
     assert!(
         output.status.success(),
         "pytest failed:\n{}\n{}",
@@ -208,4 +208,56 @@ fn azure_sdk_drives_every_secrets_operation() {
     );
     let report = String::from_utf8_lossy(&output.stdout);
     assert!(report.contains("8 passed"), "{report}");
+
+    // Certificates: the same workload made Certificates Officer; CertificateClient creates,
+    // imports, merges, deletes, recovers, purges, backs up, and SecretClient downloads the
+    // private key (the Secrets Officer role above reads the managed secret).
+    let assigned = stdout_of(&rampart(
+        &config,
+        &data,
+        &[
+            "access",
+            "assign",
+            &oid,
+            "Key Vault Certificates Officer",
+            "--scope",
+            "/vaults/default",
+        ],
+    ));
+    assert!(!assigned.is_empty());
+    let mut certs = Command::new(python());
+    certs
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../tests/python/test_vault_certificates.py"),
+        )
+        .env("RAMPART_VAULT_URL", &vault_url)
+        .env("RAMPART_CA", data.join("tls/ca.pem"))
+        .env("IDENTITY_ENDPOINT", &endpoint)
+        .env("IDENTITY_HEADER", &header)
+        .env("NO_PROXY", "*")
+        .env_remove("RAMPART_TEST_TOKEN");
+    for name in [
+        "AZURE_CLIENT_ID",
+        "AZURE_CLIENT_SECRET",
+        "AZURE_TENANT_ID",
+        "AZURE_FEDERATED_TOKEN_FILE",
+        "AZURE_USERNAME",
+        "MSI_ENDPOINT",
+        "MSI_SECRET",
+        "IDENTITY_SERVER_THUMBPRINT",
+    ] {
+        certs.env_remove(name);
+    }
+    let output = certs.output().unwrap();
+    drop(plane);
+    assert!(
+        output.status.success(),
+        "certificates pytest failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(report.contains("6 passed"), "{report}");
 }

@@ -318,6 +318,15 @@ impl ApiError {
             | VaultError::InvalidBackup { .. }
             | VaultError::WrongGeography { .. }
             | VaultError::TooManyVersions { .. }) => Self::bad_parameter(capitalize(&e.to_string())),
+            e @ (VaultError::InvalidCertificate { .. } | VaultError::InvalidPolicy { .. }) => {
+                Self::bad_parameter(capitalize(&e.to_string()))
+            }
+            e @ VaultError::ManagedByCertificate { .. } => {
+                Self::new(StatusCode::FORBIDDEN, "Forbidden", capitalize(&e.to_string()))
+            }
+            e @ VaultError::PendingOperation { .. } => {
+                Self::new(StatusCode::CONFLICT, "Conflict", capitalize(&e.to_string()))
+            }
             VaultError::Contention { .. } => Self::new(
                 StatusCode::CONFLICT,
                 "ConflictError",

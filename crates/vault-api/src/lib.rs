@@ -44,6 +44,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 pub mod auth;
+pub mod certificates;
 pub mod context;
 pub mod error;
 mod secrets;
@@ -219,6 +220,7 @@ impl VaultApi {
     pub fn router(&self) -> Router {
         Router::new()
             .merge(secrets::routes())
+            .merge(certificates::routes())
             .fallback(|req: Request| async move {
                 ApiError::no_route(req.method().as_str(), req.uri().path()).into_response()
             })

@@ -277,4 +277,36 @@ pub enum VaultError {
     /// A blocking task (HSM or file I/O) panicked or was cancelled.
     #[error("background task failed: {0}")]
     Task(String),
+
+    /// A certificate, private key, CSR, PEM or PKCS#12 input is not acceptable (Azure: 400
+    /// `BadParameter`).
+    #[error("invalid certificate: {reason}")]
+    InvalidCertificate {
+        /// What is wrong (never key material).
+        reason: String,
+    },
+
+    /// A certificate policy is not acceptable (Azure: 400 `BadParameter`).
+    #[error("invalid certificate policy: {reason}")]
+    InvalidPolicy {
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// The key or secret is managed by a certificate: it changes only through the certificate
+    /// (Azure: 403 `Forbidden`).
+    #[error("{what} is managed by its certificate and cannot be changed directly")]
+    ManagedByCertificate {
+        /// The key or secret.
+        what: String,
+    },
+
+    /// A certificate operation conflicts with the pending one (Azure: 409 `Conflict`).
+    #[error("{what}: {reason}")]
+    PendingOperation {
+        /// The certificate.
+        what: String,
+        /// What conflicts.
+        reason: &'static str,
+    },
 }

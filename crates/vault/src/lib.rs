@@ -88,6 +88,7 @@
 
 pub mod backup;
 pub mod barrier;
+pub mod certificates;
 mod crypto;
 pub mod error;
 mod keyring;
@@ -100,11 +101,13 @@ pub mod store;
 pub mod vaults;
 
 pub use barrier::{Barrier, BarrierTxn, CasToken, KeyPage, RewrapReport, Versioned};
+pub use certificates::Certificates;
 pub use crypto::Key256;
 pub use error::{Result, VaultError};
 pub use pkcs11::{PinSource, Pkcs11Config};
 pub use seal::{InitMethod, InitOutput, SealConfig, SealStatus, UnsealProgress};
 pub use secrets::{DeletedSecret, NewSecret, Secret, SecretProperties, SecretUpdate, Secrets};
+pub use store::LinkedVersion;
 pub use store::{
     Attributes, DeletionInfo, IdPage, ObjectKind, ObjectMeta, ObjectVersion, VersionedStore,
 };

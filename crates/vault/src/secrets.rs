@@ -209,6 +209,7 @@ impl Secrets {
 
     /// Sets a secret: a new version that becomes the latest.
     pub async fn set(&self, vault: &VaultInfo, name: &str, new: NewSecret) -> Result<Secret> {
+        crate::certificates::refuse_managed(&self.store, &vault.name, KIND, name).await?;
         if new.value.len() > MAX_VALUE_BYTES {
             return Err(VaultError::TooLarge {
                 what: "secret value",
@@ -341,6 +342,7 @@ impl Secrets {
         update: SecretUpdate,
     ) -> Result<SecretProperties> {
         check_metadata(update.content_type.as_ref(), update.tags.as_ref())?;
+        crate::certificates::refuse_managed(&self.store, &vault.name, KIND, name).await?;
         let found = self
             .store
             .update_attributes(&vault.name, KIND, name, version, |a| {
@@ -367,6 +369,7 @@ impl Secrets {
 
     /// Soft-deletes a secret (all versions): scheduled for purge after the vault's retention.
     pub async fn delete(&self, vault: &VaultInfo, name: &str) -> Result<DeletedSecret> {
+        crate::certificates::refuse_managed(&self.store, &vault.name, KIND, name).await?;
         let latest = self.properties(vault, name, None).await?;
         let now = unix_now();
         let deletion = DeletionInfo {

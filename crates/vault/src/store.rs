@@ -157,6 +157,29 @@ pub struct IdPage {
     pub next: Option<String>,
 }
 
+/// One object's part of [`VersionedStore::create_linked_versions`].
+pub struct LinkedVersion<'a> {
+    /// The object's kind.
+    pub kind: ObjectKind,
+    /// The object's name.
+    pub name: &'a str,
+    /// The new version's value.
+    pub value: &'a [u8],
+    /// The new version's attributes (`created`/`updated` are set by the store).
+    pub attributes: Attributes,
+}
+
+impl fmt::Debug for LinkedVersion<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LinkedVersion")
+            .field("kind", &self.kind)
+            .field("name", &self.name)
+            .field("value", &format_args!("<{} bytes>", self.value.len()))
+            .field("attributes", &self.attributes)
+            .finish()
+    }
+}
+
 /// Identifies an object.
 #[derive(Debug, Clone, Copy)]
 struct Obj<'a> {
@@ -814,6 +837,87 @@ impl VersionedStore {
         }
         Err(VaultError::Contention {
             key: obj.meta_key(),
+            attempts: MAX_ATTEMPTS,
+        })
+    }
+
+    /// Creates one new version with the **same version id** in each of several objects of a
+    /// vault (a certificate with its linked key and secret), in one transaction: all or none.
+    /// Each object is created when new; refused with [`VaultError::DeletedButRecoverable`]
+    /// when any of them is deleted. Returns the version id.
+    pub async fn create_linked_versions(
+        &self,
+        vault: &str,
+        items: &[LinkedVersion<'_>],
+    ) -> Result<String> {
+        let vault_key = check_name("vault name", vault)?;
+        let mut names = Vec::with_capacity(items.len());
+        for item in items {
+            names.push(check_name("name", item.name)?);
+        }
+        for _ in 0..MAX_ATTEMPTS {
+            let version = new_version_id()?;
+            let now = now();
+            let mut txn = BarrierTxn::new();
+            for (item, name_key) in items.iter().zip(&names) {
+                let obj = Obj {
+                    vault: &vault_key,
+                    kind: item.kind,
+                    name: name_key,
+                };
+                let (meta, token) = match self.read_meta(obj).await? {
+                    Some((meta, _)) if meta.purging => {
+                        return Err(VaultError::WrongState {
+                            what: obj.describe(),
+                            reason: "is being purged",
+                        });
+                    }
+                    Some((meta, _)) if meta.deleted.is_some() => {
+                        return Err(VaultError::DeletedButRecoverable {
+                            what: obj.describe(),
+                        });
+                    }
+                    Some((mut meta, token)) => {
+                        meta.latest = version.clone();
+                        meta.version_count += 1;
+                        meta.updated = now;
+                        (meta, Some(token))
+                    }
+                    None => (
+                        ObjectMeta {
+                            name: item.name.to_owned(),
+                            latest: version.clone(),
+                            version_count: 1,
+                            created: now,
+                            updated: now,
+                            deleted: None,
+                            purging: false,
+                        },
+                        None,
+                    ),
+                };
+                let mut attributes = item.attributes.clone();
+                attributes.created = now;
+                attributes.updated = now;
+                let meta_bytes = serde_json::to_vec(&meta).map_err(|e| corrupt("metadata", e))?;
+                let record = encode_version(&attributes, item.value)?;
+                let version_key = obj.version_key(&version);
+                txn = txn
+                    .require(&obj.meta_key(), token.as_ref())
+                    .require_absent(&version_key)
+                    .put(&version_key, &record)
+                    .put(&obj.meta_key(), &meta_bytes);
+                if token.is_none() {
+                    txn = txn.put(&obj.index_key(false), b"");
+                }
+            }
+            if self.barrier.commit(txn).await? {
+                return Ok(version);
+            }
+            tokio::task::yield_now().await;
+        }
+        Err(VaultError::Contention {
+            key: format!("obj/{vault_key}/linked"),
             attempts: MAX_ATTEMPTS,
         })
     }
