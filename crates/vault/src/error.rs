@@ -201,4 +201,34 @@ pub enum VaultError {
     /// A blocking task (HSM or file I/O) panicked or was cancelled.
     #[error("background task failed: {0}")]
     Task(String),
+
+    /// A key request is not acceptable: unknown key type, size, curve or algorithm, a JWK that
+    /// does not describe a usable private key, a digest or plaintext of the wrong length (Azure
+    /// answers 400 `BadParameter`).
+    #[error("invalid key request: {reason}")]
+    InvalidKeyRequest {
+        /// What is wrong (never key material).
+        reason: String,
+    },
+
+    /// The key's `key_ops` do not include the operation (Azure answers 403).
+    #[error("operation {operation} is not permitted on {what}")]
+    KeyOperationNotAllowed {
+        /// The key.
+        what: String,
+        /// The operation (`sign`, `wrapKey`, ...).
+        operation: &'static str,
+    },
+
+    /// The key version cannot be used now: disabled, not yet valid or expired (Azure answers
+    /// 403 `Forbidden`).
+    #[error("operation {operation} is not allowed on {what}: {reason}")]
+    KeyNotUsable {
+        /// The key.
+        what: String,
+        /// The operation.
+        operation: &'static str,
+        /// Why (`disabled`, `not yet valid`, `expired`).
+        reason: &'static str,
+    },
 }

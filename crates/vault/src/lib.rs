@@ -82,6 +82,7 @@
 pub mod barrier;
 mod crypto;
 pub mod error;
+pub mod keys;
 mod keyring;
 pub mod pkcs11;
 pub mod record;
