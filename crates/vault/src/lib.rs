@@ -82,8 +82,8 @@
 pub mod barrier;
 mod crypto;
 pub mod error;
-pub mod keys;
 mod keyring;
+pub mod keys;
 pub mod pkcs11;
 pub mod record;
 pub mod seal;

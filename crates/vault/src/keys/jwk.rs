@@ -233,8 +233,14 @@ mod tests {
 
     #[test]
     fn key_operations_parse_case_insensitively() {
-        assert_eq!(KeyOperation::parse("wrapKey").unwrap(), KeyOperation::WrapKey);
-        assert_eq!(KeyOperation::parse("WRAPKEY").unwrap(), KeyOperation::WrapKey);
+        assert_eq!(
+            KeyOperation::parse("wrapKey").unwrap(),
+            KeyOperation::WrapKey
+        );
+        assert_eq!(
+            KeyOperation::parse("WRAPKEY").unwrap(),
+            KeyOperation::WrapKey
+        );
         assert!(matches!(
             KeyOperation::parse("launch"),
             Err(VaultError::InvalidKeyRequest { .. })

@@ -258,7 +258,8 @@ impl KeyMaterial {
         let inner = match curve {
             None => Inner::Rsa {
                 pair: rsa::KeyPair::from_pkcs8(der).map_err(|_| corrupt("rsa pkcs#8"))?,
-                decrypt: PrivateDecryptingKey::from_pkcs8(der).map_err(|_| corrupt("rsa pkcs#8"))?,
+                decrypt: PrivateDecryptingKey::from_pkcs8(der)
+                    .map_err(|_| corrupt("rsa pkcs#8"))?,
             },
             Some(curve) => Inner::Ec {
                 curve,
@@ -278,9 +279,12 @@ impl KeyMaterial {
                 .ok_or_else(|| invalid("the key has no kty"))?,
         )?;
         let need = |v: &Option<B64>, name: &str| -> Result<Zeroizing<Vec<u8>>> {
-            v.as_ref()
-                .map(|b| b.0.clone())
-                .ok_or_else(|| invalid(format!("the {} key has no {name} (a private key is required)", kty.as_str())))
+            v.as_ref().map(|b| b.0.clone()).ok_or_else(|| {
+                invalid(format!(
+                    "the {} key has no {name} (a private key is required)",
+                    kty.as_str()
+                ))
+            })
         };
         if kty.is_rsa() {
             let n = need(&jwk.n, "n")?;
@@ -302,8 +306,8 @@ impl KeyMaterial {
                 &need(&jwk.qi, "qi")?,
             ];
             let der = der_sequence(&parts);
-            let pair = rsa::KeyPair::from_der(&der)
-                .map_err(|_| invalid("the RSA key is not valid"))?;
+            let pair =
+                rsa::KeyPair::from_der(&der).map_err(|_| invalid("the RSA key is not valid"))?;
             let pkcs8 = Self::rsa_pkcs8(&pair)?;
             let decrypt = PrivateDecryptingKey::from_pkcs8(&pkcs8)
                 .map_err(|_| invalid("the RSA key is not valid"))?;
@@ -361,16 +365,17 @@ impl KeyMaterial {
                 let public = pair.public_key();
                 JsonWebKey {
                     n: Some(B64::new(public.modulus().big_endian_without_leading_zero())),
-                    e: Some(B64::new(public.exponent().big_endian_without_leading_zero())),
+                    e: Some(B64::new(
+                        public.exponent().big_endian_without_leading_zero(),
+                    )),
                     ..JsonWebKey::default()
                 }
             }
             Inner::Ec { curve, pair } => {
                 let point = pair.public_key().as_ref();
                 let field = curve.field_len();
-                let coord = |range: std::ops::Range<usize>| {
-                    point.get(range).map(|c| B64::new(c.to_vec()))
-                };
+                let coord =
+                    |range: std::ops::Range<usize>| point.get(range).map(|c| B64::new(c.to_vec()));
                 JsonWebKey {
                     crv: Some(curve.as_str().to_owned()),
                     x: coord(1..1 + field),
@@ -429,7 +434,8 @@ impl KeyMaterial {
         let digest = import_digest(alg, digest)?;
         let ok = match &self.inner {
             Inner::Rsa { pair, .. } => {
-                let params = rsa_verification(alg).ok_or_else(|| invalid("not an RSA algorithm"))?;
+                let params =
+                    rsa_verification(alg).ok_or_else(|| invalid("not an RSA algorithm"))?;
                 UnparsedPublicKey::new(params, pair.public_key().as_ref())
                     .verify_digest(&digest, signature)
                     .is_ok()
@@ -465,8 +471,10 @@ impl KeyMaterial {
         }
         let mut out = vec![0u8; modulus];
         let len = match oaep(alg) {
-            Some(oaep_alg) => OaepPublicEncryptingKey::new(key.public_key())
-                .and_then(|k| k.encrypt(oaep_alg, plaintext, &mut out, None).map(|c| c.len())),
+            Some(oaep_alg) => OaepPublicEncryptingKey::new(key.public_key()).and_then(|k| {
+                k.encrypt(oaep_alg, plaintext, &mut out, None)
+                    .map(|c| c.len())
+            }),
             None => Pkcs1PublicEncryptingKey::new(key.public_key())
                 .and_then(|k| k.encrypt(plaintext, &mut out).map(|c| c.len())),
         }
@@ -492,8 +500,10 @@ impl KeyMaterial {
         }
         let mut out = Zeroizing::new(vec![0u8; modulus]);
         let len = match oaep(alg) {
-            Some(oaep_alg) => OaepPrivateDecryptingKey::new(key.clone())
-                .and_then(|k| k.decrypt(oaep_alg, ciphertext, &mut out, None).map(|p| p.len())),
+            Some(oaep_alg) => OaepPrivateDecryptingKey::new(key.clone()).and_then(|k| {
+                k.decrypt(oaep_alg, ciphertext, &mut out, None)
+                    .map(|p| p.len())
+            }),
             None => Pkcs1PrivateDecryptingKey::new(key.clone())
                 .and_then(|k| k.decrypt(ciphertext, &mut out).map(|p| p.len())),
         }
@@ -542,9 +552,11 @@ pub fn verify_with_public_jwk(
     let mut point = vec![0x04];
     point.extend_from_slice(x.bytes());
     point.extend_from_slice(y.bytes());
-    Ok(UnparsedPublicKey::new(ec_verification(curve), point.as_slice())
-        .verify_digest(&digest, signature)
-        .is_ok())
+    Ok(
+        UnparsedPublicKey::new(ec_verification(curve), point.as_slice())
+            .verify_digest(&digest, signature)
+            .is_ok(),
+    )
 }
 
 #[cfg(test)]
@@ -584,7 +596,10 @@ mod tests {
             for alg in algs_for(spec) {
                 let d = digest::digest(alg.digest(), b"message");
                 let sig = key.sign_digest(alg, d.as_ref()).unwrap();
-                assert!(reloaded.verify_digest(alg, d.as_ref(), &sig).unwrap(), "{alg:?}");
+                assert!(
+                    reloaded.verify_digest(alg, d.as_ref(), &sig).unwrap(),
+                    "{alg:?}"
+                );
                 assert!(verify_with_public_jwk(&public, alg, d.as_ref(), &sig).unwrap());
                 let mut tampered = d.as_ref().to_vec();
                 tampered[0] ^= 1;
@@ -603,8 +618,14 @@ mod tests {
     fn algorithms_of_another_key_type_are_refused() {
         let (ec, _) = KeyMaterial::generate(KeySpec::Ec(Curve::P256)).unwrap();
         let d = digest::digest(&digest::SHA384, b"m");
-        assert!(ec.sign_digest(SignatureAlgorithm::Es384, d.as_ref()).is_err());
-        assert!(ec.sign_digest(SignatureAlgorithm::Rs384, d.as_ref()).is_err());
+        assert!(
+            ec.sign_digest(SignatureAlgorithm::Es384, d.as_ref())
+                .is_err()
+        );
+        assert!(
+            ec.sign_digest(SignatureAlgorithm::Rs384, d.as_ref())
+                .is_err()
+        );
         assert!(ec.encrypt(EncryptionAlgorithm::RsaOaep, b"x").is_err());
         assert!(matches!(
             KeyMaterial::generate(KeySpec::Rsa { bits: 1024 }),

@@ -40,7 +40,9 @@ pub use rotation::{IsoDuration, LifetimeAction, RotationAction, RotationPolicy, 
 
 use crate::barrier::{BarrierTxn, MAX_ATTEMPTS};
 use crate::error::{Result, VaultError};
-use crate::store::{Attributes, DeletionInfo, ObjectKind, ObjectMeta, ObjectVersion, VersionedStore};
+use crate::store::{
+    Attributes, DeletionInfo, ObjectKind, ObjectMeta, ObjectVersion, VersionedStore,
+};
 
 const KIND: ObjectKind = ObjectKind::Key;
 /// Most tags per key (Azure: 15).
@@ -217,9 +219,10 @@ fn default_ops(kty: KeyType) -> Vec<KeyOperation> {
 
 fn check_ops(kty: KeyType, ops: &[KeyOperation]) -> Result<Vec<KeyOperation>> {
     use KeyOperation::*;
-    if let Some(op) = ops.iter().find(|op| {
-        !kty.is_rsa() && matches!(op, Encrypt | Decrypt | WrapKey | UnwrapKey)
-    }) {
+    if let Some(op) = ops
+        .iter()
+        .find(|op| !kty.is_rsa() && matches!(op, Encrypt | Decrypt | WrapKey | UnwrapKey))
+    {
         return Err(invalid(format!(
             "key operation {} is not supported by {} keys",
             op.as_str(),
@@ -417,11 +420,16 @@ impl Keys {
             }
         } else {
             if req.key_size.is_some() || req.public_exponent.is_some() {
-                return Err(invalid("key_size and public_exponent are not used with EC keys"));
+                return Err(invalid(
+                    "key_size and public_exponent are not used with EC keys",
+                ));
             }
             KeySpec::Ec(req.curve.unwrap_or(Curve::P256))
         };
-        let ops = check_ops(req.kty, &req.key_ops.unwrap_or_else(|| default_ops(req.kty)))?;
+        let ops = check_ops(
+            req.kty,
+            &req.key_ops.unwrap_or_else(|| default_ops(req.kty)),
+        )?;
         let attributes = key_attributes(req.kty, spec, &ops, req.attributes)?;
         let (material, _) = tokio::task::spawn_blocking(move || KeyMaterial::generate(spec))
             .await
@@ -432,7 +440,9 @@ impl Keys {
     /// Imports a private JWK as a new version.
     pub async fn import(&self, vault: &str, name: &str, req: ImportKey) -> Result<KeyBundle> {
         if req.key.k.is_some() || req.key.key_hsm.is_some() {
-            return Err(invalid("symmetric and HSM-blob (BYOK) imports are not supported"));
+            return Err(invalid(
+                "symmetric and HSM-blob (BYOK) imports are not supported",
+            ));
         }
         let (base, material) = KeyMaterial::from_jwk(&req.key)?;
         let asked = KeyType::parse(req.key.kty.as_deref().unwrap_or_default())?;
@@ -695,7 +705,9 @@ impl Keys {
         alg: SignatureAlgorithm,
         digest: &[u8],
     ) -> Result<KeyOperationResult> {
-        let (version, key) = self.usable(vault, name, version, KeyOperation::Sign).await?;
+        let (version, key) = self
+            .usable(vault, name, version, KeyOperation::Sign)
+            .await?;
         let sig = key.sign_digest(alg, digest)?;
         Ok(KeyOperationResult {
             version,
@@ -858,7 +870,12 @@ impl Keys {
                 what: format!("key {:?}", meta.name),
             });
         }
-        match self.store.barrier().get(&Self::policy_key(vault, name)).await? {
+        match self
+            .store
+            .barrier()
+            .get(&Self::policy_key(vault, name))
+            .await?
+        {
             Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| VaultError::Corrupt {
                 what: "rotation policy".into(),
                 reason: e.to_string(),

@@ -80,7 +80,9 @@ impl IsoDuration {
                 (true, 'S') => 1,
                 _ => return Err(bad()),
             };
-            secs = secs.checked_add(n.checked_mul(unit).ok_or_else(bad)?).ok_or_else(bad)?;
+            secs = secs
+                .checked_add(n.checked_mul(unit).ok_or_else(bad)?)
+                .ok_or_else(bad)?;
             parts += 1;
             time_parts += u32::from(in_time);
         }
@@ -260,7 +262,12 @@ impl RotationPolicy {
     /// When `action` is due for a version created at `created` (Unix seconds) expiring at
     /// `expires`: `None` when the policy has no such action or it cannot fire for this
     /// version (before-expiry trigger on a version without expiry).
-    pub fn due_at(&self, action: RotationAction, created: i64, expires: Option<i64>) -> Option<i64> {
+    pub fn due_at(
+        &self,
+        action: RotationAction,
+        created: i64,
+        expires: Option<i64>,
+    ) -> Option<i64> {
         let la = self.lifetime_actions.iter().find(|a| a.action == action)?;
         match &la.trigger {
             Trigger::TimeAfterCreate(d) => Some(created.saturating_add(d.secs)),
@@ -287,7 +294,18 @@ mod tests {
         ] {
             assert_eq!(IsoDuration::parse(text).unwrap().secs(), secs, "{text}");
         }
-        for bad in ["", "P", "90D", "PT", "P1H", "PT1D", "P1.5D", "P1DT", "P9999999999D", "PD"] {
+        for bad in [
+            "",
+            "P",
+            "90D",
+            "PT",
+            "P1H",
+            "PT1D",
+            "P1.5D",
+            "P1DT",
+            "P9999999999D",
+            "PD",
+        ] {
             assert!(IsoDuration::parse(bad).is_err(), "{bad}");
         }
     }
@@ -315,9 +333,12 @@ mod tests {
         use RotationAction::{Notify, Rotate};
         assert!(RotationPolicy::default().validate().is_ok());
         assert!(
-            policy(vec![(after("P90D"), Rotate), (before("P30D"), Notify)], Some("P1Y"))
-                .validate()
-                .is_ok()
+            policy(
+                vec![(after("P90D"), Rotate), (before("P30D"), Notify)],
+                Some("P1Y")
+            )
+            .validate()
+            .is_ok()
         );
         for bad in [
             policy(vec![(after("P1D"), Rotate)], None),
@@ -336,7 +357,10 @@ mod tests {
     #[test]
     fn due_times() {
         use RotationAction::{Notify, Rotate};
-        let p = policy(vec![(after("P90D"), Rotate), (before("P30D"), Notify)], None);
+        let p = policy(
+            vec![(after("P90D"), Rotate), (before("P30D"), Notify)],
+            None,
+        );
         assert_eq!(p.due_at(Rotate, 1000, None), Some(1000 + 90 * DAY));
         assert_eq!(p.due_at(Notify, 1000, None), None);
         assert_eq!(p.due_at(Notify, 0, Some(100 * DAY)), Some(70 * DAY));
