@@ -321,9 +321,11 @@ pub async fn imported_keys_sign_for_the_original_public_key(ctx: &common::Ctx) {
     wrong_x.x = Some(B64::new(vec![7; 48]));
     let mut short_rsa = jwk.clone();
     short_rsa.n = Some(B64::new(vec![0xff; 128]));
-    let mut oct = JsonWebKey::default();
-    oct.kty = Some("oct".into());
-    oct.k = Some(B64::new(vec![1; 32]));
+    let oct = JsonWebKey {
+        kty: Some("oct".into()),
+        k: Some(B64::new(vec![1; 32])),
+        ..JsonWebKey::default()
+    };
     let mut bad_op = ec_jwk.clone();
     bad_op.key_ops = Some(vec!["encrypt".into()]);
     for bad in [no_d, wrong_x, short_rsa, oct, bad_op, JsonWebKey::default()] {
