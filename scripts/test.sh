@@ -58,5 +58,19 @@ if [ ! -f /usr/share/modsecurity-crs/owasp-crs.load ] || [ ! -f /etc/modsecurity
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq modsecurity-crs >/dev/null
 fi
 
+# The test OIDC provider (node oidc-provider, tools/test-idp in the shared data): the identity
+# tests run it from RAMPART_TEST_IDP_DIR, next to its node_modules, installed here once.
+export RAMPART_TEST_IDP_DIR="${RAMPART_TEST_IDP_DIR:-${TMPDIR:-/tmp}/rampart-test-idp}"
+if [ ! -f "$RAMPART_TEST_IDP_DIR/node_modules/oidc-provider/package.json" ]; then
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    log "installing node and npm"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+  fi
+  log "installing the test IdP's node modules in $RAMPART_TEST_IDP_DIR"
+  mkdir -p "$RAMPART_TEST_IDP_DIR"
+  cp "$RAMPART_SHARED_DIR/tools/test-idp/idp.mjs" "$RAMPART_SHARED_DIR/tools/test-idp/package.json" "$RAMPART_TEST_IDP_DIR/"
+  (cd "$RAMPART_TEST_IDP_DIR" && npm install --silent --no-audit --no-fund)
+fi
+
 log "running the test suite"
 cargo test --workspace --locked "$@"

@@ -47,6 +47,8 @@ pub struct Config {
     pub storage: StorageConfig,
     /// `[audit]`: the audit trail.
     pub audit: AuditConfig,
+    /// `[vault]`: the Azure Key Vault compatible vault.
+    pub vault: VaultConfig,
     /// `[waf]`: the web application firewall in the gateway.
     pub waf: WafConfig,
     /// `[rate_limit]`: per-client request rate limits; none unless the section is present.
@@ -355,6 +357,38 @@ pub struct AuditConfig {
     pub routine_records: RoutineRecords,
 }
 
+/// `[vault]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VaultConfig {
+    /// Where the vault API listens (HTTPS with the plane's certificate).
+    pub listen: SocketAddr,
+    /// Host suffix: `{vault}.{domain}` selects a vault.
+    pub domain: String,
+    /// The vault served for IP-literal and `localhost` hosts; created at start if missing.
+    pub default_vault: String,
+    /// The audience tokens for the vault must carry (the challenge's `resource`).
+    pub resource: String,
+    /// The deployment's geography id: backups restore only into vaults of the same one.
+    pub geography: String,
+    /// How the vault's root key is unsealed.
+    pub seal: VaultSeal,
+    /// The window the throttle limits count over.
+    pub throttle_window: Duration,
+    /// Operations per window per vault.
+    pub throttle_all: u32,
+    /// Secret creations (set, restore) per window per vault.
+    pub throttle_secret_create: u32,
+    /// How often the purge scheduler removes deleted objects past their retention.
+    pub purge_interval: Duration,
+}
+
+/// How the vault is unsealed at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VaultSeal {
+    /// A 256-bit key in a 0600 file in the data directory (`vault-unseal.key`).
+    KeyFile,
+}
+
 /// Sampling of routine records.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum RoutineRecords {
@@ -412,6 +446,18 @@ impl Default for Config {
                 segment_max_bytes: defaults::SEGMENT_MAX_BYTES,
                 routine_records: RoutineRecords::All,
             },
+            vault: VaultConfig {
+                listen: parse_default(defaults::VAULT_LISTEN),
+                domain: defaults::VAULT_DOMAIN.to_owned(),
+                default_vault: defaults::VAULT_DEFAULT_NAME.to_owned(),
+                resource: defaults::VAULT_RESOURCE.to_owned(),
+                geography: defaults::VAULT_GEOGRAPHY.to_owned(),
+                seal: VaultSeal::KeyFile,
+                throttle_window: defaults::VAULT_THROTTLE_WINDOW,
+                throttle_all: defaults::VAULT_THROTTLE_ALL,
+                throttle_secret_create: defaults::VAULT_THROTTLE_SECRET_CREATE,
+                purge_interval: defaults::VAULT_PURGE_INTERVAL,
+            },
             waf: WafConfig {
                 crs: CrsSource::Auto,
                 crs_setup: None,
@@ -448,6 +494,24 @@ pub mod defaults {
     pub const GATEWAY_LISTEN: &str = "127.0.0.1:8443";
     /// `demo.listen`.
     pub const DEMO_LISTEN: &str = "127.0.0.1:8081";
+    /// `vault.listen`.
+    pub const VAULT_LISTEN: &str = "127.0.0.1:8446";
+    /// `vault.domain`.
+    pub const VAULT_DOMAIN: &str = "vault.localhost";
+    /// `vault.default_vault`.
+    pub const VAULT_DEFAULT_NAME: &str = "default";
+    /// `vault.resource`.
+    pub const VAULT_RESOURCE: &str = "https://vault.rampart.local";
+    /// `vault.geography`.
+    pub const VAULT_GEOGRAPHY: &str = "local";
+    /// `vault.throttle_window` (Azure's).
+    pub const VAULT_THROTTLE_WINDOW: Duration = Duration::from_secs(10);
+    /// `vault.throttle_all` (Azure's 4,000 transactions per 10 s per vault).
+    pub const VAULT_THROTTLE_ALL: u32 = 4000;
+    /// `vault.throttle_secret_create` (Azure's 300 per 10 s).
+    pub const VAULT_THROTTLE_SECRET_CREATE: u32 = 300;
+    /// `vault.purge_interval`.
+    pub const VAULT_PURGE_INTERVAL: Duration = Duration::from_secs(3600);
     /// `gateway.shutdown_grace`.
     pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
     /// `gateway.request_timeout`.

@@ -29,6 +29,8 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub waf: RawWaf,
     #[serde(default)]
+    pub vault: RawVault,
+    #[serde(default)]
     pub rate_limit: Option<RawRateLimit>,
     #[serde(default)]
     pub route: Vec<RawRoute>,
@@ -145,6 +147,21 @@ pub(crate) struct RawAudit {
     pub routine_records: Leaf<RoutineRecordsValue>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawVault {
+    pub listen: Leaf<String>,
+    pub domain: Leaf<String>,
+    pub default_vault: Leaf<String>,
+    pub resource: Leaf<String>,
+    pub geography: Leaf<String>,
+    pub seal: Leaf<String>,
+    pub throttle_window: Leaf<String>,
+    pub throttle_all: Leaf<i64>,
+    pub throttle_secret_create: Leaf<i64>,
+    pub purge_interval: Leaf<String>,
+}
+
 /// `routine_records` may be written as a string (`"all"`, `"none"`, `"0.1"`) or a number.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
@@ -218,6 +235,21 @@ pub(crate) const SCHEMA: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "vault",
+        &[
+            "listen",
+            "domain",
+            "default_vault",
+            "resource",
+            "geography",
+            "seal",
+            "throttle_window",
+            "throttle_all",
+            "throttle_secret_create",
+            "purge_interval",
+        ],
+    ),
+    (
         "rate_limit",
         &[
             "requests_per_second",
@@ -257,6 +289,7 @@ pub(crate) const SECTIONS: &[&str] = &[
     "storage",
     "audit",
     "waf",
+    "vault",
     "rate_limit",
     "route",
 ];

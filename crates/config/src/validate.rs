@@ -12,13 +12,14 @@ use crate::duration::parse_duration;
 use crate::locate::{check_schema, key_at, line_of};
 use crate::raw::{
     Leaf, RawAdmin, RawAudit, RawConfig, RawData, RawGateway, RawLog, RawRateLimit, RawRoute,
-    RawStorage, RawWaf, RoutineRecordsValue,
+    RawStorage, RawVault, RawWaf, RoutineRecordsValue,
 };
 use crate::{
     AdminConfig, AuditConfig, Config, ConfigError, ConfigErrorKind, CrsSource, DataConfig,
     DataRate, DemoConfig, GatewayConfig, HealthCheckConfig, IpNet, LogConfig, LogFormat,
     RateLimitConfig, RateLimitKey, RouteAuthConfig, RouteConfig, RoutineRecords, StorageBackend,
-    StorageConfig, TlsMode, Upstream, WafConfig, WafEngine, defaults, redact_url,
+    StorageConfig, TlsMode, Upstream, VaultConfig, VaultSeal, WafConfig, WafEngine, defaults,
+    redact_url,
 };
 
 pub(crate) fn from_toml_str(text: &str, origin: &Path) -> Result<Config, ConfigError> {
@@ -104,6 +105,7 @@ impl File<'_> {
             },
             storage: self.storage(raw.storage)?,
             audit: self.audit(raw.audit, defaults.audit)?,
+            vault: self.vault(raw.vault, defaults.vault)?,
             waf: self.waf(raw.waf, defaults.waf)?,
             rate_limit: raw.rate_limit.map(|raw| self.rate_limit(raw)).transpose()?,
             routes: raw
@@ -600,6 +602,151 @@ impl File<'_> {
             group_commit_max_delay,
             segment_max_bytes,
             routine_records,
+        })
+    }
+
+    fn vault(&self, raw: RawVault, default: VaultConfig) -> Result<VaultConfig, ConfigError> {
+        let listen = self.socket_addr(
+            raw.listen.as_ref(),
+            "vault.listen",
+            defaults::VAULT_LISTEN,
+            default.listen,
+        )?;
+        let domain = match &raw.domain {
+            None => default.domain,
+            Some(value) => {
+                let text = value.get_ref().to_ascii_lowercase();
+                if !is_dns_name(&text) {
+                    return Err(self.error(
+                        value,
+                        "vault.domain",
+                        ConfigErrorKind::InvalidHost {
+                            value: value.get_ref().clone(),
+                        },
+                    ));
+                }
+                text
+            }
+        };
+        let default_vault = match &raw.default_vault {
+            None => default.default_vault,
+            Some(value) => {
+                let text = value.get_ref();
+                if !is_vault_name(text) {
+                    return Err(self.error(
+                        value,
+                        "vault.default_vault",
+                        ConfigErrorKind::Invalid {
+                            message: format!(
+                                "{text:?} is not a vault name (expected 3-24 letters, digits and '-', starting with a letter, not ending with '-', no \"--\")"
+                            ),
+                        },
+                    ));
+                }
+                text.to_ascii_lowercase()
+            }
+        };
+        let resource = match &raw.resource {
+            None => default.resource,
+            Some(value) => {
+                let text = value.get_ref();
+                let ok = (text.starts_with("https://") || text.starts_with("http://"))
+                    && text.len() <= 512
+                    && !text.contains(|c: char| c.is_whitespace() || c == '"' || c.is_control())
+                    && text
+                        .split_once("://")
+                        .is_some_and(|(_, rest)| !rest.is_empty());
+                if !ok {
+                    return Err(self.error(
+                        value,
+                        "vault.resource",
+                        ConfigErrorKind::Invalid {
+                            message: format!(
+                                "{text:?} is not a resource URI (expected an absolute https:// URI such as \"https://vault.rampart.local\")"
+                            ),
+                        },
+                    ));
+                }
+                text.clone()
+            }
+        };
+        let geography = match &raw.geography {
+            None => default.geography,
+            Some(value) => {
+                let text = value.get_ref();
+                let ok = !text.is_empty()
+                    && text.len() <= 64
+                    && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+                if !ok {
+                    return Err(self.error(
+                        value,
+                        "vault.geography",
+                        ConfigErrorKind::Invalid {
+                            message: format!(
+                                "{text:?} is not a geography id (expected 1-64 letters, digits or '-', e.g. \"westeurope\")"
+                            ),
+                        },
+                    ));
+                }
+                text.clone()
+            }
+        };
+        let seal = match &raw.seal {
+            None => default.seal,
+            Some(value) => match value.get_ref().as_str() {
+                "key-file" => VaultSeal::KeyFile,
+                other => {
+                    return Err(self.error(
+                        value,
+                        "vault.seal",
+                        ConfigErrorKind::InvalidChoice {
+                            value: other.to_owned(),
+                            what: "vault seal method",
+                            expected: "\"key-file\"",
+                        },
+                    ));
+                }
+            },
+        };
+        let throttle_window = self.duration(
+            raw.throttle_window.as_ref(),
+            "vault.throttle_window",
+            "10s",
+            (Duration::from_secs(1), Duration::from_secs(3600)),
+            default.throttle_window,
+        )?;
+        let limit = |leaf: &Leaf<i64>, key: &str, default: u32| -> Result<u32, ConfigError> {
+            let n = self.count(leaf, key, (1, 10_000_000), default as usize)?;
+            Ok(u32::try_from(n).unwrap_or(u32::MAX))
+        };
+        let throttle_all = limit(
+            &raw.throttle_all,
+            "vault.throttle_all",
+            default.throttle_all,
+        )?;
+        let throttle_secret_create = limit(
+            &raw.throttle_secret_create,
+            "vault.throttle_secret_create",
+            default.throttle_secret_create,
+        )?;
+        let purge_interval = self.duration(
+            raw.purge_interval.as_ref(),
+            "vault.purge_interval",
+            "1h",
+            (Duration::from_secs(1), Duration::from_secs(24 * 3600)),
+            default.purge_interval,
+        )?;
+        Ok(VaultConfig {
+            listen,
+            domain,
+            default_vault,
+            resource,
+            geography,
+            seal,
+            throttle_window,
+            throttle_all,
+            throttle_secret_create,
+            purge_interval,
         })
     }
 
@@ -1216,6 +1363,7 @@ impl File<'_> {
         let mut listeners = vec![
             ("gateway.listen", config.gateway.listen),
             ("admin.listen", config.admin.listen),
+            ("vault.listen", config.vault.listen),
         ];
         if config.gateway.upstream == Upstream::Demo {
             listeners.push(("demo.listen", config.demo.listen));
@@ -1244,6 +1392,30 @@ impl File<'_> {
     }
 }
 
+/// A DNS name: dot-separated labels of letters, digits and inner hyphens.
+fn is_dns_name(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 253
+        && text.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+/// Azure's vault name rules.
+fn is_vault_name(text: &str) -> bool {
+    (3..=24).contains(&text.len())
+        && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && text.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+        && !text.ends_with('-')
+        && !text.contains("--")
+}
+
 fn overlaps(a: SocketAddr, b: SocketAddr) -> bool {
     a.port() != 0
         && a.port() == b.port()
@@ -1251,9 +1423,14 @@ fn overlaps(a: SocketAddr, b: SocketAddr) -> bool {
 }
 
 fn raw_listen_spans(document: &ImDocument<&str>) -> Vec<(&'static str, Range<usize>)> {
-    ["gateway", "admin", "demo"]
+    ["gateway", "admin", "demo", "vault"]
         .into_iter()
-        .zip(["gateway.listen", "admin.listen", "demo.listen"])
+        .zip([
+            "gateway.listen",
+            "admin.listen",
+            "demo.listen",
+            "vault.listen",
+        ])
         .filter_map(|(section, key)| {
             let span = document
                 .as_table()

@@ -54,7 +54,7 @@ fn the_example_sets_every_key_and_comments_every_section() {
         "postgres_pool_size",
     ];
     for section in [
-        "data", "log", "admin", "gateway", "demo", "storage", "audit",
+        "data", "log", "admin", "gateway", "demo", "storage", "audit", "vault",
     ] {
         assert!(
             document.contains_key(section),
@@ -523,6 +523,126 @@ fn storage_backends() {
         "storage.postgres_pool_size",
         "out of range",
     );
+}
+
+#[test]
+fn vault_settings() {
+    let config = parse(
+        "[vault]\nlisten = \"127.0.0.1:9446\"\ndomain = \"Vault.Example.com\"\ndefault_vault = \"Stamp-1\"\nresource = \"https://kv.example.com\"\ngeography = \"westeurope\"\nseal = \"key-file\"\nthrottle_window = \"1s\"\nthrottle_all = 10\nthrottle_secret_create = 2\npurge_interval = \"5m\"\n",
+    )
+    .unwrap();
+    assert_eq!(config.vault.listen.port(), 9446);
+    assert_eq!(config.vault.domain, "vault.example.com");
+    assert_eq!(config.vault.default_vault, "stamp-1");
+    assert_eq!(config.vault.resource, "https://kv.example.com");
+    assert_eq!(config.vault.geography, "westeurope");
+    assert_eq!(config.vault.throttle_window, Duration::from_secs(1));
+    assert_eq!(
+        (
+            config.vault.throttle_all,
+            config.vault.throttle_secret_create
+        ),
+        (10, 2)
+    );
+    assert_eq!(config.vault.purge_interval, Duration::from_secs(300));
+
+    rejected(
+        "[vault]\nlisten = \"8446\"\n",
+        2,
+        "vault.listen",
+        "is not a socket address",
+    );
+    rejected(
+        "[vault]\nlisten = \"127.0.0.1:8443\"\n",
+        2,
+        "vault.listen",
+        "is already used by gateway.listen",
+    );
+    for bad in ["", "a..b", "-a.com", "a_b.com", "a.com:80", "https://a.com"] {
+        rejected(
+            &format!("[vault]\ndomain = \"{bad}\"\n"),
+            2,
+            "vault.domain",
+            "is not a host",
+        );
+    }
+    for bad in ["ab", "1abc", "abc-", "a--b", "a_b", &"a".repeat(25)] {
+        rejected(
+            &format!("[vault]\ndefault_vault = \"{bad}\"\n"),
+            2,
+            "vault.default_vault",
+            "is not a vault name",
+        );
+    }
+    for bad in [
+        "",
+        "vault.rampart.local",
+        "ftp://x",
+        "https://",
+        "https://a b",
+    ] {
+        rejected(
+            &format!("[vault]\nresource = \"{bad}\"\n"),
+            2,
+            "vault.resource",
+            "is not a resource URI",
+        );
+    }
+    for bad in ["", "west europe", "eu/1", &"g".repeat(65)] {
+        rejected(
+            &format!("[vault]\ngeography = \"{bad}\"\n"),
+            2,
+            "vault.geography",
+            "is not a geography id",
+        );
+    }
+    rejected(
+        "[vault]\nseal = \"shamir\"\n",
+        2,
+        "vault.seal",
+        "\"shamir\" is not a vault seal method (expected \"key-file\")",
+    );
+    rejected(
+        "[vault]\nthrottle_window = \"0s\"\n",
+        2,
+        "vault.throttle_window",
+        "out of range",
+    );
+    rejected(
+        "[vault]\nthrottle_window = \"2h\"\n",
+        2,
+        "vault.throttle_window",
+        "out of range",
+    );
+    rejected(
+        "[vault]\nthrottle_window = \"soon\"\n",
+        2,
+        "vault.throttle_window",
+        "soon",
+    );
+    for key in ["throttle_all", "throttle_secret_create"] {
+        for bad in ["0", "-1", "10000001"] {
+            rejected(
+                &format!("[vault]\n{key} = {bad}\n"),
+                2,
+                &format!("vault.{key}"),
+                "is out of range (expected 1 to 10000000)",
+            );
+        }
+    }
+    rejected(
+        "[vault]\npurge_interval = \"0s\"\n",
+        2,
+        "vault.purge_interval",
+        "out of range",
+    );
+    rejected(
+        "[vault]\npurge_interval = \"2d\"\n",
+        2,
+        "vault.purge_interval",
+        "",
+    );
+    rejected("[vault]\nlisen = \"x\"\n", 2, "vault.lisen", "unknown key");
 }
 
 #[test]

@@ -1,6 +1,9 @@
 //! Rampart identity: who is calling, and what may they do.
 //!
 //! - [`principal`]: the verified caller ([`Principal`]) every other part reasons about.
+//! - [`jwt`]: compact JWS parsing, JWKs, signature verification (aws-lc-rs).
+//! - [`verifier`]: the access-token [`Verifier`] the gateway and the vault call, with JWKS
+//!   caching, stale-if-error continuity through IdP outages and a verified-token cache.
 //! - [`rbac`]: roles, scopes, assignments and access decisions ([`rbac::AccessControl`]).
 //! - [`jit`]: just-in-time elevation of eligible assignments, with approval.
 //!
@@ -11,7 +14,10 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 pub mod jit;
+pub mod jwt;
 pub mod principal;
 pub mod rbac;
+pub mod verifier;
 
 pub use principal::Principal;
+pub use verifier::{Verifier, VerifierConfig, VerifyError};

@@ -190,6 +190,82 @@ pub enum VaultError {
         reason: String,
     },
 
+    /// The operation is not allowed on a disabled object (Azure: 403 `Forbidden`, inner code
+    /// `SecretDisabled`/`KeyDisabled`).
+    #[error("operation {operation} is not allowed on disabled {what}")]
+    Disabled {
+        /// The object.
+        what: String,
+        /// The operation (`get`, `sign`, ...).
+        operation: &'static str,
+    },
+
+    /// Purge refused: the vault has purge protection on (deleted objects are purged only by
+    /// the scheduler once their retention has passed).
+    #[error("purge of {what} is not allowed: purge protection is enabled for vault {vault:?}")]
+    PurgeProtected {
+        /// The object.
+        what: String,
+        /// The vault.
+        vault: String,
+    },
+
+    /// A value or request is larger than allowed.
+    #[error("{what} is {size} bytes, more than the {max} allowed")]
+    TooLarge {
+        /// What was too large.
+        what: &'static str,
+        /// Its size.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+
+    /// An object or vault with that name already exists (restore, vault creation).
+    #[error("{what} already exists")]
+    AlreadyExists {
+        /// The object or vault.
+        what: String,
+    },
+
+    /// A backup blob does not parse or does not authenticate.
+    #[error("invalid backup blob: {reason}")]
+    InvalidBackup {
+        /// What is wrong with it (never its content).
+        reason: &'static str,
+    },
+
+    /// A backup blob made for another geography.
+    #[error("backup blob belongs to geography {blob:?}, vault {vault:?} is in {target:?}")]
+    WrongGeography {
+        /// The blob's geography.
+        blob: String,
+        /// The target vault.
+        vault: String,
+        /// The target vault's geography.
+        target: String,
+    },
+
+    /// An object has more versions than a backup may hold.
+    #[error("{what} has {versions} versions, more than the {max} a backup may hold")]
+    TooManyVersions {
+        /// The object.
+        what: String,
+        /// Its version count.
+        versions: usize,
+        /// The limit.
+        max: usize,
+    },
+
+    /// A vault setting (retention days, geography, ...) is not acceptable.
+    #[error("invalid {what}: {reason}")]
+    InvalidSetting {
+        /// Which setting.
+        what: &'static str,
+        /// Why.
+        reason: String,
+    },
+
     /// A cryptographic primitive failed unexpectedly (random generator, key setup).
     #[error("crypto failure: {0}")]
     Crypto(&'static str),

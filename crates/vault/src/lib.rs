@@ -44,7 +44,14 @@
 //! [`VersionedStore`] keeps Key Vault objects (kind, vault, name) with versions (32 hex chars),
 //! a latest pointer, attributes and soft-delete state, using storage transactions so concurrent
 //! writers (other processes too) cannot corrupt the latest pointer; see [`store`].
-
+//!
+//! # Vaults and secrets
+//!
+//! [`VaultRegistry`] ([`vaults`]) holds the deployment's vaults (retention, purge protection,
+//! geography); [`Secrets`] ([`secrets`]) gives Azure Key Vault secret semantics (versions,
+//! soft delete, recover, purge, backup/restore through [`backup`]); [`purge_expired`] is the
+//! purge scheduler's sweep.
+//!
 //! # Example
 //!
 //! ```
@@ -79,6 +86,7 @@
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+pub mod backup;
 pub mod barrier;
 mod crypto;
 pub mod error;
@@ -87,14 +95,18 @@ pub mod keys;
 pub mod pkcs11;
 pub mod record;
 pub mod seal;
+pub mod secrets;
 pub mod shamir;
 pub mod store;
+pub mod vaults;
 
 pub use barrier::{Barrier, BarrierTxn, CasToken, KeyPage, RewrapReport, Versioned};
 pub use crypto::Key256;
 pub use error::{Result, VaultError};
 pub use pkcs11::{PinSource, Pkcs11Config};
 pub use seal::{InitMethod, InitOutput, SealConfig, SealStatus, UnsealProgress};
+pub use secrets::{DeletedSecret, NewSecret, Secret, SecretProperties, SecretUpdate, Secrets};
 pub use store::{
     Attributes, DeletionInfo, IdPage, ObjectKind, ObjectMeta, ObjectVersion, VersionedStore,
 };
+pub use vaults::{VaultInfo, VaultOptions, VaultRegistry, purge_expired};

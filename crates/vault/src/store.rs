@@ -194,6 +194,11 @@ fn check_version(version: &str) -> Result<String> {
     Ok(version.to_ascii_lowercase())
 }
 
+/// The current time in Unix seconds (0 before 1970, saturating far in the future).
+pub fn unix_now() -> i64 {
+    now()
+}
+
 fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -520,6 +525,114 @@ impl VersionedStore {
             key: obj.meta_key(),
             attempts: MAX_ATTEMPTS,
         })
+    }
+
+    /// Creates an object from exported versions (their ids and attributes kept) with `latest`
+    /// as the latest version, in one transaction: the restore of a backup. Refused with
+    /// [`VaultError::AlreadyExists`] when the name exists in any state (live, deleted, purging).
+    pub async fn import_object(
+        &self,
+        vault: &str,
+        kind: ObjectKind,
+        name: &str,
+        versions: &[ObjectVersion],
+        latest: &str,
+    ) -> Result<ObjectMeta> {
+        let (vault_key, name_key) = (check_name("vault name", vault)?, check_name("name", name)?);
+        let obj = Obj {
+            vault: &vault_key,
+            kind,
+            name: &name_key,
+        };
+        let latest = check_version(latest)?;
+        let mut txn = BarrierTxn::new().require_absent(&obj.meta_key());
+        let (mut created, mut updated) = (i64::MAX, i64::MIN);
+        let mut has_latest = false;
+        for version in versions {
+            let id = check_version(&version.version)?;
+            has_latest |= id == latest;
+            created = created.min(version.attributes.created);
+            updated = updated.max(version.attributes.created);
+            let key = obj.version_key(&id);
+            txn = txn
+                .require_absent(&key)
+                .put(&key, &encode_version(&version.attributes, &version.value)?);
+        }
+        if !has_latest {
+            return Err(VaultError::InvalidBackup {
+                reason: "the latest version is not among the versions",
+            });
+        }
+        let meta = ObjectMeta {
+            name: name.to_owned(),
+            latest,
+            version_count: u64::try_from(versions.len()).unwrap_or(u64::MAX),
+            created,
+            updated,
+            deleted: None,
+            purging: false,
+        };
+        let bytes = serde_json::to_vec(&meta).map_err(|e| corrupt("metadata", e))?;
+        let txn = txn
+            .put(&obj.meta_key(), &bytes)
+            .put(&obj.index_key(false), b"");
+        if self.barrier.commit(txn).await? {
+            Ok(meta)
+        } else {
+            Err(VaultError::AlreadyExists {
+                what: obj.describe(),
+            })
+        }
+    }
+
+    /// Every version of an object (live or deleted), values included, in id order; refused
+    /// with [`VaultError::TooManyVersions`] past `max` versions (backup).
+    pub async fn export_object(
+        &self,
+        vault: &str,
+        kind: ObjectKind,
+        name: &str,
+        max: usize,
+    ) -> Result<(ObjectMeta, Vec<ObjectVersion>)> {
+        let (vault_key, name_key) = (check_name("vault name", vault)?, check_name("name", name)?);
+        let obj = Obj {
+            vault: &vault_key,
+            kind,
+            name: &name_key,
+        };
+        let (meta, _) = self
+            .read_meta(obj)
+            .await?
+            .filter(|(m, _)| !m.purging)
+            .ok_or_else(|| VaultError::NotFound {
+                what: obj.describe(),
+            })?;
+        let prefix = obj.versions_prefix();
+        let mut versions = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.barrier.list(&prefix, after.as_deref(), 100).await?;
+            for key in &page.keys {
+                let Some(id) = key.strip_prefix(&prefix) else {
+                    continue;
+                };
+                if versions.len() >= max {
+                    return Err(VaultError::TooManyVersions {
+                        what: obj.describe(),
+                        versions: usize::try_from(meta.version_count).unwrap_or(usize::MAX),
+                        max,
+                    });
+                }
+                if let Some((version, _)) = self.read_version(obj, id).await? {
+                    versions.push(version);
+                }
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        Ok((meta, versions))
     }
 
     /// Names (lowercased) of live objects (or, with `deleted`, of deleted ones) of a kind in
