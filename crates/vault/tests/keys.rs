@@ -18,7 +18,7 @@ use rampart_vault::keys::{
     KeyOperation, KeyType, KeyUpdate, Keys, LifetimeAction, NewKey, RotationAction, RotationPolicy,
     SignatureAlgorithm, Trigger, verify_with_public_jwk,
 };
-use rampart_vault::{VaultError, VersionedStore};
+use rampart_vault::{ObjectKind, VaultError, VersionedStore};
 
 const VAULT: &str = "stamp-1";
 const DAY: i64 = 86_400;
@@ -752,6 +752,38 @@ pub async fn soft_delete_recover_purge(ctx: &common::Ctx) {
         "the old policy was purged"
     );
     assert_ne!(again.version, created.version);
+
+    // Purged behind the service's back (the purge scheduler works on the store): the old
+    // policy must not apply to a new key of the same name.
+    k.create(VAULT, "orphan", ec(Curve::P256)).await.unwrap();
+    k.set_rotation_policy(
+        VAULT,
+        "orphan",
+        policy(
+            vec![(
+                Trigger::TimeAfterCreate(IsoDuration::parse("P30D").unwrap()),
+                RotationAction::Rotate,
+            )],
+            None,
+        ),
+    )
+    .await
+    .unwrap();
+    k.delete(VAULT, "orphan", 7 * DAY).await.unwrap();
+    k.store()
+        .purge(VAULT, ObjectKind::Key, "orphan")
+        .await
+        .unwrap();
+    k.create(VAULT, "orphan", ec(Curve::P256)).await.unwrap();
+    assert_eq!(
+        k.rotation_policy(VAULT, "orphan").await.unwrap(),
+        RotationPolicy::default()
+    );
+    let report = k.run_due_rotations(VAULT, now() + 365 * DAY).await.unwrap();
+    assert!(
+        !report.rotated.iter().any(|(n, _)| n == "orphan"),
+        "{report:?}"
+    );
 }
 
 pub async fn private_key_is_encrypted_at_rest(ctx: &common::Ctx) {

@@ -399,6 +399,13 @@ impl Keys {
             .create_version(vault, KIND, name, &stored, attributes)
             .await?;
         let meta = self.display_name(vault, name).await?;
+        if meta.version_count == 1 {
+            // A new object: drop a policy left by a purged key of the same name.
+            self.store
+                .barrier()
+                .delete(&Self::policy_key(vault, name))
+                .await?;
+        }
         self.bundle(vault, meta.name, created)
     }
 
@@ -870,18 +877,28 @@ impl Keys {
                 what: format!("key {:?}", meta.name),
             });
         }
-        match self
+        let stored = self
             .store
             .barrier()
-            .get(&Self::policy_key(vault, name))
-            .await?
-        {
-            Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| VaultError::Corrupt {
+            .get_versioned(&Self::policy_key(vault, name))
+            .await?;
+        Ok(Self::current_policy(&meta, stored.as_ref())?.unwrap_or_default())
+    }
+
+    /// The stored policy if it belongs to this incarnation of the key.
+    fn current_policy(
+        meta: &ObjectMeta,
+        stored: Option<&crate::barrier::Versioned>,
+    ) -> Result<Option<RotationPolicy>> {
+        let Some(stored) = stored else {
+            return Ok(None);
+        };
+        let policy: RotationPolicy =
+            serde_json::from_slice(&stored.value).map_err(|e| VaultError::Corrupt {
                 what: "rotation policy".into(),
                 reason: e.to_string(),
-            }),
-            None => Ok(RotationPolicy::default()),
-        }
+            })?;
+        Ok((policy.object_created == meta.created).then_some(policy))
     }
 
     /// Sets a key's rotation policy (validated); keeps `created` of an earlier policy.
@@ -903,12 +920,11 @@ impl Keys {
         for _ in 0..MAX_ATTEMPTS {
             let existing = barrier.get_versioned(&key).await?;
             let now = now();
-            let previous: Option<RotationPolicy> = existing
-                .as_ref()
-                .and_then(|v| serde_json::from_slice(&v.value).ok());
+            let previous = Self::current_policy(&meta, existing.as_ref())?;
             policy.created = previous.as_ref().map_or(now, |p| p.created);
             policy.updated = now;
             policy.notified_version = previous.and_then(|p| p.notified_version);
+            policy.object_created = meta.created;
             let bytes = serde_json::to_vec(&policy).map_err(|e| VaultError::Corrupt {
                 what: "rotation policy".into(),
                 reason: e.to_string(),
@@ -996,6 +1012,9 @@ impl Keys {
                         what: "rotation policy".into(),
                         reason: e.to_string(),
                     })?;
+                if stored.object_created != policy.object_created {
+                    return Ok(()); // a stale policy of a purged key
+                }
                 stored.notified_version = Some(latest.version.clone());
                 let bytes = serde_json::to_vec(&stored).map_err(|e| VaultError::Corrupt {
                     what: "rotation policy".into(),

@@ -181,6 +181,10 @@ pub struct RotationPolicy {
     /// The last version a `Notify` fired for (so it fires once per version).
     #[serde(default)]
     pub notified_version: Option<String>,
+    /// Creation time of the key object the policy was set for: a policy left behind by a key
+    /// purged elsewhere (the purge scheduler) does not apply to a new key of the same name.
+    #[serde(default)]
+    pub object_created: i64,
 }
 
 impl Default for RotationPolicy {
@@ -198,6 +202,7 @@ impl Default for RotationPolicy {
             created: 0,
             updated: 0,
             notified_version: None,
+            object_created: 0,
         }
     }
 }
