@@ -296,8 +296,8 @@ pub enum VaultError {
         operation: &'static str,
     },
 
-    /// The key version cannot be used now: disabled, not yet valid or expired (Azure answers
-    /// 403 `Forbidden`).
+    /// The key version cannot be used now: not yet valid or expired (Azure answers 403
+    /// `Forbidden`; a disabled version gets [`VaultError::Disabled`]).
     #[error("operation {operation} is not allowed on {what}: {reason}")]
     KeyNotUsable {
         /// The key.

@@ -18,7 +18,7 @@ use rampart_vault::keys::{
     KeyOperation, KeyType, KeyUpdate, Keys, LifetimeAction, NewKey, RotationAction, RotationPolicy,
     SignatureAlgorithm, Trigger, verify_with_public_jwk,
 };
-use rampart_vault::{ObjectKind, VaultError, VersionedStore};
+use rampart_vault::{ObjectKind, VaultError, VaultOptions, VaultRegistry, VersionedStore};
 
 const VAULT: &str = "stamp-1";
 const DAY: i64 = 86_400;
@@ -436,7 +436,7 @@ pub async fn key_ops_and_validity_are_enforced(ctx: &common::Ctx) {
     let r = k
         .sign(VAULT, "toggle", None, SignatureAlgorithm::Es256, &digest)
         .await;
-    assert!(matches!(r, Err(VaultError::KeyNotUsable { .. })), "{r:?}");
+    assert!(matches!(r, Err(VaultError::Disabled { .. })), "{r:?}");
     assert!(
         !k.get(VAULT, "toggle", None)
             .await
@@ -733,7 +733,7 @@ pub async fn soft_delete_recover_purge(ctx: &common::Ctx) {
     k.delete(VAULT, "doomed", 7 * DAY).await.unwrap();
     assert!(matches!(
         k.purge(VAULT, "doomed", true).await,
-        Err(VaultError::WrongState { .. })
+        Err(VaultError::PurgeProtected { .. })
     ));
     k.purge(VAULT, "doomed", false).await.unwrap();
     assert!(matches!(
@@ -806,6 +806,73 @@ pub async fn private_key_is_encrypted_at_rest(ctx: &common::Ctx) {
         k.get(VAULT, "at-rest", None).await.unwrap()
     );
     assert!(!text.contains("\"d\""), "{text}");
+}
+
+pub async fn backup_and_restore(ctx: &common::Ctx) {
+    let barrier = ctx.init_key_file().await;
+    let registry = VaultRegistry::new(barrier.clone());
+    let here = registry
+        .create(VAULT, &VaultOptions::default())
+        .await
+        .unwrap();
+    let elsewhere = registry
+        .create(
+            "far-away",
+            &VaultOptions {
+                geography: "other-geo".into(),
+                ..VaultOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    let k = Keys::new(VersionedStore::new(barrier));
+    let first = k.create(VAULT, "Backed-Up", rsa(2048)).await.unwrap();
+    let second = k.rotate(VAULT, "backed-up").await.unwrap();
+    let blob = k.backup(&here, "backed-up").await.unwrap();
+    let n = second.key.n.as_ref().unwrap().bytes();
+    assert!(
+        !blob.windows(32).any(|w| w == &n[..32]),
+        "blob is encrypted"
+    );
+    assert!(matches!(
+        k.restore(&here, &blob).await,
+        Err(VaultError::AlreadyExists { .. })
+    ));
+    k.delete(VAULT, "backed-up", 7 * DAY).await.unwrap();
+    assert!(matches!(
+        k.backup(&here, "backed-up").await,
+        Err(VaultError::NotFound { .. })
+    ));
+    k.purge(VAULT, "backed-up", false).await.unwrap();
+    assert!(matches!(
+        k.restore(&elsewhere, &blob).await,
+        Err(VaultError::WrongGeography { .. })
+    ));
+    let restored = k.restore(&here, &blob).await.unwrap();
+    assert_eq!(restored, second);
+    let old = k
+        .get(VAULT, "backed-up", Some(&first.version))
+        .await
+        .unwrap();
+    assert_eq!(old, first);
+    let digest = random_digest(SignatureAlgorithm::Rs256);
+    let sig = k
+        .sign(VAULT, "backed-up", None, SignatureAlgorithm::Rs256, &digest)
+        .await
+        .unwrap();
+    assert!(
+        verify_with_public_jwk(&second.key, SignatureAlgorithm::Rs256, &digest, &sig.value)
+            .unwrap()
+    );
+    let mut damaged = blob.clone();
+    let last = damaged.len() - 1;
+    damaged[last] ^= 1;
+    k.delete(VAULT, "backed-up", 7 * DAY).await.unwrap();
+    k.purge(VAULT, "backed-up", false).await.unwrap();
+    assert!(matches!(
+        k.restore(&here, &damaged).await,
+        Err(VaultError::InvalidBackup { .. })
+    ));
 }
 
 pub async fn random_bytes_bounds(_ctx: &common::Ctx) {
@@ -887,5 +954,6 @@ keys_suite!(
     rotation_policy_scheduler,
     soft_delete_recover_purge,
     private_key_is_encrypted_at_rest,
+    backup_and_restore,
     random_bytes_bounds,
 );

@@ -10,7 +10,9 @@
 //!   the public JWK) and never printed;
 //! * sign/verify over a digest, encrypt/decrypt and wrap/unwrap (RSA), each allowed only when
 //!   the version is enabled, inside `nbf`..`exp`, and its `key_ops` include the operation;
-//! * soft delete / recover / purge as secrets (the name is blocked while deleted);
+//! * soft delete / recover / purge as secrets (the name is blocked while deleted), purge
+//!   refused under purge protection ([`VaultError::PurgeProtected`]); backup/restore of every
+//!   version in the geography-bound blob of [`crate::backup`];
 //! * rotate (a new version with the same type, size, operations and tags), a rotation policy per
 //!   key and [`Keys::run_due_rotations`], the scheduler's sweep with an injected clock;
 //! * random bytes (1-128).
@@ -38,11 +40,13 @@ pub use jwk::{B64, JsonWebKey, KeyOperation};
 pub use material::{KeyMaterial, KeySpec, verify_with_public_jwk};
 pub use rotation::{IsoDuration, LifetimeAction, RotationAction, RotationPolicy, Trigger};
 
+use crate::backup;
 use crate::barrier::{BarrierTxn, MAX_ATTEMPTS};
 use crate::error::{Result, VaultError};
 use crate::store::{
     Attributes, DeletionInfo, ObjectKind, ObjectMeta, ObjectVersion, VersionedStore,
 };
+use crate::vaults::VaultInfo;
 
 const KIND: ObjectKind = ObjectKind::Key;
 /// Most tags per key (Azure: 15).
@@ -648,13 +652,13 @@ impl Keys {
     }
 
     /// Permanently removes a deleted key and its rotation policy. With `purge_protection`
-    /// (the vault's setting) it is refused.
+    /// (the vault's setting) it is refused with [`VaultError::PurgeProtected`].
     pub async fn purge(&self, vault: &str, name: &str, purge_protection: bool) -> Result<()> {
         let deleted = self.get_deleted(vault, name).await?;
         if purge_protection {
-            return Err(VaultError::WrongState {
+            return Err(VaultError::PurgeProtected {
                 what: format!("key {:?}", deleted.key.name),
-                reason: "cannot be purged: purge protection is enabled",
+                vault: vault.to_owned(),
             });
         }
         self.store.purge(vault, KIND, name).await?;
@@ -664,6 +668,29 @@ impl Keys {
             .await?;
         self.forget(vault, name);
         Ok(())
+    }
+
+    /// A backup blob of every version of a live key (geography-bound, see [`crate::backup`]).
+    pub async fn backup(&self, vault: &VaultInfo, name: &str) -> Result<Vec<u8>> {
+        let meta = self.display_name(&vault.name, name).await?;
+        if meta.deleted.is_some() || meta.purging {
+            return Err(VaultError::NotFound {
+                what: format!("key {:?}", meta.name),
+            });
+        }
+        backup::backup_object(&self.store, vault, KIND, name).await
+    }
+
+    /// Restores a key backup blob (all versions); returns the latest version. Refused when
+    /// the name exists, or the blob was made in another geography or holds another kind.
+    pub async fn restore(&self, vault: &VaultInfo, blob: &[u8]) -> Result<KeyBundle> {
+        let (meta, latest) = backup::restore_object(&self.store, vault, KIND, blob).await?;
+        // A new object: drop a policy left by a purged key of the same name.
+        self.store
+            .barrier()
+            .delete(&Self::policy_key(&vault.name, &meta.name))
+            .await?;
+        self.bundle(&vault.name, meta.name, latest)
     }
 
     /// Loads a version for `op`, checking enabled, validity dates and `key_ops`.
@@ -684,7 +711,10 @@ impl Keys {
         let a = &found.attributes;
         let now = now();
         if !a.enabled {
-            return Err(refuse("the key is disabled"));
+            return Err(VaultError::Disabled {
+                what: what(),
+                operation: op.as_str(),
+            });
         }
         if a.not_before.is_some_and(|nbf| now < nbf) {
             return Err(refuse("the key is not yet valid"));
