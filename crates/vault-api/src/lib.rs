@@ -46,6 +46,7 @@
 pub mod auth;
 pub mod context;
 pub mod error;
+pub mod keys;
 mod secrets;
 pub mod throttle;
 
@@ -112,6 +113,7 @@ struct Inner {
     registry: VaultRegistry,
     store: VersionedStore,
     secrets: Secrets,
+    keys: rampart_vault::keys::Keys,
     authorizer: Arc<dyn Authorizer>,
     auditor: Auditor,
     throttle: Throttle,
@@ -148,6 +150,7 @@ impl VaultApi {
                 config,
                 registry,
                 secrets: Secrets::new(store.clone()),
+                keys: rampart_vault::keys::Keys::new(store.clone()),
                 store,
                 authorizer,
                 auditor,
@@ -175,6 +178,11 @@ impl VaultApi {
     /// The secrets service.
     pub fn secrets(&self) -> &Secrets {
         &self.inner.secrets
+    }
+
+    /// The keys service.
+    pub fn keys(&self) -> &rampart_vault::keys::Keys {
+        &self.inner.keys
     }
 
     /// The authorizer.
@@ -219,6 +227,7 @@ impl VaultApi {
     pub fn router(&self) -> Router {
         Router::new()
             .merge(secrets::routes())
+            .merge(keys::routes())
             .fallback(|req: Request| async move {
                 ApiError::no_route(req.method().as_str(), req.uri().path()).into_response()
             })

@@ -186,6 +186,8 @@ pub struct KeyUpdate {
 /// The result of a crypto operation: the version used and the output.
 #[derive(Clone, PartialEq)]
 pub struct KeyOperationResult {
+    /// The key's name as first written (for the `kid`).
+    pub name: String,
     /// The version that did the work (the latest when none was named).
     pub version: String,
     /// The output (signature, ciphertext, plaintext or key). Zeroized when dropped.
@@ -195,6 +197,7 @@ pub struct KeyOperationResult {
 impl std::fmt::Debug for KeyOperationResult {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KeyOperationResult")
+            .field("name", &self.name)
             .field("version", &self.version)
             .field("value", &format_args!("<{} bytes>", self.value.len()))
             .finish()
@@ -395,9 +398,16 @@ impl Keys {
         vault: &str,
         name: &str,
         material: &KeyMaterial,
-        attributes: Attributes,
+        mut attributes: Attributes,
     ) -> Result<KeyBundle> {
         let stored = material.to_stored()?;
+        // The display name rides in each version so crypto operations need no metadata read.
+        let display = match self.store.meta(vault, KIND, name).await {
+            Ok(meta) => meta.name,
+            Err(VaultError::NotFound { .. }) => name.to_owned(),
+            Err(e) => return Err(e),
+        };
+        attributes.extra.insert("name".into(), json!(display));
         let created = self
             .store
             .create_version(vault, KIND, name, &stored, attributes)
@@ -700,7 +710,7 @@ impl Keys {
         name: &str,
         version: Option<&str>,
         op: KeyOperation,
-    ) -> Result<(String, Arc<KeyMaterial>)> {
+    ) -> Result<(String, String, Arc<KeyMaterial>)> {
         let found = self.store.get_version(vault, KIND, name, version).await?;
         let what = || format!("key {name:?} version {}", found.version);
         let refuse = |reason| VaultError::KeyNotUsable {
@@ -729,7 +739,14 @@ impl Keys {
             });
         }
         let material = self.material(vault, name, &found)?;
-        Ok((found.version, material))
+        let display = found
+            .attributes
+            .extra
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or(name)
+            .to_owned();
+        Ok((display, found.version, material))
     }
 
     /// Signs a digest. This is the hot path the bench measures: one barrier read (the
@@ -742,11 +759,12 @@ impl Keys {
         alg: SignatureAlgorithm,
         digest: &[u8],
     ) -> Result<KeyOperationResult> {
-        let (version, key) = self
+        let (name, version, key) = self
             .usable(vault, name, version, KeyOperation::Sign)
             .await?;
         let sig = key.sign_digest(alg, digest)?;
         Ok(KeyOperationResult {
+            name,
             version,
             value: Zeroizing::new(sig),
         })
@@ -762,7 +780,7 @@ impl Keys {
         digest: &[u8],
         signature: &[u8],
     ) -> Result<bool> {
-        let (_, key) = self
+        let (_, _, key) = self
             .usable(vault, name, version, KeyOperation::Verify)
             .await?;
         key.verify_digest(alg, digest, signature)
@@ -777,8 +795,9 @@ impl Keys {
         alg: EncryptionAlgorithm,
         plaintext: &[u8],
     ) -> Result<KeyOperationResult> {
-        let (version, key) = self.usable(vault, name, version, op).await?;
+        let (name, version, key) = self.usable(vault, name, version, op).await?;
         Ok(KeyOperationResult {
+            name,
             version,
             value: Zeroizing::new(key.encrypt(alg, plaintext)?),
         })
@@ -793,8 +812,9 @@ impl Keys {
         alg: EncryptionAlgorithm,
         ciphertext: &[u8],
     ) -> Result<KeyOperationResult> {
-        let (version, key) = self.usable(vault, name, version, op).await?;
+        let (name, version, key) = self.usable(vault, name, version, op).await?;
         Ok(KeyOperationResult {
+            name,
             version,
             value: key.decrypt(alg, ciphertext)?,
         })
