@@ -7,8 +7,10 @@
 //! padding, as Azure writes them (padded or standard base64 is accepted on input).
 //!
 //! Key material never leaves the vault: bundles carry the public JWK only. Data actions are
-//! Azure's (`Microsoft.KeyVault/vaults/keys/...`, `deletedKeys/...`, `keyrotationpolicies/...`,
-//! and `vaults/rng/action` for random bytes).
+//! Azure's (`Microsoft.KeyVault/vaults/keys/...` — deleted keys are read with `keys/read`,
+//! recovered and purged with `keys/recover/action` and `keys/purge/action`, so the built-in
+//! Crypto Officer role covers them — `keyrotationpolicies/read|write`, and
+//! `vaults/rng/action` for random bytes).
 
 use std::collections::BTreeMap;
 
@@ -69,12 +71,12 @@ pub mod actions {
     pub const KEY_SIGN: &str = "Microsoft.KeyVault/vaults/keys/sign/action";
     /// Verify.
     pub const KEY_VERIFY: &str = "Microsoft.KeyVault/vaults/keys/verify/action";
-    /// Read deleted keys.
-    pub const DELETED_KEY_READ: &str = "Microsoft.KeyVault/vaults/deletedKeys/read/action";
+    /// Read deleted keys (Azure checks key reading for them).
+    pub const DELETED_KEY_READ: &str = "Microsoft.KeyVault/vaults/keys/read";
     /// Recover a deleted key.
-    pub const DELETED_KEY_RECOVER: &str = "Microsoft.KeyVault/vaults/deletedKeys/recover/action";
+    pub const DELETED_KEY_RECOVER: &str = "Microsoft.KeyVault/vaults/keys/recover/action";
     /// Purge a deleted key.
-    pub const DELETED_KEY_PURGE: &str = "Microsoft.KeyVault/vaults/deletedKeys/delete";
+    pub const DELETED_KEY_PURGE: &str = "Microsoft.KeyVault/vaults/keys/purge/action";
     /// Read a key's rotation policy.
     pub const ROTATION_POLICY_READ: &str = "Microsoft.KeyVault/vaults/keyrotationpolicies/read";
     /// Set a key's rotation policy.

@@ -349,6 +349,10 @@ async fn lifecycle(store: Store) {
         .call(Method::DELETE, &format!("/deletedkeys/signer?{V}"), None)
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    assert_eq!(
+        h.authz.seen.lock().unwrap().last().unwrap().0,
+        "Microsoft.KeyVault/vaults/keys/purge/action"
+    );
     let r = h
         .call(
             Method::POST,
