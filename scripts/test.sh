@@ -72,5 +72,17 @@ if [ ! -f "$RAMPART_TEST_IDP_DIR/node_modules/oidc-provider/package.json" ]; the
   (cd "$RAMPART_TEST_IDP_DIR" && npm install --silent --no-audit --no-fund)
 fi
 
+# Azure SDK clients, one venv for the Python suites: crates/rampart/tests/identity.rs runs
+# tests/python/test_managed_identity.py, crates/rampart/tests/vault_sdk.rs runs pytest on
+# tests/python/test_vault_secrets.py, with this interpreter.
+venv="${XDG_CACHE_HOME:-$HOME/.cache}/rampart/venv-identity"
+if ! "$venv/bin/python" -c 'import azure.identity, azure.keyvault.secrets, azure.keyvault.keys, azure.keyvault.certificates, cryptography, pytest' 2>/dev/null; then
+  log "installing azure-identity, azure-keyvault-{secrets,keys,certificates}, cryptography and pytest in $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q azure-identity azure-keyvault-secrets azure-keyvault-keys \
+    azure-keyvault-certificates cryptography pytest
+fi
+export RAMPART_TEST_PYTHON="$venv/bin/python"
+
 log "running the test suite"
 cargo test --workspace --locked "$@"

@@ -267,6 +267,16 @@ pub enum ConfigErrorKind {
         value: String,
     },
 
+    /// An `identity.issuer_url` that is not an http(s) URL usable as a token issuer.
+    #[error(
+        "{value:?} is not an issuer URL (expected https:// or http:// with a host, no trailing \
+         slash, query or fragment, e.g. \"https://id.example.com\")"
+    )]
+    InvalidIssuerUrl {
+        /// The rejected value.
+        value: String,
+    },
+
     /// A `storage.postgres_table` that is not a plain lowercase SQL identifier.
     #[error(
         "{value:?} is not a valid table name (expected a lowercase letter or _ followed by up to 62 \

@@ -47,10 +47,12 @@ pub struct Config {
     pub storage: StorageConfig,
     /// `[audit]`: the audit trail.
     pub audit: AuditConfig,
-    /// `[vault]`: the Azure Key Vault compatible vault.
-    pub vault: VaultConfig,
     /// `[waf]`: the web application firewall in the gateway.
     pub waf: WafConfig,
+    /// `[identity]`: the token issuer and the managed-identity endpoint.
+    pub identity: IdentityConfig,
+    /// `[vault]`: the Azure Key Vault compatible vault.
+    pub vault: VaultConfig,
     /// `[rate_limit]`: per-client request rate limits; none unless the section is present.
     pub rate_limit: Option<RateLimitConfig>,
     /// `[[route]]`: routes by host and path prefix, tried in order before the catch-all
@@ -389,6 +391,34 @@ pub enum VaultSeal {
     KeyFile,
 }
 
+/// `[identity]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityConfig {
+    /// The issuer's listener (discovery, JWKS, token endpoint); HTTPS with the gateway's TLS
+    /// settings unless the gateway is plaintext.
+    pub listen: SocketAddr,
+    /// The `iss` of issued tokens and base of the endpoint URLs; `None`: derived from `listen`
+    /// (`https://localhost:PORT` for a loopback listener).
+    pub issuer_url: Option<String>,
+    /// The managed-identity endpoint (plain HTTP, serving loopback callers only).
+    pub managed_identity_listen: SocketAddr,
+    /// Access-token lifetime (more than 300 s: Azure SDKs refresh tokens expiring within 300 s).
+    pub token_lifetime: Duration,
+    /// How long a signing key signs before the next one replaces it.
+    pub key_rotation: Duration,
+    /// The signing algorithm of new keys.
+    pub signing_algorithm: SigningAlgorithm,
+}
+
+/// Token signing algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigningAlgorithm {
+    /// ECDSA P-256 SHA-256.
+    Es256,
+    /// RSA PKCS#1 v1.5 SHA-256, 2048-bit keys.
+    Rs256,
+}
+
 /// Sampling of routine records.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum RoutineRecords {
@@ -446,6 +476,25 @@ impl Default for Config {
                 segment_max_bytes: defaults::SEGMENT_MAX_BYTES,
                 routine_records: RoutineRecords::All,
             },
+            waf: WafConfig {
+                crs: CrsSource::Auto,
+                crs_setup: None,
+                before_crs: Vec::new(),
+                after_crs: Vec::new(),
+                engine: WafEngine::On,
+                paranoia_level: 1,
+                request_body_limit: defaults::WAF_REQUEST_BODY_LIMIT,
+                request_body_no_files_limit: defaults::WAF_REQUEST_BODY_NO_FILES_LIMIT,
+                response_body_access: true,
+            },
+            identity: IdentityConfig {
+                listen: parse_default(defaults::IDENTITY_LISTEN),
+                issuer_url: None,
+                managed_identity_listen: parse_default(defaults::MANAGED_IDENTITY_LISTEN),
+                token_lifetime: defaults::TOKEN_LIFETIME,
+                key_rotation: defaults::KEY_ROTATION,
+                signing_algorithm: SigningAlgorithm::Es256,
+            },
             vault: VaultConfig {
                 listen: parse_default(defaults::VAULT_LISTEN),
                 domain: defaults::VAULT_DOMAIN.to_owned(),
@@ -457,17 +506,6 @@ impl Default for Config {
                 throttle_all: defaults::VAULT_THROTTLE_ALL,
                 throttle_secret_create: defaults::VAULT_THROTTLE_SECRET_CREATE,
                 purge_interval: defaults::VAULT_PURGE_INTERVAL,
-            },
-            waf: WafConfig {
-                crs: CrsSource::Auto,
-                crs_setup: None,
-                before_crs: Vec::new(),
-                after_crs: Vec::new(),
-                engine: WafEngine::On,
-                paranoia_level: 1,
-                request_body_limit: defaults::WAF_REQUEST_BODY_LIMIT,
-                request_body_no_files_limit: defaults::WAF_REQUEST_BODY_NO_FILES_LIMIT,
-                response_body_access: true,
             },
             rate_limit: None,
             routes: Vec::new(),
@@ -512,6 +550,14 @@ pub mod defaults {
     pub const VAULT_THROTTLE_SECRET_CREATE: u32 = 300;
     /// `vault.purge_interval`.
     pub const VAULT_PURGE_INTERVAL: Duration = Duration::from_secs(3600);
+    /// `identity.listen`.
+    pub const IDENTITY_LISTEN: &str = "127.0.0.1:8444";
+    /// `identity.managed_identity_listen`.
+    pub const MANAGED_IDENTITY_LISTEN: &str = "127.0.0.1:8445";
+    /// `identity.token_lifetime`.
+    pub const TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+    /// `identity.key_rotation` (30 days).
+    pub const KEY_ROTATION: Duration = Duration::from_secs(30 * 24 * 3600);
     /// `gateway.shutdown_grace`.
     pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
     /// `gateway.request_timeout`.

@@ -29,6 +29,8 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub waf: RawWaf,
     #[serde(default)]
+    pub identity: RawIdentity,
+    #[serde(default)]
     pub vault: RawVault,
     #[serde(default)]
     pub rate_limit: Option<RawRateLimit>,
@@ -149,6 +151,17 @@ pub(crate) struct RawAudit {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub(crate) struct RawIdentity {
+    pub listen: Leaf<String>,
+    pub issuer_url: Leaf<String>,
+    pub managed_identity_listen: Leaf<String>,
+    pub token_lifetime: Leaf<String>,
+    pub key_rotation: Leaf<String>,
+    pub signing_algorithm: Leaf<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct RawVault {
     pub listen: Leaf<String>,
     pub domain: Leaf<String>,
@@ -235,6 +248,17 @@ pub(crate) const SCHEMA: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "identity",
+        &[
+            "listen",
+            "issuer_url",
+            "managed_identity_listen",
+            "token_lifetime",
+            "key_rotation",
+            "signing_algorithm",
+        ],
+    ),
+    (
         "vault",
         &[
             "listen",
@@ -289,6 +313,7 @@ pub(crate) const SECTIONS: &[&str] = &[
     "storage",
     "audit",
     "waf",
+    "identity",
     "vault",
     "rate_limit",
     "route",

@@ -11,15 +11,15 @@ use toml_edit::ImDocument;
 use crate::duration::parse_duration;
 use crate::locate::{check_schema, key_at, line_of};
 use crate::raw::{
-    Leaf, RawAdmin, RawAudit, RawConfig, RawData, RawGateway, RawLog, RawRateLimit, RawRoute,
-    RawStorage, RawVault, RawWaf, RoutineRecordsValue,
+    Leaf, RawAdmin, RawAudit, RawConfig, RawData, RawGateway, RawIdentity, RawLog, RawRateLimit,
+    RawRoute, RawStorage, RawVault, RawWaf, RoutineRecordsValue,
 };
 use crate::{
     AdminConfig, AuditConfig, Config, ConfigError, ConfigErrorKind, CrsSource, DataConfig,
-    DataRate, DemoConfig, GatewayConfig, HealthCheckConfig, IpNet, LogConfig, LogFormat,
-    RateLimitConfig, RateLimitKey, RouteAuthConfig, RouteConfig, RoutineRecords, StorageBackend,
-    StorageConfig, TlsMode, Upstream, VaultConfig, VaultSeal, WafConfig, WafEngine, defaults,
-    redact_url,
+    DataRate, DemoConfig, GatewayConfig, HealthCheckConfig, IdentityConfig, IpNet, LogConfig,
+    LogFormat, RateLimitConfig, RateLimitKey, RouteAuthConfig, RouteConfig, RoutineRecords,
+    SigningAlgorithm, StorageBackend, StorageConfig, TlsMode, Upstream, VaultConfig, VaultSeal,
+    WafConfig, WafEngine, defaults, redact_url,
 };
 
 pub(crate) fn from_toml_str(text: &str, origin: &Path) -> Result<Config, ConfigError> {
@@ -105,8 +105,9 @@ impl File<'_> {
             },
             storage: self.storage(raw.storage)?,
             audit: self.audit(raw.audit, defaults.audit)?,
-            vault: self.vault(raw.vault, defaults.vault)?,
             waf: self.waf(raw.waf, defaults.waf)?,
+            identity: self.identity(raw.identity, defaults.identity)?,
+            vault: self.vault(raw.vault, defaults.vault)?,
             rate_limit: raw.rate_limit.map(|raw| self.rate_limit(raw)).transpose()?,
             routes: raw
                 .route
@@ -602,6 +603,94 @@ impl File<'_> {
             group_commit_max_delay,
             segment_max_bytes,
             routine_records,
+        })
+    }
+
+    fn identity(
+        &self,
+        raw: RawIdentity,
+        default: IdentityConfig,
+    ) -> Result<IdentityConfig, ConfigError> {
+        let listen = self.socket_addr(
+            raw.listen.as_ref(),
+            "identity.listen",
+            defaults::IDENTITY_LISTEN,
+            default.listen,
+        )?;
+        let managed_identity_listen = self.socket_addr(
+            raw.managed_identity_listen.as_ref(),
+            "identity.managed_identity_listen",
+            defaults::MANAGED_IDENTITY_LISTEN,
+            default.managed_identity_listen,
+        )?;
+        let issuer_url = match &raw.issuer_url {
+            None => default.issuer_url,
+            Some(value) => {
+                let text = value.get_ref();
+                let rest = text
+                    .strip_prefix("https://")
+                    .or_else(|| text.strip_prefix("http://"));
+                let ok = rest.is_some_and(|rest| {
+                    !rest.is_empty()
+                        && !rest.starts_with('/')
+                        && !text.ends_with('/')
+                        && !text.contains(['?', '#'])
+                        && !text.chars().any(|c| c.is_whitespace() || c.is_control())
+                });
+                if !ok {
+                    return Err(self.error(
+                        value,
+                        "identity.issuer_url",
+                        ConfigErrorKind::InvalidIssuerUrl {
+                            value: text.clone(),
+                        },
+                    ));
+                }
+                Some(text.clone())
+            }
+        };
+        let token_lifetime = self.duration(
+            raw.token_lifetime.as_ref(),
+            "identity.token_lifetime",
+            "1h",
+            (Duration::from_secs(301), Duration::from_secs(24 * 3600)),
+            default.token_lifetime,
+        )?;
+        let key_rotation = self.duration(
+            raw.key_rotation.as_ref(),
+            "identity.key_rotation",
+            "720h",
+            (
+                Duration::from_secs(3600),
+                Duration::from_secs(365 * 24 * 3600),
+            ),
+            default.key_rotation,
+        )?;
+        let signing_algorithm = match &raw.signing_algorithm {
+            None => default.signing_algorithm,
+            Some(value) => match value.get_ref().as_str() {
+                "ES256" => SigningAlgorithm::Es256,
+                "RS256" => SigningAlgorithm::Rs256,
+                other => {
+                    return Err(self.error(
+                        value,
+                        "identity.signing_algorithm",
+                        ConfigErrorKind::InvalidChoice {
+                            value: other.to_owned(),
+                            what: "signing algorithm",
+                            expected: "\"ES256\" or \"RS256\"",
+                        },
+                    ));
+                }
+            },
+        };
+        Ok(IdentityConfig {
+            listen,
+            issuer_url,
+            managed_identity_listen,
+            token_lifetime,
+            key_rotation,
+            signing_algorithm,
         })
     }
 
@@ -1363,6 +1452,11 @@ impl File<'_> {
         let mut listeners = vec![
             ("gateway.listen", config.gateway.listen),
             ("admin.listen", config.admin.listen),
+            ("identity.listen", config.identity.listen),
+            (
+                "identity.managed_identity_listen",
+                config.identity.managed_identity_listen,
+            ),
             ("vault.listen", config.vault.listen),
         ];
         if config.gateway.upstream == Upstream::Demo {
@@ -1423,24 +1517,29 @@ fn overlaps(a: SocketAddr, b: SocketAddr) -> bool {
 }
 
 fn raw_listen_spans(document: &ImDocument<&str>) -> Vec<(&'static str, Range<usize>)> {
-    ["gateway", "admin", "demo", "vault"]
-        .into_iter()
-        .zip([
-            "gateway.listen",
-            "admin.listen",
-            "demo.listen",
-            "vault.listen",
-        ])
-        .filter_map(|(section, key)| {
-            let span = document
-                .as_table()
-                .get(section)?
-                .as_table_like()?
-                .get("listen")?
-                .span()?;
-            Some((key, span))
-        })
-        .collect()
+    [
+        ("gateway", "listen", "gateway.listen"),
+        ("admin", "listen", "admin.listen"),
+        ("demo", "listen", "demo.listen"),
+        ("identity", "listen", "identity.listen"),
+        (
+            "identity",
+            "managed_identity_listen",
+            "identity.managed_identity_listen",
+        ),
+        ("vault", "listen", "vault.listen"),
+    ]
+    .into_iter()
+    .filter_map(|(section, name, key)| {
+        let span = document
+            .as_table()
+            .get(section)?
+            .as_table_like()?
+            .get(name)?
+            .span()?;
+        Some((key, span))
+    })
+    .collect()
 }
 
 /// `1024B/10s`: at least one byte, at most 1 GiB, per 1 s to 1 h.

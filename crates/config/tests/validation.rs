@@ -52,9 +52,10 @@ fn the_example_sets_every_key_and_comments_every_section() {
         "postgres_url",
         "postgres_table",
         "postgres_pool_size",
+        "issuer_url",
     ];
     for section in [
-        "data", "log", "admin", "gateway", "demo", "storage", "audit", "vault",
+        "data", "log", "admin", "gateway", "demo", "storage", "audit", "identity", "vault",
     ] {
         assert!(
             document.contains_key(section),
@@ -1139,5 +1140,90 @@ fn new_connection_rate() {
         2,
         "gateway.max_new_connections_per_client",
         "0 is out of range (expected 1 to 1000000)",
+    );
+}
+
+#[test]
+fn identity_settings() {
+    let config = parse(
+        "[identity]\nlisten = \"0.0.0.0:9444\"\nissuer_url = \"https://id.example.com\"\n\
+         managed_identity_listen = \"127.0.0.1:9445\"\ntoken_lifetime = \"2h\"\n\
+         key_rotation = \"24h\"\nsigning_algorithm = \"RS256\"\n",
+    )
+    .unwrap();
+    assert_eq!(config.identity.listen.port(), 9444);
+    assert_eq!(
+        config.identity.issuer_url.as_deref(),
+        Some("https://id.example.com")
+    );
+    assert_eq!(config.identity.managed_identity_listen.port(), 9445);
+    assert_eq!(config.identity.token_lifetime, Duration::from_secs(7200));
+    assert_eq!(config.identity.key_rotation, Duration::from_secs(24 * 3600));
+    assert_eq!(
+        config.identity.signing_algorithm,
+        rampart_config::SigningAlgorithm::Rs256
+    );
+    rejected(
+        "[identity]\nlisten = \"localhost\"\n",
+        2,
+        "identity.listen",
+        "is not a socket address",
+    );
+    rejected(
+        "[identity]\nmanaged_identity_listen = \"8445\"\n",
+        2,
+        "identity.managed_identity_listen",
+        "is not a socket address",
+    );
+    for url in [
+        "ftp://id.example.com",
+        "https://",
+        "https://id.example.com/",
+        "https://id.example.com?x=1",
+        "https://id.example.com#f",
+        "id.example.com",
+    ] {
+        rejected(
+            &format!("[identity]\nissuer_url = \"{url}\"\n"),
+            2,
+            "identity.issuer_url",
+            "is not an issuer URL",
+        );
+    }
+    rejected(
+        "[identity]\ntoken_lifetime = \"300s\"\n",
+        2,
+        "identity.token_lifetime",
+        "(expected 301s to 24h)",
+    );
+    rejected(
+        "[identity]\ntoken_lifetime = \"2d\"\n",
+        2,
+        "identity.token_lifetime",
+        "is not a unit",
+    );
+    rejected(
+        "[identity]\nkey_rotation = \"30m\"\n",
+        2,
+        "identity.key_rotation",
+        "out of range",
+    );
+    rejected(
+        "[identity]\nsigning_algorithm = \"HS256\"\n",
+        2,
+        "identity.signing_algorithm",
+        "expected \"ES256\" or \"RS256\"",
+    );
+    rejected(
+        "[identity]\nmanaged_identity_listen = \"127.0.0.1:8444\"\n",
+        2,
+        "identity.managed_identity_listen",
+        "identity.listen",
+    );
+    rejected(
+        "[identity]\nlisten = \"127.0.0.1:9901\"\n",
+        2,
+        "identity.listen",
+        "admin.listen",
     );
 }

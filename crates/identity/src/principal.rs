@@ -25,6 +25,9 @@ pub struct Principal {
     pub scopes: Vec<String>,
     /// Group memberships (`groups` claim).
     pub groups: Vec<String>,
+    /// The audiences the token was issued for (`aud`), at least one of which the verifier
+    /// accepted.
+    pub audiences: Vec<String>,
     /// When the token stops being valid, in Unix seconds (`exp`).
     pub expires_at: u64,
 }
@@ -44,6 +47,7 @@ impl Principal {
             roles: Vec::new(),
             scopes: Vec::new(),
             groups: Vec::new(),
+            audiences: Vec::new(),
             expires_at: u64::MAX,
         }
     }
@@ -52,6 +56,12 @@ impl Principal {
     /// each group it belongs to.
     pub fn assignment_names(&self) -> impl Iterator<Item = String> + '_ {
         std::iter::once(self.id.clone()).chain(self.groups.iter().map(|g| format!("group:{g}")))
+    }
+
+    /// Whether the token was issued for `audience`.
+    #[must_use]
+    pub fn has_audience(&self, audience: &str) -> bool {
+        self.audiences.iter().any(|a| a == audience)
     }
 
     /// Whether the token granted `scope`.

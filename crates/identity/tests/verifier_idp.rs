@@ -63,6 +63,8 @@ async fn tokens_of_each_algorithm_verify_and_map_to_a_principal() {
         assert_eq!(principal.client_id.as_deref(), Some("gateway-test"));
         assert_eq!(principal.scopes, ["api:read", "api:write"]);
         assert!(principal.has_scope("api:write"));
+        assert_eq!(principal.audiences, ["https://gateway.test/api"]);
+        assert!(principal.has_audience("https://gateway.test/api"));
         assert!(principal.expires_at > unix_now());
 
         let other = idp.token("other-client", "other-secret", Some("api:read"), None);

@@ -24,6 +24,8 @@ pub struct AdminState {
     pub admin_token: Arc<str>,
     /// Where refused requests are recorded.
     pub auditor: Auditor,
+    /// The identity registries, when this plane runs the token issuer.
+    pub identity: Option<crate::identity_http::IdentityAdmin>,
 }
 
 /// Builds the admin routes.
@@ -32,6 +34,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(|| async { "ready\n" }))
         .route("/metrics", get(metrics))
+        .merge(crate::identity_http::admin_routes())
         .with_state(state)
 }
 
@@ -73,7 +76,7 @@ async fn metrics(
         .into_response()
 }
 
-fn bearer_matches(headers: &HeaderMap, expected: &str) -> bool {
+pub(crate) fn bearer_matches(headers: &HeaderMap, expected: &str) -> bool {
     let Some(presented) = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())

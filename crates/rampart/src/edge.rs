@@ -199,6 +199,7 @@ pub fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
         ("demo", old.demo != new.demo),
         ("storage", old.storage != new.storage),
         ("audit", old.audit != new.audit),
+        ("vault", old.vault != new.vault),
         ("gateway.listen", a.listen != b.listen),
         ("gateway.tls", a.tls != b.tls),
         (

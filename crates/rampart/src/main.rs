@@ -7,9 +7,12 @@ mod cmd;
 mod datadir;
 mod demo;
 mod edge;
+mod identity_gate;
+mod identity_http;
 mod plane;
 mod telemetry;
 mod tls;
+mod vault;
 mod waf;
 
 use std::path::PathBuf;
@@ -64,6 +67,14 @@ enum Command {
     Up(cmd::up::UpArgs),
     /// Run only the edge gateway in front of an upstream (`--upstream URL`).
     Gateway(cmd::gateway::GatewayArgs),
+    /// The token issuer and managed-identity endpoint: run them alone (`serve`), and manage
+    /// the OAuth clients and the workloads that get tokens.
+    #[command(subcommand)]
+    Identity(cmd::identity::IdentityCommand),
+    /// Vaults and role assignments on vault objects (acting on the data directory; stop
+    /// `rampart up` first when it uses the default redb storage).
+    #[command(subcommand)]
+    Vault(cmd::vault::VaultCommand),
     /// Check or print configuration files.
     #[command(subcommand)]
     Config(cmd::config::ConfigCommand),
@@ -125,6 +136,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Waf(command) => {
             let settings = cmd::Settings::load(cli.config, cli.data_dir, cli.log_format)?;
             cmd::waf::run(command, &settings.config)
+        }
+        Command::Identity(command) => {
+            let settings = cmd::Settings::load(cli.config, cli.data_dir, cli.log_format)?;
+            cmd::identity::run(command, settings).await
+        }
+        Command::Vault(command) => {
+            let settings = cmd::Settings::load(cli.config, cli.data_dir, cli.log_format)?;
+            cmd::vault::run(command, settings).await
         }
         Command::Audit(command) => {
             let settings = cmd::Settings::load(cli.config, cli.data_dir, cli.log_format)?;

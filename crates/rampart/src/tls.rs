@@ -63,6 +63,8 @@ pub fn ensure_dev_certificates(data: &DataDir) -> anyhow::Result<DevCertificates
         "localhost".to_owned(),
         "127.0.0.1".to_owned(),
         "::1".to_owned(),
+        // The vault selects vaults by host: https://{vault}.vault.localhost:8446.
+        "*.vault.localhost".to_owned(),
     ])?;
     server_params
         .distinguished_name

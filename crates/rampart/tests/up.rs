@@ -20,6 +20,7 @@ struct Plane {
     banner: String,
     gateway_url: String,
     admin_addr: String,
+    vault_url: String,
     data_dir: PathBuf,
     _temp: tempfile::TempDir,
 }
@@ -32,7 +33,9 @@ impl Plane {
         std::fs::write(
             &config,
             "[admin]\nlisten = \"127.0.0.1:0\"\n[gateway]\nlisten = \"127.0.0.1:0\"\n\
-             shutdown_grace = \"10s\"\n[demo]\nlisten = \"127.0.0.1:0\"\n",
+             shutdown_grace = \"10s\"\n[demo]\nlisten = \"127.0.0.1:0\"\n\
+             [identity]\nlisten = \"127.0.0.1:0\"\nmanaged_identity_listen = \"127.0.0.1:0\"\n\
+             [vault]\nlisten = \"127.0.0.1:0\"\n",
         )
         .unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_rampart"))
@@ -68,11 +71,13 @@ impl Plane {
         };
         let gateway_url = field("gateway");
         let admin_addr = field("admin").trim_start_matches("http://").to_owned();
+        let vault_url = field("vault");
         Self {
             child,
             banner,
             gateway_url,
             admin_addr,
+            vault_url,
             data_dir,
             _temp: temp,
         }
@@ -151,6 +156,55 @@ async fn get_json(
         version,
         serde_json::from_slice(&bytes).unwrap_or_default(),
     )
+}
+
+#[tokio::test]
+async fn up_serves_the_vault_api_over_tls_with_the_key_vault_challenge() {
+    let plane = Plane::start(&[]);
+    assert!(
+        plane.vault_url.starts_with("https://localhost:"),
+        "{}",
+        plane.banner
+    );
+    let ca = plane.data_dir.join("tls/ca.pem");
+    let client = https_client(&ca, false);
+    // The Azure SDK's first request: no token, no body. 401 with the Key Vault challenge.
+    let request = Request::put(format!(
+        "{}/secrets/db-password?api-version=2026-04-01",
+        plane.vault_url
+    ))
+    .body(Full::new(Bytes::new()))
+    .unwrap();
+    let response = client.request(request).await.unwrap();
+    assert_eq!(response.status(), 401);
+    let challenge = response.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        challenge.starts_with("Bearer authorization=\"https://")
+            && challenge.contains("resource=\"https://vault.rampart.local\""),
+        "{challenge}"
+    );
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(body["error"]["code"], "Unauthorized");
+    // Unknown api-version: Azure's 400.
+    let response = client
+        .request(
+            Request::get(format!("{}/secrets?api-version=1.0", plane.vault_url))
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    // The unseal key is private.
+    let key = plane.data_dir.join("vault-unseal.key");
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
 }
 
 #[tokio::test]

@@ -97,11 +97,10 @@ pub mod actions {
     pub const SECRET_BACKUP: &str = "Microsoft.KeyVault/vaults/secrets/backup/action";
     /// Restore a secret backup.
     pub const SECRET_RESTORE: &str = "Microsoft.KeyVault/vaults/secrets/restore/action";
-    /// Read deleted secrets.
-    pub const DELETED_SECRET_READ: &str = "Microsoft.KeyVault/vaults/deletedSecrets/read/action";
+    /// Read deleted secrets (Azure checks secret metadata reading for them).
+    pub const DELETED_SECRET_READ: &str = "Microsoft.KeyVault/vaults/secrets/readMetadata/action";
     /// Recover a deleted secret.
-    pub const DELETED_SECRET_RECOVER: &str =
-        "Microsoft.KeyVault/vaults/deletedSecrets/recover/action";
+    pub const DELETED_SECRET_RECOVER: &str = "Microsoft.KeyVault/vaults/secrets/recover/action";
     /// Purge a deleted secret.
-    pub const DELETED_SECRET_PURGE: &str = "Microsoft.KeyVault/vaults/deletedSecrets/delete";
+    pub const DELETED_SECRET_PURGE: &str = "Microsoft.KeyVault/vaults/secrets/purge/action";
 }

@@ -212,7 +212,7 @@ impl FromRequestParts<VaultApi> for Ctx {
             .map(|c| c.0);
         let method = parts.method.to_string();
         let path = parts.uri.path().to_owned();
-        let result = Self::resolve(parts, api, &request_id).await;
+        let result = Self::resolve(parts, api).await;
         match result {
             Ok((vault, host, api_version, query)) => Ok(Self {
                 api: api.clone(),
@@ -247,11 +247,7 @@ impl FromRequestParts<VaultApi> for Ctx {
 type Resolved = (VaultInfo, String, &'static str, Vec<(String, String)>);
 
 impl Ctx {
-    async fn resolve(
-        parts: &Parts,
-        api: &VaultApi,
-        _request_id: &str,
-    ) -> Result<Resolved, ApiError> {
+    async fn resolve(parts: &Parts, api: &VaultApi) -> Result<Resolved, ApiError> {
         let query = parse_query(parts.uri.query())?;
         let version = query
             .iter()

@@ -87,4 +87,6 @@ pub mod actions {
     pub const ELEVATION_REQUESTS_READ: &str = "Rampart.Access/elevationRequests/read";
     /// Approve or deny another principal's elevation request.
     pub const ELEVATION_REQUESTS_APPROVE: &str = "Rampart.Access/elevationRequests/approve/action";
+    /// Call the upstream behind a gateway route (a data action).
+    pub const GATEWAY_ROUTE_INVOKE: &str = "Rampart.Gateway/routes/invoke/action";
 }

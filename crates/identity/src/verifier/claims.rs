@@ -129,6 +129,7 @@ impl Claims {
             roles: self.roles.unwrap_or_default(),
             scopes,
             groups: self.groups.unwrap_or_default(),
+            audiences: aud.values().to_vec(),
             expires_at: exp,
         })
     }

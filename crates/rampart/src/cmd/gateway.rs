@@ -91,6 +91,7 @@ pub async fn run(args: GatewayArgs, settings: Settings) -> anyhow::Result<ExitCo
             metrics,
             admin_token: Arc::clone(&admin_token),
             auditor: auditor.clone(),
+            identity: None,
         },
         shutdown.signalled(),
     ));

@@ -3,7 +3,9 @@
 pub mod audit;
 pub mod config;
 pub mod gateway;
+pub mod identity;
 pub mod up;
+pub mod vault;
 pub mod waf;
 
 use std::path::{Path, PathBuf};

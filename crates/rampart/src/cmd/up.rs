@@ -13,10 +13,12 @@ use rampart_config::{StorageBackend, TlsMode, Upstream};
 use crate::admin::{self, AdminState};
 use crate::auditing::{self, GatewayDenials};
 use crate::cmd::Settings;
+use crate::cmd::identity::RuntimeFile;
 use crate::datadir::DataDir;
 use crate::edge;
+use crate::identity_http::{self, IdentityAdmin};
 use crate::plane::{self, Shutdown};
-use crate::{demo, telemetry};
+use crate::{demo, telemetry, vault};
 
 /// Options of `rampart up`.
 #[derive(Debug, clap::Args)]
@@ -34,7 +36,8 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
     let metrics = telemetry::init_metrics()?;
     let data = DataDir::create(&config.data.dir)?;
     let (admin_token_path, admin_token) = plane::admin_token(&data)?;
-    let (storage_description, instance_id) = open_storage(&config.storage.backend, &data).await?;
+    let (storage_description, instance_id, store) =
+        open_storage(&config.storage.backend, &data).await?;
     let edge_id = edge_id_for(&instance_id);
     let (origin_keys_path, origin_lock) = plane::origin_lock(&data, &edge_id)?;
     let audit_log = auditing::open(&data, &config.audit, "up").await?;
@@ -76,13 +79,65 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
     let grace = config.gateway.shutdown_grace;
     tasks.spawn(gateway.serve(shutdown.signalled(), grace));
 
+    let identity = identity_http::start(
+        &config,
+        &data,
+        Arc::clone(&store),
+        auditor.clone(),
+        &shutdown,
+        &mut tasks,
+    )
+    .await?;
+
+    // The vault: barrier on the plane's storage, the default vault, the Azure Key Vault API
+    // (HTTPS with the gateway's certificate, tokens of the plane's issuer, RBAC) and the
+    // purge scheduler.
+    let opened = vault::open(&config.vault, &data, Arc::clone(&store)).await?;
+    let vault_listener = plane::bind(config.vault.listen, "vault API").await?;
+    let vault_addr = vault_listener.local_addr()?;
+    let authorizer = vault::identity_authorizer(
+        &config.vault,
+        &identity.issuer_url,
+        dev_ca.clone(),
+        Arc::clone(&store),
+        auditor.clone(),
+    )
+    .await?;
+    let vault_api = vault::api(
+        &config.vault,
+        identity.issuer_url.clone(),
+        opened.store.clone(),
+        Arc::new(authorizer),
+        auditor.clone(),
+    );
+    let vault_tls = wiring.tls.as_ref().map(|tls| Arc::clone(&tls.config));
+    let vault_url = vault::url(vault_addr, vault_tls.is_some());
+    tasks.spawn(vault::serve(
+        vault_listener,
+        vault_tls,
+        vault_api.router(),
+        shutdown.signalled(),
+    ));
+    tasks.spawn(vault::purge_scheduler(
+        vault_api.registry().clone(),
+        opened.store.clone(),
+        config.vault.purge_interval,
+        auditor.clone(),
+        shutdown.signalled(),
+    ));
+
     let admin_listener = plane::bind(config.admin.listen, "admin endpoint").await?;
     let admin_addr = admin_listener.local_addr()?;
     let admin_state = AdminState {
         metrics,
         admin_token: Arc::clone(&admin_token),
         auditor: auditor.clone(),
+        identity: Some(IdentityAdmin {
+            issuer: Arc::clone(&identity.issuer),
+            managed_identity_url: identity.managed_identity_url.clone(),
+        }),
     };
+    let runtime_file = RuntimeFile::write(&data, admin_addr)?;
     tasks.spawn(admin::serve(
         admin_listener,
         admin_state,
@@ -94,6 +149,9 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
         tls: !matches!(config.gateway.tls, TlsMode::DangerousPlaintext),
         upstream: &upstream_url,
         admin: admin_addr,
+        vault: &vault_url,
+        default_vault: &opened.default_vault.name,
+        vault_key_file: &opened.key_file,
         data: data.root(),
         storage: &storage_description,
         admin_token_path: &admin_token_path,
@@ -103,9 +161,11 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
         dev_ca: dev_ca.as_deref(),
         audit_dir: audit_log.dir(),
         filters: &filter_descriptions,
+        issuer_url: &identity.issuer_url,
+        managed_identity_url: &identity.managed_identity_url,
     };
     println!("{banner}");
-    tracing::info!(gateway = %gateway_addr, admin = %admin_addr, upstream = %upstream_url, "rampart is up");
+    tracing::info!(gateway = %gateway_addr, admin = %admin_addr, vault = %vault_addr, upstream = %upstream_url, "rampart is up");
 
     while signals.next().await == plane::PlaneSignal::Reload {
         edge::reload(&settings, &config, &wiring, &reloader, &auditor);
@@ -119,6 +179,8 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
     if drained.is_err() {
         tracing::warn!("some tasks did not stop within the grace period");
     }
+    drop(runtime_file);
+    drop(identity);
     drop(auditor);
     auditing::close(audit_log).await;
     tracing::info!("stopped");
@@ -141,10 +203,10 @@ fn edge_id_for(instance_id: &str) -> String {
 
 /// Opens the configured storage backend (proving it is reachable), says what it is, and
 /// returns the plane's instance id (created on first start, stable afterwards).
-async fn open_storage(
+pub async fn open_storage(
     backend: &StorageBackend,
     data: &DataDir,
-) -> anyhow::Result<(String, String)> {
+) -> anyhow::Result<(String, String, Arc<dyn rampart_storage::Backend>)> {
     let (spec, description) = match backend {
         StorageBackend::Redb { path } => {
             let path = data.root().join(path);
@@ -178,7 +240,7 @@ async fn open_storage(
         .await?
         .context("the instance id vanished from storage")?;
     let instance_id = String::from_utf8(stored).context("the stored instance id is not text")?;
-    Ok((description, instance_id))
+    Ok((description, instance_id, store))
 }
 
 /// What `rampart up` prints once everything listens.
@@ -187,6 +249,9 @@ struct Banner<'a> {
     tls: bool,
     upstream: &'a str,
     admin: SocketAddr,
+    vault: &'a str,
+    default_vault: &'a str,
+    vault_key_file: &'a Path,
     data: &'a Path,
     storage: &'a str,
     admin_token_path: &'a Path,
@@ -196,6 +261,8 @@ struct Banner<'a> {
     dev_ca: Option<&'a Path>,
     audit_dir: &'a Path,
     filters: &'a [String],
+    issuer_url: &'a str,
+    managed_identity_url: &'a str,
 }
 
 impl std::fmt::Display for Banner<'_> {
@@ -221,6 +288,11 @@ impl std::fmt::Display for Banner<'_> {
             "  admin     http://{}  (/metrics, /healthz, /readyz)",
             self.admin
         )?;
+        writeln!(
+            out,
+            "  vault     {}  (Azure Key Vault API, vault {:?})",
+            self.vault, self.default_vault
+        )?;
         let waf = self
             .filters
             .iter()
@@ -232,6 +304,16 @@ impl std::fmt::Display for Banner<'_> {
                 "  waf       off (no Core Rule Set found: apt-get install modsecurity-crs, or set waf.crs)"
             )?,
         }
+        writeln!(
+            out,
+            "  identity  {}  (OIDC issuer: /.well-known/openid-configuration, /jwks, /token)",
+            self.issuer_url
+        )?;
+        writeln!(
+            out,
+            "  workloads {}  (managed identity: rampart identity workload add NAME)",
+            self.managed_identity_url
+        )?;
         writeln!(out, "  storage   {}", self.storage)?;
         writeln!(out, "  data      {} (mode 0700)", self.data.display())?;
         writeln!(
@@ -255,6 +337,11 @@ impl std::fmt::Display for Banner<'_> {
             out,
             "  origin-lock keys  {}  (give them to backends that verify the edge)",
             self.origin_keys_path.display()
+        )?;
+        writeln!(
+            out,
+            "  vault key         {}  (unseals the vault at start)",
+            self.vault_key_file.display()
         )?;
         if let Some(ca) = self.dev_ca {
             writeln!(
