@@ -33,22 +33,6 @@ if ! command -v softhsm2-util >/dev/null || [ ! -f /usr/lib/softhsm/libsofthsm2.
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq softhsm2 >/dev/null
 fi
 
-# Python: the vault's key operations are cross-checked with `cryptography` (and the SDK suites
-# run under pytest) from a venv kept in a cache directory; tests find it through RAMPART_PYTHON.
-RAMPART_VENV="${RAMPART_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/rampart/venv}"
-if [ ! -x "$RAMPART_VENV/bin/python" ]; then
-  log "creating the Python venv in $RAMPART_VENV"
-  if ! python3 -m venv "$RAMPART_VENV" 2>/dev/null; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
-    rm -rf "$RAMPART_VENV" && python3 -m venv "$RAMPART_VENV"
-  fi
-fi
-if ! "$RAMPART_VENV/bin/python" -c 'import cryptography, pytest' 2>/dev/null; then
-  log "installing cryptography and pytest into the venv"
-  "$RAMPART_VENV/bin/python" -m pip install -q --disable-pip-version-check cryptography pytest
-fi
-export RAMPART_PYTHON="$RAMPART_VENV/bin/python"
-
 # Shared test data (CRS, specs) lives beside the checkout.
 export RAMPART_SHARED_DIR="${RAMPART_SHARED_DIR:-$(cd .. && pwd)/shared}"
 

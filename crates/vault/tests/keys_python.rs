@@ -1,5 +1,5 @@
 //! Cross-check of the keys service with Python `cryptography` (`tests/python/keys_crosscheck.py`
-//! at the workspace root; interpreter `$RAMPART_PYTHON`, default `python3`, which must have
+//! at the workspace root; interpreter `$RAMPART_TEST_PYTHON`, default `python3`, which must have
 //! `cryptography` — `scripts/test.sh` provides a venv with it). This test fails, rather than
 //! skips, when Python or the package is missing.
 //!
@@ -32,12 +32,13 @@ fn script() -> PathBuf {
 }
 
 fn python(args: &[&Path]) {
-    let interpreter = std::env::var("RAMPART_PYTHON").unwrap_or_else(|_| "python3".into());
+    // The venv scripts/test.sh prepares (RAMPART_TEST_PYTHON), else python3.
+    let interpreter = std::env::var("RAMPART_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
     let out = Command::new(&interpreter)
         .arg(script())
         .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {interpreter} (set RAMPART_PYTHON): {e}"));
+        .unwrap_or_else(|e| panic!("cannot run {interpreter} (set RAMPART_TEST_PYTHON): {e}"));
     assert!(
         out.status.success(),
         "{interpreter} {:?} failed (is `cryptography` installed? scripts/test.sh makes a venv): {}",
