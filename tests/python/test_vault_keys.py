@@ -77,7 +77,7 @@ def public_key(jwk):
         return rsa.RSAPublicNumbers(int.from_bytes(jwk.e, "big"),
                                     int.from_bytes(jwk.n, "big")).public_key()
     return ec.EllipticCurvePublicNumbers(int.from_bytes(jwk.x, "big"), int.from_bytes(jwk.y, "big"),
-                                         CURVES[str(jwk.crv)]).public_key()
+                                         CURVES[getattr(jwk.crv, "value", jwk.crv)]).public_key()
 
 
 def verify_locally(jwk, alg, digest, signature):
@@ -260,7 +260,8 @@ def test_random_bytes_need_a_role_that_grants_rng(keys):
         "IDENTITY_HEADER"]
     try:
         admin = client(ManagedIdentityCredential())
-        a, b = admin.get_random_bytes(32).value, admin.get_random_bytes(32).value
+        a, b = admin.get_random_bytes(32), admin.get_random_bytes(32)
+        a, b = getattr(a, "value", a), getattr(b, "value", b)
         assert len(a) == 32 and a != b
     finally:
         os.environ["IDENTITY_HEADER"] = saved
