@@ -58,6 +58,33 @@ pub struct Config {
     /// `[[route]]`: routes by host and path prefix, tried in order before the catch-all
     /// `gateway.upstream`.
     pub routes: Vec<RouteConfig>,
+    /// `[[trusted_issuer]]`: OIDC issuers whose access tokens routes (and the vault) accept,
+    /// besides rampart's own issuer.
+    pub trusted_issuers: Vec<TrustedIssuerConfig>,
+}
+
+/// An OIDC issuer whose tokens are accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedIssuerConfig {
+    /// The exact `iss` of its tokens.
+    pub issuer: String,
+    /// Where its keys are found.
+    pub keys: IssuerKeys,
+    /// Accepted `aud` values (a token needs one of them).
+    pub audiences: Vec<String>,
+    /// The tenant it speaks for, if any (`tid` must match).
+    pub tenant: Option<String>,
+}
+
+/// Where a trusted issuer's signing keys come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IssuerKeys {
+    /// OpenID discovery at `<issuer>/.well-known/openid-configuration`.
+    Discovery,
+    /// OpenID discovery at this URL.
+    DiscoveryUrl(String),
+    /// This JWKS URL, without discovery.
+    JwksUri(String),
 }
 
 /// `[data]`.
@@ -509,6 +536,7 @@ impl Default for Config {
             },
             rate_limit: None,
             routes: Vec::new(),
+            trusted_issuers: Vec::new(),
         }
     }
 }

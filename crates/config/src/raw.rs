@@ -36,6 +36,18 @@ pub(crate) struct RawConfig {
     pub rate_limit: Option<RawRateLimit>,
     #[serde(default)]
     pub route: Vec<RawRoute>,
+    #[serde(default)]
+    pub trusted_issuer: Vec<RawTrustedIssuer>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTrustedIssuer {
+    pub issuer: Leaf<String>,
+    pub discovery_url: Leaf<String>,
+    pub jwks_uri: Leaf<String>,
+    pub audiences: Leaf<Vec<Spanned<String>>>,
+    pub tenant: Leaf<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -301,6 +313,10 @@ pub(crate) const SCHEMA: &[(&str, &[&str])] = &[
             "authorize",
         ],
     ),
+    (
+        "trusted_issuer",
+        &["issuer", "discovery_url", "jwks_uri", "audiences", "tenant"],
+    ),
 ];
 
 /// The section names of [`SCHEMA`].
@@ -317,4 +333,5 @@ pub(crate) const SECTIONS: &[&str] = &[
     "vault",
     "rate_limit",
     "route",
+    "trusted_issuer",
 ];

@@ -12,14 +12,14 @@ use crate::duration::parse_duration;
 use crate::locate::{check_schema, key_at, line_of};
 use crate::raw::{
     Leaf, RawAdmin, RawAudit, RawConfig, RawData, RawGateway, RawIdentity, RawLog, RawRateLimit,
-    RawRoute, RawStorage, RawVault, RawWaf, RoutineRecordsValue,
+    RawRoute, RawStorage, RawTrustedIssuer, RawVault, RawWaf, RoutineRecordsValue,
 };
 use crate::{
     AdminConfig, AuditConfig, Config, ConfigError, ConfigErrorKind, CrsSource, DataConfig,
-    DataRate, DemoConfig, GatewayConfig, HealthCheckConfig, IdentityConfig, IpNet, LogConfig,
-    LogFormat, RateLimitConfig, RateLimitKey, RouteAuthConfig, RouteConfig, RoutineRecords,
-    SigningAlgorithm, StorageBackend, StorageConfig, TlsMode, Upstream, VaultConfig, VaultSeal,
-    WafConfig, WafEngine, defaults, redact_url,
+    DataRate, DemoConfig, GatewayConfig, HealthCheckConfig, IdentityConfig, IpNet, IssuerKeys,
+    LogConfig, LogFormat, RateLimitConfig, RateLimitKey, RouteAuthConfig, RouteConfig,
+    RoutineRecords, SigningAlgorithm, StorageBackend, StorageConfig, TlsMode, TrustedIssuerConfig,
+    Upstream, VaultConfig, VaultSeal, WafConfig, WafEngine, defaults, redact_url,
 };
 
 pub(crate) fn from_toml_str(text: &str, origin: &Path) -> Result<Config, ConfigError> {
@@ -114,6 +114,12 @@ impl File<'_> {
                 .into_iter()
                 .enumerate()
                 .map(|(index, raw)| self.route(index, raw))
+                .collect::<Result<_, _>>()?,
+            trusted_issuers: raw
+                .trusted_issuer
+                .into_iter()
+                .enumerate()
+                .map(|(index, raw)| self.trusted_issuer(index, raw))
                 .collect::<Result<_, _>>()?,
         };
         self.check_route_names(&config.routes)?;
@@ -627,17 +633,7 @@ impl File<'_> {
             None => default.issuer_url,
             Some(value) => {
                 let text = value.get_ref();
-                let rest = text
-                    .strip_prefix("https://")
-                    .or_else(|| text.strip_prefix("http://"));
-                let ok = rest.is_some_and(|rest| {
-                    !rest.is_empty()
-                        && !rest.starts_with('/')
-                        && !text.ends_with('/')
-                        && !text.contains(['?', '#'])
-                        && !text.chars().any(|c| c.is_whitespace() || c.is_control())
-                });
-                if !ok {
+                if !is_issuer_url(text) {
                     return Err(self.error(
                         value,
                         "identity.issuer_url",
@@ -1278,6 +1274,130 @@ impl File<'_> {
         }))
     }
 
+    fn trusted_issuer(
+        &self,
+        index: usize,
+        raw: RawTrustedIssuer,
+    ) -> Result<TrustedIssuerConfig, ConfigError> {
+        let key = |name: &str| format!("trusted_issuer[{index}].{name}");
+        let line = self.table_line("trusted_issuer", index);
+        let required = |name: &str, expected: &'static str| ConfigError {
+            file: self.origin.to_owned(),
+            line,
+            key: Some(key(name)),
+            kind: Box::new(ConfigErrorKind::Required {
+                condition: "a [[trusted_issuer]] is defined",
+                expected,
+            }),
+        };
+        let Some(issuer) = &raw.issuer else {
+            return Err(required(
+                "issuer",
+                "the exact iss of its tokens, e.g. \"https://login.example.com\"",
+            ));
+        };
+        if !is_issuer_url(issuer.get_ref()) {
+            return Err(self.error(
+                issuer,
+                &key("issuer"),
+                ConfigErrorKind::InvalidIssuerUrl {
+                    value: issuer.get_ref().clone(),
+                },
+            ));
+        }
+        let url = |leaf: &Spanned<String>, name: &str| {
+            if is_http_url(leaf.get_ref()) {
+                Ok(leaf.get_ref().clone())
+            } else {
+                Err(self.error(
+                    leaf,
+                    &key(name),
+                    ConfigErrorKind::InvalidChoice {
+                        value: leaf.get_ref().clone(),
+                        what: "URL",
+                        expected: "an https:// (or, to loopback only, http://) URL with a host",
+                    },
+                ))
+            }
+        };
+        let keys = match (&raw.discovery_url, &raw.jwks_uri) {
+            (Some(_), Some(jwks)) => {
+                return Err(self.error(
+                    jwks,
+                    &key("jwks_uri"),
+                    ConfigErrorKind::NotApplicable {
+                        condition: "discovery_url is not set",
+                    },
+                ));
+            }
+            (Some(discovery), None) => IssuerKeys::DiscoveryUrl(url(discovery, "discovery_url")?),
+            (None, Some(jwks)) => IssuerKeys::JwksUri(url(jwks, "jwks_uri")?),
+            (None, None) => IssuerKeys::Discovery,
+        };
+        let audiences = match &raw.audiences {
+            None => {
+                return Err(required(
+                    "audiences",
+                    "the aud values its tokens must carry for this plane, e.g. [\"https://api.example.com\"]",
+                ));
+            }
+            Some(list) if list.get_ref().is_empty() => {
+                return Err(self.error(
+                    list,
+                    &key("audiences"),
+                    ConfigErrorKind::Empty {
+                        expected: "at least one audience",
+                    },
+                ));
+            }
+            Some(list) => list
+                .get_ref()
+                .iter()
+                .map(|entry| {
+                    let value = entry.get_ref();
+                    if value.is_empty() || value.contains(char::is_whitespace) {
+                        Err(self.error(
+                            entry,
+                            &key("audiences"),
+                            ConfigErrorKind::InvalidChoice {
+                                value: value.clone(),
+                                what: "token claim value",
+                                expected: "a non-empty string without spaces",
+                            },
+                        ))
+                    } else {
+                        Ok(value.clone())
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+        let tenant = match &raw.tenant {
+            Some(value) if value.get_ref().is_empty() => {
+                return Err(self.error(
+                    value,
+                    &key("tenant"),
+                    ConfigErrorKind::Empty {
+                        expected: "the tenant id its tokens carry in tid",
+                    },
+                ));
+            }
+            other => other.as_ref().map(|value| value.get_ref().clone()),
+        };
+        Ok(TrustedIssuerConfig {
+            issuer: issuer.get_ref().clone(),
+            keys,
+            audiences,
+            tenant,
+        })
+    }
+
+    /// The line of the `index`th `[[name]]` table header.
+    fn table_line(&self, name: &str, index: usize) -> Option<usize> {
+        let tables = self.document.as_table().get(name)?.as_array_of_tables()?;
+        let span = tables.get(index)?.span()?;
+        Some(line_of(self.text, span.start))
+    }
+
     /// Route names are the routes' RBAC scopes: two routes cannot share one.
     fn check_route_names(&self, routes: &[RouteConfig]) -> Result<(), ConfigError> {
         for (index, route) in routes.iter().enumerate() {
@@ -1593,6 +1713,23 @@ fn is_header_name(name: &str) -> bool {
 }
 
 /// `api.example.com` or `*.example.com`.
+/// An http(s) URL usable as a token issuer: a host, no trailing slash, query or fragment.
+fn is_issuer_url(text: &str) -> bool {
+    is_http_url(text) && !text.ends_with('/') && !text.contains(['?', '#'])
+}
+
+/// An http(s) URL with a host and no whitespace or control characters.
+fn is_http_url(text: &str) -> bool {
+    let rest = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"));
+    rest.is_some_and(|rest| {
+        !rest.is_empty()
+            && !rest.starts_with('/')
+            && !text.chars().any(|c| c.is_whitespace() || c.is_control())
+    })
+}
+
 fn is_route_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name

@@ -1037,6 +1037,94 @@ fn route_identity() {
 }
 
 #[test]
+fn trusted_issuers() {
+    use rampart_config::{IssuerKeys, TrustedIssuerConfig};
+    let config = parse(
+        "[[trusted_issuer]]\nissuer = \"https://login.example.com\"\n\
+         audiences = [\"https://api.example.com\"]\ntenant = \"contoso\"\n\n\
+         [[trusted_issuer]]\nissuer = \"http://127.0.0.1:9400\"\naudiences = [\"a\", \"b\"]\n\
+         jwks_uri = \"http://127.0.0.1:9400/jwks\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        config.trusted_issuers,
+        [
+            TrustedIssuerConfig {
+                issuer: "https://login.example.com".into(),
+                keys: IssuerKeys::Discovery,
+                audiences: vec!["https://api.example.com".into()],
+                tenant: Some("contoso".into()),
+            },
+            TrustedIssuerConfig {
+                issuer: "http://127.0.0.1:9400".into(),
+                keys: IssuerKeys::JwksUri("http://127.0.0.1:9400/jwks".into()),
+                audiences: vec!["a".into(), "b".into()],
+                tenant: None,
+            },
+        ]
+    );
+    rejected(
+        "[[trusted_issuer]]\naudiences = [\"a\"]\n",
+        1,
+        "trusted_issuer[0].issuer",
+        "missing, required when a [[trusted_issuer]] is defined",
+    );
+    let one = "[[trusted_issuer]]\nissuer = \"https://id.test\"\n";
+    rejected(
+        one,
+        1,
+        "trusted_issuer[0].audiences",
+        "missing, required when a [[trusted_issuer]] is defined",
+    );
+    for issuer in ["id.test", "https://id.test/", "ftp://id.test", "https://"] {
+        rejected(
+            &format!("[[trusted_issuer]]\nissuer = \"{issuer}\"\naudiences = [\"a\"]\n"),
+            2,
+            "trusted_issuer[0].issuer",
+            "is not an issuer URL",
+        );
+    }
+    rejected(
+        &format!("{one}audiences = []\n"),
+        3,
+        "trusted_issuer[0].audiences",
+        "must not be empty",
+    );
+    rejected(
+        &format!("{one}audiences = [\"a b\"]\n"),
+        3,
+        "trusted_issuer[0].audiences",
+        "is not a token claim value",
+    );
+    rejected(
+        &format!("{one}audiences = [\"a\"]\njwks_uri = \"jwks\"\n"),
+        4,
+        "trusted_issuer[0].jwks_uri",
+        "is not a URL",
+    );
+    rejected(
+        &format!(
+            "{one}audiences = [\"a\"]\ndiscovery_url = \"https://id.test/d\"\njwks_uri = \"https://id.test/k\"\n"
+        ),
+        5,
+        "trusted_issuer[0].jwks_uri",
+        "only allowed when discovery_url is not set",
+    );
+    rejected(
+        &format!("{one}audiences = [\"a\"]\ntenant = \"\"\n"),
+        4,
+        "trusted_issuer[0].tenant",
+        "must not be empty",
+    );
+    rejected(
+        &format!("{one}audiences = [\"a\"]\naudience = \"a\"\n"),
+        4,
+        "trusted_issuer[0].audience",
+        "unknown key, did you mean \"audiences\"?",
+    );
+}
+
+#[test]
 fn waf_settings() {
     use rampart_config::{CrsSource, WafEngine};
     let waf = parse("").unwrap().waf;

@@ -26,6 +26,8 @@ pub struct AdminState {
     pub auditor: Auditor,
     /// The identity registries, when this plane runs the token issuer.
     pub identity: Option<crate::identity_http::IdentityAdmin>,
+    /// The access model, when this plane runs it.
+    pub access: Option<crate::access_http::AccessAdmin>,
 }
 
 /// Builds the admin routes.
@@ -35,6 +37,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/readyz", get(|| async { "ready\n" }))
         .route("/metrics", get(metrics))
         .merge(crate::identity_http::admin_routes())
+        .merge(crate::access_http::routes())
         .with_state(state)
 }
 

@@ -32,6 +32,8 @@ pub struct Wiring {
     pub require_edge: Option<OriginLock>,
     /// Told about every denied request.
     pub deny_observer: Arc<dyn DenyObserver>,
+    /// Verifies callers of routes with `auth = "bearer"` (without one, they refuse everyone).
+    pub authenticator: Option<Arc<dyn rampart_gateway::Authenticator>>,
 }
 
 /// The request filters a configuration asks for.
@@ -184,6 +186,7 @@ pub fn gateway_options(
     options.origin_lock.clone_from(&wiring.origin_lock);
     options.require_edge.clone_from(&wiring.require_edge);
     options.deny_observer = Some(Arc::clone(&wiring.deny_observer));
+    options.authenticator.clone_from(&wiring.authenticator);
     options.filters = filters;
     Ok(options)
 }

@@ -3,11 +3,102 @@
 //! caller's right to the route checked by RBAC at `/gateway/routes/<name>`.
 
 use std::net::IpAddr;
+use std::path::Path;
 use std::sync::Arc;
 
+use anyhow::Context;
+use rampart_audit::Auditor;
+use rampart_config::{Config, IssuerKeys};
 use rampart_gateway::{AuthDecision, AuthFuture, Authenticator, RouteAuth};
-use rampart_identity::Verifier;
-use rampart_identity::rbac::{AccessControl, Scope, actions};
+use rampart_identity::rbac::{AccessControl, AccessOptions, Scope, SystemClock, actions};
+use rampart_identity::verifier::{IssuerConfig, JwksSource, VerifierConfig};
+use rampart_identity::{Principal, Verifier};
+use rampart_storage::Backend;
+
+/// The principal the local admin credential acts as.
+pub const LOCAL_ADMIN: &str = "admin";
+
+/// Opens the access model on the plane's storage; the local admin becomes the first Access
+/// Administrator when there is none yet.
+pub async fn open_access(
+    store: Arc<dyn Backend>,
+    auditor: Auditor,
+) -> anyhow::Result<Arc<AccessControl>> {
+    let access = AccessControl::open(
+        store,
+        auditor,
+        Arc::new(SystemClock),
+        AccessOptions::default(),
+    )
+    .await
+    .context("cannot open the access model")?;
+    match access
+        .bootstrap(&Principal::local(LOCAL_ADMIN), LOCAL_ADMIN)
+        .await
+    {
+        Ok(assignment) => {
+            tracing::info!(scope = %assignment.scope, "the local admin is the first access administrator");
+        }
+        Err(error) if error.is_refusal() => {}
+        Err(error) => return Err(error).context("cannot bootstrap the access model"),
+    }
+    Ok(Arc::new(access))
+}
+
+/// The gateway's authenticator for `config`: rampart's own issuer (`own`: its URL and the CA
+/// that signed its certificate, when it runs) and every `[[trusted_issuer]]`. `None` when no
+/// issuer is trusted at all (bearer routes then refuse everyone).
+pub fn gate(
+    config: &Config,
+    own: Option<(&str, Option<&Path>)>,
+    access: Option<Arc<AccessControl>>,
+) -> anyhow::Result<Option<Arc<dyn Authenticator>>> {
+    Ok(verifier(config, own)?
+        .map(|verifier| Arc::new(IdentityGate::new(verifier, access)) as Arc<dyn Authenticator>))
+}
+
+/// The verifier of every issuer the plane trusts (see [`gate`]); `None` when there is none.
+pub fn verifier(
+    config: &Config,
+    own: Option<(&str, Option<&Path>)>,
+) -> anyhow::Result<Option<Verifier>> {
+    let mut verifier_config = VerifierConfig::default();
+    if let Some((issuer_url, ca)) = own {
+        // Our own tokens carry the resource they were requested for: accept the audiences
+        // the routes name, or the issuer URL itself when no route names any.
+        let mut audiences: Vec<String> = config
+            .routes
+            .iter()
+            .filter_map(|route| route.auth.as_ref())
+            .flat_map(|auth| auth.audiences.iter().cloned())
+            .collect();
+        audiences.sort();
+        audiences.dedup();
+        if audiences.is_empty() {
+            audiences.push(issuer_url.to_owned());
+        }
+        let mut issuer = IssuerConfig::new(issuer_url, audiences);
+        issuer.jwks = JwksSource::JwksUri(format!("{issuer_url}/jwks"));
+        verifier_config.issuers.push(issuer);
+        verifier_config.extra_ca_file = ca.map(Path::to_path_buf);
+    }
+    for trusted in &config.trusted_issuers {
+        let mut issuer = IssuerConfig::new(&trusted.issuer, trusted.audiences.iter().cloned());
+        issuer.jwks = match &trusted.keys {
+            IssuerKeys::Discovery => JwksSource::Discovery,
+            IssuerKeys::DiscoveryUrl(url) => JwksSource::DiscoveryUrl(url.clone()),
+            IssuerKeys::JwksUri(url) => JwksSource::JwksUri(url.clone()),
+        };
+        issuer.tenant.clone_from(&trusted.tenant);
+        verifier_config.issuers.push(issuer);
+    }
+    if verifier_config.issuers.is_empty() {
+        return Ok(None);
+    }
+    Verifier::new(&verifier_config)
+        .map(Some)
+        .context("cannot set up the token verifier")
+}
 
 /// Verifies route callers with the identity verifier and, where asked, RBAC.
 #[derive(Debug, Clone)]

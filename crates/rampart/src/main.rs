@@ -1,6 +1,7 @@
 //! The `rampart` binary: the command line, wiring of the components, and exit codes.
 //! Engines live in the library crates; this crate only connects them.
 
+mod access_http;
 mod admin;
 mod auditing;
 mod cmd;
@@ -71,10 +72,13 @@ enum Command {
     /// the OAuth clients and the workloads that get tokens.
     #[command(subcommand)]
     Identity(cmd::identity::IdentityCommand),
-    /// Vaults and role assignments on vault objects (acting on the data directory; stop
-    /// `rampart up` first when it uses the default redb storage).
+    /// Create and list vaults (acting on the data directory; stop `rampart up` first when it
+    /// uses the default redb storage).
     #[command(subcommand)]
     Vault(cmd::vault::VaultCommand),
+    /// Role assignments, explained access checks and just-in-time elevation (request,
+    /// approve, revoke), through the running plane.
+    Access(cmd::access::AccessArgs),
     /// Check or print configuration files.
     #[command(subcommand)]
     Config(cmd::config::ConfigCommand),
@@ -144,6 +148,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Vault(command) => {
             let settings = cmd::Settings::load(cli.config, cli.data_dir, cli.log_format)?;
             cmd::vault::run(command, settings).await
+        }
+        Command::Access(args) => {
+            let settings = cmd::Settings::load(cli.config, cli.data_dir, cli.log_format)?;
+            cmd::access::run(args, settings).await
         }
         Command::Audit(command) => {
             let settings = cmd::Settings::load(cli.config, cli.data_dir, cli.log_format)?;

@@ -15,7 +15,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use rampart_audit::{Auditor, Decision, Record};
 use rampart_config::{VaultConfig, VaultSeal};
 use rampart_identity::Verifier;
-use rampart_identity::rbac::{AccessControl, AccessOptions, Scope, SystemClock};
+use rampart_identity::rbac::{AccessControl, Scope};
 use rampart_identity::verifier::{IssuerConfig, JwksSource, VerifierConfig};
 use rampart_storage::Backend;
 use rampart_vault::store::unix_now;
@@ -164,14 +164,13 @@ impl Authorizer for IdentityAuthorizer {
 }
 
 /// The authorizer of `rampart up`: tokens of the plane's own issuer (keys fetched from its
-/// JWKS, trusting `ca` when the plane uses its development CA), audience `[vault] resource`,
-/// RBAC on the plane's storage.
-pub async fn identity_authorizer(
+/// JWKS, trusting `ca` when the plane uses its development CA) with audience `[vault]
+/// resource`, and the plane's access model.
+pub fn identity_authorizer(
     config: &VaultConfig,
     issuer_url: &str,
     ca: Option<PathBuf>,
-    store: Arc<dyn Backend>,
-    auditor: Auditor,
+    access: Arc<AccessControl>,
 ) -> anyhow::Result<IdentityAuthorizer> {
     let verifier = Verifier::new(&VerifierConfig {
         issuers: vec![IssuerConfig {
@@ -182,17 +181,9 @@ pub async fn identity_authorizer(
         ..VerifierConfig::default()
     })
     .context("cannot configure the vault's token verifier")?;
-    let access = AccessControl::open(
-        store,
-        auditor,
-        Arc::new(SystemClock),
-        AccessOptions::default(),
-    )
-    .await
-    .context("cannot open the access model")?;
     Ok(IdentityAuthorizer::new(
         verifier,
-        Arc::new(access),
+        access,
         config.resource.clone(),
     ))
 }

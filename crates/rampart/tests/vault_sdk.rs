@@ -1,5 +1,5 @@
-//! The Azure SDK (azure-keyvault-secrets) against the real binary: workloads registered and
-//! given a role on the data directory, then `rampart up`, then the pytest suite
+//! The Azure SDK (azure-keyvault-secrets) against the real binary: `rampart up`, workloads
+//! registered and given a role through the running plane, then the pytest suite
 //! tests/python/test_vault_secrets.py driving every secrets operation with
 //! `ManagedIdentityCredential` (the venv scripts/test.sh prepares). Fails when pytest fails.
 
@@ -54,18 +54,21 @@ fn python() -> PathBuf {
     path
 }
 
-/// Registers a workload on the data directory; returns (identity header, oid).
-fn workload(config: &Path, data: &Path, name: &str) -> (String, String) {
+/// Registers a workload; returns (identity endpoint, identity header, oid).
+fn workload(config: &Path, data: &Path, name: &str) -> (String, String, String) {
     let added = stdout_of(&rampart(
         config,
         data,
         &["identity", "workload", "add", name],
     ));
-    let header = added
-        .lines()
-        .find_map(|l| l.strip_prefix("IDENTITY_HEADER="))
-        .unwrap_or_else(|| panic!("no header in {added}"))
-        .to_owned();
+    let line = |prefix: &str| {
+        added
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} in {added}"))
+            .to_owned()
+    };
+    let (endpoint, header) = (line("IDENTITY_ENDPOINT="), line("IDENTITY_HEADER="));
     let listed = stdout_of(&rampart(config, data, &["identity", "workload", "list"]));
     let oid = listed
         .lines()
@@ -73,7 +76,7 @@ fn workload(config: &Path, data: &Path, name: &str) -> (String, String) {
         .and_then(|l| l.split('\t').find_map(|f| f.strip_prefix("oid=")))
         .unwrap_or_else(|| panic!("no oid for {name} in {listed}"))
         .to_owned();
-    (header, oid)
+    (endpoint, header, oid)
 }
 
 #[test]
@@ -89,24 +92,39 @@ fn azure_sdk_drives_every_secrets_operation() {
     )
     .unwrap();
 
-    // On the data directory, before the plane runs: two workloads, one with a role.
-    let (header, oid) = workload(&config, &data, "orders-api");
-    let (norole_header, _) = workload(&config, &data, "intruder");
-    let assigned = stdout_of(&rampart(
+    // On the data directory, before the plane runs.
+    let created = stdout_of(&rampart(
         &config,
         &data,
         &[
             "vault",
-            "assign",
-            "--principal",
-            &oid,
-            "--role",
-            "Key Vault Secrets Officer",
+            "create",
+            "stamp-2",
+            "--retention-days",
+            "30",
+            "--purge-protection",
         ],
     ));
-    assert!(assigned.contains("/vaults/default"), "{assigned}");
+    assert!(created.contains("created vault stamp-2"), "{created}");
+    for bad in [
+        vec!["vault", "create", "stamp-2"],
+        vec!["vault", "create", "2bad"],
+        vec!["vault", "create", "ok-name", "--retention-days", "6"],
+    ] {
+        let output = rampart(&config, &data, &bad);
+        assert_eq!(output.status.code(), Some(2), "{bad:?}");
+    }
     let listed = stdout_of(&rampart(&config, &data, &["vault", "list"]));
-    assert!(listed.starts_with("default\tretention_days=90"), "{listed}");
+    let lines: Vec<&str> = listed.lines().collect();
+    assert_eq!(lines.len(), 2, "{listed}");
+    assert!(
+        lines[0].starts_with("default\tretention_days=90\tpurge_protection=false"),
+        "{listed}"
+    );
+    assert!(
+        lines[1].starts_with("stamp-2\tretention_days=30\tpurge_protection=true"),
+        "{listed}"
+    );
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_rampart"))
         .arg("--config")
@@ -140,7 +158,23 @@ fn azure_sdk_drives_every_secrets_operation() {
             .to_owned()
     };
     let vault_url = field("vault ");
-    let endpoint = field("workloads ");
+
+    // Through the running plane: two workloads, one with a role on the default vault.
+    let (endpoint, header, oid) = workload(&config, &data, "orders-api");
+    let (_, norole_header, _) = workload(&config, &data, "intruder");
+    let assigned = stdout_of(&rampart(
+        &config,
+        &data,
+        &[
+            "access",
+            "assign",
+            &oid,
+            "Key Vault Secrets Officer",
+            "--scope",
+            "/vaults/default",
+        ],
+    ));
+    assert!(!assigned.is_empty());
 
     let mut command = Command::new(python());
     command

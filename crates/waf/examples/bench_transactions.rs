@@ -66,7 +66,9 @@ fn main() {
                     let first = Instant::now();
                     let (i, n) = common::run(&rules, req);
                     let first = first.elapsed().as_secs_f64();
-                    let iters = if f64::from(iters) * first > 2.0 {
+                    // BENCH_EXACT: exactly ITERATIONS (for instruction counts under callgrind).
+                    let exact = std::env::var_os("BENCH_EXACT").is_some();
+                    let iters = if !exact && f64::from(iters) * first > 2.0 {
                         ((2.0 / first) as u32).max(20)
                     } else {
                         iters

@@ -38,6 +38,7 @@ mod cache;
 pub mod crs_tests;
 pub mod error;
 pub mod operators;
+mod prefilter;
 pub mod ruleset;
 mod transaction;
 pub mod transformations;

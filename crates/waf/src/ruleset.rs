@@ -87,6 +87,11 @@ pub(crate) struct Link {
     pub capture: bool,
     pub actions: Vec<RunAction>,
     pub logdata: Option<MacroString>,
+    /// The operator's necessary factors (until the prefilter groups are built).
+    pub factors: Option<Vec<Vec<u8>>>,
+    /// The link's prefilter (group, member) per variable (see [`crate::prefilter`]); empty
+    /// when the link always runs.
+    pub pre: Vec<(u32, u32)>,
 }
 
 /// A compiled rule (a chain head with its links).
@@ -134,6 +139,10 @@ pub(crate) struct Inner {
     pub config: Config,
     pub pipes: Vec<PipeNode>,
     pub warnings: Vec<String>,
+    /// The prefilter groups.
+    pub groups: Vec<crate::prefilter::Group>,
+    /// The number of 64-bit words of all groups' member bit sets.
+    pub pre_words: usize,
 }
 
 /// A compiled rule set, shared by transactions.
@@ -283,6 +292,7 @@ impl Compiler {
                 ph.push(Entry::Marker(name.clone()));
             }
         }
+        let (groups, pre_words) = prefilter_groups(&mut rules);
         Ok(Ruleset {
             inner: Arc::new(Inner {
                 rules,
@@ -290,6 +300,8 @@ impl Compiler {
                 config: self.config,
                 pipes: self.pipes,
                 warnings: crate::operators::APPROXIMATED.with(|a| a.take()),
+                groups,
+                pre_words,
             }),
         })
     }
@@ -506,6 +518,7 @@ impl Compiler {
             }
         }
         let op = Op::compile(&r.operator, loc)?;
+        let factors = op.factors();
         let mut pipeline: Vec<Transformation> = Vec::new();
         let mut multi_match = false;
         let mut capture = false;
@@ -570,8 +583,67 @@ impl Compiler {
             capture,
             actions,
             logdata,
+            factors,
+            pre: Vec::new(),
         })
     }
+}
+
+/// Puts the links whose operator has necessary factors and whose variables are request or
+/// response data (stable during a phase) into prefilter groups: same phase, variables,
+/// pipeline and `multiMatch`. Negated operators never take part (they match when the pattern
+/// does not).
+fn prefilter_groups(rules: &mut [Rule]) -> (Vec<crate::prefilter::Group>, usize) {
+    let mut candidates = Vec::new();
+    for (ri, rule) in rules.iter_mut().enumerate() {
+        let phase = rule.phase;
+        for (li, link) in rule.links.iter_mut().enumerate() {
+            let Some(factors) = link.factors.take() else {
+                continue;
+            };
+            if link.negated || link.no_vars || link.vars.is_empty() {
+                continue;
+            }
+            // A single letter or digit occurs in nearly every value: such a link would pass
+            // the prefilter anyway, and its matches would only slow the scan down.
+            if factors
+                .iter()
+                .any(|f| f.len() == 1 && f.iter().all(u8::is_ascii_alphanumeric))
+            {
+                continue;
+            }
+            let Some(streams) = link
+                .vars
+                .iter()
+                .map(|v| {
+                    v.prefilter_key().map(|k| {
+                        (
+                            format!("{phase}|{k}|{:?}|{}", link.path, link.multi_match),
+                            v.clone(),
+                        )
+                    })
+                })
+                .collect::<Option<Vec<_>>>()
+            else {
+                continue;
+            };
+            candidates.push(crate::prefilter::Candidate {
+                rule: ri,
+                link: li,
+                streams,
+                path: link.path.clone(),
+                multi: link.multi_match,
+                factors,
+            });
+        }
+    }
+    let (groups, words, assigned) = crate::prefilter::build_groups(candidates);
+    for (ri, li, refs) in assigned {
+        if let Some(link) = rules.get_mut(ri).and_then(|r| r.links.get_mut(li)) {
+            link.pre = refs;
+        }
+    }
+    (groups, words)
 }
 
 fn disruptive_of(kind: &ActionKind) -> Option<Disruptive> {

@@ -124,6 +124,10 @@ pub struct Transaction {
     matched: Vec<MatchedRule>,
     /// The allocation of the value list of [`Transaction::eval_link`], kept between links.
     vals_buf: Vec<Val<'static>>,
+    /// Per prefilter group, the members whose factors occur in this phase's values.
+    pre_bits: Vec<u64>,
+    /// Per prefilter group, whether `pre_bits` holds its answer for this phase.
+    pre_done: Vec<bool>,
 }
 
 impl Drop for Transaction {
@@ -294,13 +298,15 @@ impl Transaction {
             ..TxData::default()
         };
         Self {
-            ruleset,
             data,
             cache: TCache::take(),
             scratch: TCache::take(),
             state,
             matched: Vec::with_capacity(32),
             vals_buf: Vec::new(),
+            pre_bits: vec![0; ruleset.inner.pre_words],
+            pre_done: vec![false; ruleset.inner.groups.len()],
+            ruleset,
         }
     }
 
@@ -667,6 +673,8 @@ impl Transaction {
 
     fn run_phase(&mut self, phase: usize) -> Option<Interruption> {
         self.state.phases_done = self.state.phases_done.max(phase);
+        // Prefilter answers hold for one phase (the data may change between phases).
+        self.pre_done.fill(false);
         if self.state.interrupted.is_some() {
             return self.state.interrupted.clone();
         }
@@ -776,6 +784,19 @@ impl Transaction {
         // chain's next link may read what they set, CRS 920420; counters advance per value,
         // CRS 922150). The other actions run once the whole chain matched.
         for link in &rule.links {
+            if !link.pre.is_empty() && !link.pre.iter().any(|&(g, m)| self.prefilter_pass(g, m)) {
+                // Debug builds (the test suites) check that the skipped link cannot match.
+                #[cfg(debug_assertions)]
+                {
+                    let hits = self.eval_link(rule, link);
+                    assert!(
+                        hits.is_empty(),
+                        "prefilter skipped rule {} whose link matches",
+                        rule.id
+                    );
+                }
+                return false;
+            }
             let hits = self.eval_link(rule, link);
             if hits.is_empty() {
                 return false;
@@ -834,6 +855,81 @@ impl Transaction {
             logged: rule.log && rule.id != 0,
         });
         true
+    }
+
+    /// Whether member `m` of prefilter group `g` may match in this phase: whether one of its
+    /// factors occurs in one of the group's (transformed) values. The group's values are
+    /// collected, transformed (through the shared cache) and scanned once per phase.
+    fn prefilter_pass(&mut self, g: u32, m: u32) -> bool {
+        let inner = &*self.ruleset.inner;
+        let Some(group) = inner.groups.get(g as usize) else {
+            return true;
+        };
+        let word = group.off + (m / 64) as usize;
+        let bit = 1u64 << (m % 64);
+        if self.pre_done.get(g as usize).copied().unwrap_or(false) {
+            return self.pre_bits.get(word).is_none_or(|w| w & bit != 0);
+        }
+        let Some(bits) = self.pre_bits.get_mut(group.off..group.off + group.words) else {
+            return true;
+        };
+        bits.fill(0);
+        let data = &self.data;
+        let mut vals: Vec<Val<'_>> = recycle_vals(std::mem::take(&mut self.vals_buf));
+        for v in &group.vars {
+            data.collect(v, &mut vals);
+        }
+        self.scratch.clear();
+        let first = if group.multi { 0 } else { group.path.len() };
+        // Once every member's bit is set, no further value can change the answer.
+        let full = group.members as usize / 64;
+        let rest = group.members % 64;
+        let all_set = |bits: &[u64]| {
+            bits.iter().take(full).all(|w| *w == u64::MAX)
+                && (rest == 0 || bits.get(full).is_some_and(|w| w.count_ones() >= rest))
+        };
+        'values: for val in &vals {
+            let input: &[u8] = &val.data;
+            let memo = val.stable && matches!(val.data, Cow::Borrowed(_));
+            for k in first..=group.path.len() {
+                let path = group.path.get(..k).unwrap_or_default();
+                let c = if memo {
+                    &mut self.cache
+                } else {
+                    &mut self.scratch
+                };
+                let r = c.run(&inner.pipes, path, input, memo);
+                let value = c.get(r, input);
+                if group.members == 1 {
+                    // One member: any occurrence settles it, the first one found is enough.
+                    if group.ac.is_match(value) {
+                        if let Some(w) = bits.first_mut() {
+                            *w |= 1;
+                        }
+                        break 'values;
+                    }
+                    continue;
+                }
+                for hit in group.ac.find_overlapping_iter(value) {
+                    let member = group
+                        .pat_member
+                        .get(hit.pattern().as_usize())
+                        .copied()
+                        .unwrap_or(0);
+                    if let Some(w) = bits.get_mut((member / 64) as usize) {
+                        *w |= 1u64 << (member % 64);
+                    }
+                }
+                if all_set(bits) {
+                    break 'values;
+                }
+            }
+        }
+        self.vals_buf = recycle_vals(vals);
+        if let Some(d) = self.pre_done.get_mut(g as usize) {
+            *d = true;
+        }
+        self.pre_bits.get(word).is_none_or(|w| w & bit != 0)
     }
 
     /// The values of `link` that match (a `SecAction` link matches once, with no value).

@@ -329,6 +329,56 @@ impl CVar {
         })
     }
 
+    /// The prefilter's key for this variable, when its values are request or response data
+    /// that no rule action can change during a phase (so one scan per phase stands for every
+    /// rule that inspects them); `None` otherwise (`TX`, `MATCHED_VAR`, counts, ...).
+    pub(crate) fn prefilter_key(&self) -> Option<String> {
+        if self.count {
+            return None;
+        }
+        let fixed = match self.coll {
+            Coll::Args
+            | Coll::ArgsGet
+            | Coll::ArgsPost
+            | Coll::ArgsNames
+            | Coll::ArgsGetNames
+            | Coll::ArgsPostNames
+            | Coll::RequestHeaders
+            | Coll::RequestHeadersNames
+            | Coll::RequestCookies
+            | Coll::RequestCookiesNames
+            | Coll::ResponseHeaders
+            | Coll::ResponseHeadersNames
+            | Coll::Files
+            | Coll::FilesNames
+            | Coll::MultipartPartHeaders
+            | Coll::MultipartFilename
+            | Coll::MultipartName
+            | Coll::Xml => true,
+            Coll::Single(name) => matches!(
+                name,
+                "REQUEST_URI"
+                    | "REQUEST_URI_RAW"
+                    | "REQUEST_LINE"
+                    | "REQUEST_METHOD"
+                    | "REQUEST_PROTOCOL"
+                    | "QUERY_STRING"
+                    | "REQUEST_FILENAME"
+                    | "PATH_INFO"
+                    | "REQUEST_BASENAME"
+                    | "REQUEST_BODY"
+                    | "RESPONSE_BODY"
+                    | "RESPONSE_CONTENT_TYPE"
+                    | "RESPONSE_STATUS"
+                    | "RESPONSE_PROTOCOL"
+                    | "SERVER_NAME"
+                    | "REMOTE_ADDR"
+            ),
+            _ => false,
+        };
+        fixed.then(|| format!("{}:{:?}", self.coll.name(), self.sel))
+    }
+
     /// Whether this (exclusion) variable excludes the value `key` of `coll`.
     pub(crate) fn excludes(&self, coll: Coll, key: &[u8]) -> bool {
         self.coll == coll && self.sel.accepts(key)

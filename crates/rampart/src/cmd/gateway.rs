@@ -73,6 +73,8 @@ pub async fn run(args: GatewayArgs, settings: Settings) -> anyhow::Result<ExitCo
         origin_lock: None,
         require_edge,
         deny_observer: Arc::new(GatewayDenials(auditor.clone())),
+        // A standalone gateway has no access model: routes with `authorize = true` refuse.
+        authenticator: crate::identity_gate::gate(&config, None, None)?,
     };
     let edge::BoundGateway {
         gateway, upstream, ..
@@ -92,6 +94,7 @@ pub async fn run(args: GatewayArgs, settings: Settings) -> anyhow::Result<ExitCo
             admin_token: Arc::clone(&admin_token),
             auditor: auditor.clone(),
             identity: None,
+            access: None,
         },
         shutdown.signalled(),
     ));

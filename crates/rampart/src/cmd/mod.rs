@@ -1,5 +1,6 @@
 //! One module per subcommand of the `rampart` binary, and the settings they share.
 
+pub mod access;
 pub mod audit;
 pub mod config;
 pub mod gateway;

@@ -61,6 +61,24 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
     };
 
     let (tls, dev_ca) = plane::gateway_tls(&config.gateway.tls, &data)?;
+    let identity = identity_http::start(
+        &config,
+        &data,
+        Arc::clone(&store),
+        auditor.clone(),
+        &shutdown,
+        &mut tasks,
+    )
+    .await?;
+    let access = crate::identity_gate::open_access(Arc::clone(&store), auditor.clone()).await?;
+    let verifier =
+        crate::identity_gate::verifier(&config, Some((&identity.issuer_url, dev_ca.as_deref())))?;
+    let authenticator = verifier.clone().map(|verifier| {
+        Arc::new(crate::identity_gate::IdentityGate::new(
+            verifier,
+            Some(Arc::clone(&access)),
+        )) as Arc<dyn rampart_gateway::Authenticator>
+    });
     let wiring = edge::Wiring {
         listen: config.gateway.listen,
         tls,
@@ -68,6 +86,7 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
         origin_lock: Some(origin_lock),
         require_edge: None,
         deny_observer: Arc::new(GatewayDenials(auditor.clone())),
+        authenticator,
     };
     let edge::BoundGateway {
         gateway,
@@ -79,16 +98,6 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
     let grace = config.gateway.shutdown_grace;
     tasks.spawn(gateway.serve(shutdown.signalled(), grace));
 
-    let identity = identity_http::start(
-        &config,
-        &data,
-        Arc::clone(&store),
-        auditor.clone(),
-        &shutdown,
-        &mut tasks,
-    )
-    .await?;
-
     // The vault: barrier on the plane's storage, the default vault, the Azure Key Vault API
     // (HTTPS with the gateway's certificate, tokens of the plane's issuer, RBAC) and the
     // purge scheduler.
@@ -99,10 +108,8 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
         &config.vault,
         &identity.issuer_url,
         dev_ca.clone(),
-        Arc::clone(&store),
-        auditor.clone(),
-    )
-    .await?;
+        Arc::clone(&access),
+    )?;
     let vault_api = vault::api(
         &config.vault,
         identity.issuer_url.clone(),
@@ -143,6 +150,7 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
             issuer: Arc::clone(&identity.issuer),
             managed_identity_url: identity.managed_identity_url.clone(),
         }),
+        access: Some(crate::access_http::AccessAdmin { access, verifier }),
     };
     let runtime_file = RuntimeFile::write(&data, admin_addr)?;
     tasks.spawn(admin::serve(

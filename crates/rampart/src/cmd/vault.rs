@@ -1,15 +1,12 @@
-//! `rampart vault ...`: vaults (create, list) and role assignments on vault objects, acting on
-//! the data directory's storage. They need the storage to themselves: with the default redb
-//! storage, stop `rampart up` first (a running plane holds the file; the error says so).
+//! `rampart vault ...`: vaults (create, list), acting on the data directory's storage. They
+//! need the storage to themselves: with the default redb storage, stop `rampart up` first (a
+//! running plane holds the file; the error says so). Roles on vaults and their objects are
+//! given with `rampart access assign PRINCIPAL ROLE --scope /vaults/NAME[/secrets/S]`.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context;
-use rampart_identity::Principal;
-use rampart_identity::rbac::{
-    AccessControl, AccessError, AccessOptions, AssignmentKind, SYSTEM_ACTOR, Scope, SystemClock,
-};
+use rampart_identity::rbac::SYSTEM_ACTOR;
 use rampart_vault::{VaultError, VaultOptions, VaultRegistry};
 
 use crate::auditing;
@@ -33,23 +30,6 @@ pub enum VaultCommand {
     },
     /// List the vaults.
     List,
-    /// Give a principal (a token's oid, e.g. a workload's) a role on a vault or one of its
-    /// secrets, keys or certificates (built-in roles: "Key Vault Secrets User", "Key Vault
-    /// Secrets Officer", "Key Vault Administrator", ...).
-    Assign {
-        /// The principal id (`oid`), or `group:<name>`.
-        #[arg(long)]
-        principal: String,
-        /// The role name or id.
-        #[arg(long)]
-        role: String,
-        /// The vault [default: vault.default_vault].
-        #[arg(long)]
-        vault: Option<String>,
-        /// Narrow the scope to this secret.
-        #[arg(long)]
-        secret: Option<String>,
-    },
 }
 
 /// Runs a vault subcommand.
@@ -69,7 +49,7 @@ async fn execute(
     command: VaultCommand,
     settings: &Settings,
     data: &DataDir,
-    store: Arc<dyn rampart_storage::Backend>,
+    store: std::sync::Arc<dyn rampart_storage::Backend>,
     audit_log: &rampart_audit::AuditLog,
 ) -> anyhow::Result<ExitCode> {
     let config = &settings.config;
@@ -130,48 +110,6 @@ async fn execute(
                     info.recovery_level()
                 );
             }
-        }
-        VaultCommand::Assign {
-            principal,
-            role,
-            vault: vault_name,
-            secret,
-        } => {
-            let vault_name = vault_name.unwrap_or_else(|| config.vault.default_vault.clone());
-            let scope = match &secret {
-                Some(secret) => Scope::secret(&vault_name, secret),
-                None => Scope::vault(&vault_name),
-            }
-            .map_err(|e| UsageError(e.to_string()))?;
-            let access = AccessControl::open(
-                store,
-                audit_log.auditor(),
-                Arc::new(SystemClock),
-                AccessOptions::default(),
-            )
-            .await?;
-            // Whoever holds the data directory administers it: the local system actor is
-            // made the first access administrator if there is none yet.
-            let actor = Principal::local(SYSTEM_ACTOR);
-            match access.bootstrap(&actor, SYSTEM_ACTOR).await {
-                Ok(_) | Err(AccessError::AlreadyBootstrapped) => {}
-                Err(e) => return Err(e.into()),
-            }
-            let assignment = access
-                .assign(&actor, &principal, &role, &scope, AssignmentKind::Permanent)
-                .await
-                .map_err(|e| match e {
-                    AccessError::UnknownRole { .. }
-                    | AccessError::InvalidPrincipal { .. }
-                    | AccessError::AssignmentExists { .. } => {
-                        anyhow::Error::new(UsageError(e.to_string()))
-                    }
-                    other => anyhow::Error::new(other),
-                })?;
-            println!(
-                "assigned {role:?} to {principal} at {scope} (assignment {})",
-                assignment.id
-            );
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -80,3 +80,96 @@ pub fn audit(data_dir: &Path, args: &[&str]) -> Output {
         .output()
         .unwrap()
 }
+
+/// A running `rampart up` on free ports in a temporary data dir, killed on drop.
+pub struct RunningPlane {
+    /// The process.
+    pub child: Child,
+    /// What it printed up to "Ctrl-C stops it".
+    pub banner: String,
+    /// The config file it runs with.
+    pub config: std::path::PathBuf,
+    /// Its data dir.
+    pub data_dir: std::path::PathBuf,
+    _temp: tempfile::TempDir,
+}
+
+impl RunningPlane {
+    /// Starts `rampart up` with every listener on port 0 and `extra_config` appended.
+    pub fn start(extra_config: &str) -> Self {
+        let temp = tempfile::tempdir().unwrap();
+        let data_dir = temp.path().join("data");
+        let config = temp.path().join("rampart.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[admin]\nlisten = \"127.0.0.1:0\"\n[gateway]\nlisten = \"127.0.0.1:0\"\n\
+                 [demo]\nlisten = \"127.0.0.1:0\"\n[identity]\nlisten = \"127.0.0.1:0\"\n\
+                 managed_identity_listen = \"127.0.0.1:0\"\n[vault]\nlisten = \"127.0.0.1:0\"\n\
+                 {extra_config}"
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rampart"))
+            .arg("--config")
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .arg("up")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut banner = String::new();
+        for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+            let line = line.unwrap();
+            banner.push_str(&line);
+            banner.push('\n');
+            if line.starts_with("Ctrl-C stops it") {
+                break;
+            }
+        }
+        assert!(
+            banner.contains("Ctrl-C stops it"),
+            "rampart up failed:\n{banner}"
+        );
+        Self {
+            child,
+            banner,
+            config,
+            data_dir,
+            _temp: temp,
+        }
+    }
+
+    /// The first word after `label` on a banner line.
+    pub fn field(&self, label: &str) -> String {
+        self.banner
+            .lines()
+            .find_map(|line| line.trim_start().strip_prefix(label))
+            .unwrap_or_else(|| panic!("no {label} line in banner:\n{}", self.banner))
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Runs `rampart --config .. --data-dir .. ARGS...` against this plane.
+    pub fn rampart(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_rampart"))
+            .arg("--config")
+            .arg(&self.config)
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for RunningPlane {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

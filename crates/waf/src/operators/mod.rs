@@ -187,6 +187,28 @@ impl Op {
         })
     }
 
+    /// Literals one of which (ASCII case-insensitively) occurs in every input the operator
+    /// matches, lower-cased; `None` when there is no such set (see [`crate::prefilter`]).
+    pub(crate) fn factors(&self) -> Option<Vec<Vec<u8>>> {
+        match self {
+            Self::Rx(rx) => match &**rx {
+                rx::Rx::Plain(re) => crate::prefilter::translated_rx_factors(re.as_str()),
+                rx::Rx::Emulated(_) => None,
+            },
+            Self::Pm(pm) => pm.factors(),
+            Self::StrEq(Arg::Lit(v))
+            | Self::BeginsWith(Arg::Lit(v))
+            | Self::EndsWith(Arg::Lit(v))
+            | Self::Contains(Arg::Lit(v))
+            | Self::ContainsWord(Arg::Lit(v))
+                if !v.is_empty() =>
+            {
+                Some(vec![v.to_ascii_lowercase()])
+            }
+            _ => None,
+        }
+    }
+
     /// Whether the (non-negated) operator matches `input`; fills `m.captures` when `capture`.
     pub fn eval(&self, input: &[u8], ex: &dyn Expand, capture: bool, m: &mut OpMatch) -> bool {
         match self {

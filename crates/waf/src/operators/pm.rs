@@ -6,6 +6,8 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 #[derive(Debug)]
 pub(crate) struct Pm {
     ac: AhoCorasick,
+    /// The phrases, lower-cased (the prefilter's factors).
+    words: Vec<Vec<u8>>,
 }
 
 impl Pm {
@@ -25,7 +27,13 @@ impl Pm {
             .match_kind(MatchKind::LeftmostFirst)
             .build(&words)
             .map_err(|e| e.to_string())?;
-        Ok(Self { ac })
+        let words = words.iter().map(|w| w.to_ascii_lowercase()).collect();
+        Ok(Self { ac, words })
+    }
+
+    /// The phrases (one of them occurs in every input that matches), if any.
+    pub(crate) fn factors(&self) -> Option<Vec<Vec<u8>>> {
+        (!self.words.is_empty()).then(|| self.words.clone())
     }
 
     /// The first phrase found in `input`.

@@ -1,0 +1,600 @@
+//! The multi-pattern prefilter: for each operator, a set of literals at least one of which
+//! every matching input contains (its *necessary factors*). Each variable of a rule link, seen
+//! through the link's transformation pipeline in its phase, is a *value stream*; the links that
+//! read the same stream share one Aho-Corasick automaton over all their factors, so one scan of
+//! each transformed value per phase tells which of those links can match at all. A link whose
+//! factors occur in none of its streams is skipped without collecting variables, transforming
+//! or running its regex.
+//!
+//! Exactness: a link is skipped only when none of its factors occurs in any value it could see
+//! (a stream holds every value of its variable, before exclusions, which only remove values),
+//! and the factors of a regex are derived from its syntax tree so that every match contains
+//! one of them. Factors are ASCII-lower-cased and the automaton is ASCII case-insensitive:
+//! folding can only make a factor occur more often, never less.
+//!
+//! The analysis ([`necessary_factors`]) works on the `regex-syntax` HIR of the very pattern the
+//! engine compiles, bottom up, keeping for each node
+//!
+//! - `exact`: the set of (folded) strings the node can match, when it is small; and
+//! - `need`: a set of strings one of which every match of the node contains.
+//!
+//! A concatenation crosses the exact sets of adjacent children into longer strings and keeps
+//! the most selective candidate; an alternation unions its children's sets (any child without
+//! one leaves the alternation without one); a repetition with a minimum of one passes its
+//! child's set on. Anything else (`.`, large classes, `x*`) yields no requirement.
+
+use std::collections::BTreeSet;
+
+use std::collections::HashMap;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use regex_syntax::hir::{Class, Hir, HirKind};
+
+use crate::variables::CVar;
+
+/// Exact sets larger than this are turned into requirements.
+const EXACT_MAX: usize = 64;
+/// Classes with more distinct folded bytes than this are not expanded.
+const CLASS_MAX: usize = 10;
+/// Requirement sets larger than this are dropped (the rule then always runs).
+const NEED_MAX: usize = 4096;
+
+/// Groups with more factors than this use Aho-Corasick's default automaton, not a DFA.
+const DFA_MAX_PATTERNS: usize = 300;
+
+type Set = BTreeSet<Vec<u8>>;
+
+#[derive(Debug, Default)]
+struct Info {
+    exact: Option<Set>,
+    need: Option<Set>,
+}
+
+impl Info {
+    fn exact(set: Set) -> Self {
+        Self {
+            exact: Some(set),
+            need: None,
+        }
+    }
+
+    /// The requirement: `need`, or the exact set when it has no empty string.
+    fn requirement(&self) -> Option<Set> {
+        if let Some(n) = &self.need {
+            return Some(n.clone());
+        }
+        let e = self.exact.as_ref()?;
+        (!e.is_empty() && !e.iter().any(Vec::is_empty)).then(|| e.clone())
+    }
+}
+
+fn fold(b: &[u8]) -> Vec<u8> {
+    b.to_ascii_lowercase()
+}
+
+fn empty_set() -> Set {
+    std::iter::once(Vec::new()).collect()
+}
+
+/// How selective a requirement is (greater is better): its shortest literal first, then fewer
+/// literals.
+fn score(s: &Set) -> (usize, std::cmp::Reverse<usize>) {
+    let shortest = s.iter().map(Vec::len).min().unwrap_or(0);
+    (shortest, std::cmp::Reverse(s.len()))
+}
+
+fn better(a: Option<Set>, b: Option<Set>) -> Option<Set> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if score(&b) > score(&a) { b } else { a }),
+        (a, b) => a.or(b),
+    }
+}
+
+fn cross(a: &Set, b: &Set) -> Option<Set> {
+    if a.len().saturating_mul(b.len()) > EXACT_MAX {
+        return None;
+    }
+    let mut out = Set::new();
+    for x in a {
+        for y in b {
+            let mut s = x.clone();
+            s.extend_from_slice(y);
+            out.insert(s);
+        }
+    }
+    Some(out)
+}
+
+fn class_bytes(c: &Class) -> Option<Set> {
+    let mut bytes = BTreeSet::new();
+    match c {
+        Class::Bytes(b) => {
+            for r in b.iter() {
+                for x in r.start()..=r.end() {
+                    bytes.insert(x.to_ascii_lowercase());
+                    if bytes.len() > CLASS_MAX {
+                        return None;
+                    }
+                }
+            }
+        }
+        Class::Unicode(u) => {
+            for r in u.iter() {
+                for ch in r.start()..=r.end() {
+                    let b = u8::try_from(u32::from(ch)).ok().filter(u8::is_ascii)?;
+                    bytes.insert(b.to_ascii_lowercase());
+                    if bytes.len() > CLASS_MAX {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+    Some(bytes.into_iter().map(|b| vec![b]).collect())
+}
+
+fn analyze(h: &Hir) -> Info {
+    match h.kind() {
+        HirKind::Empty | HirKind::Look(_) => Info::exact(empty_set()),
+        HirKind::Literal(l) => Info::exact(std::iter::once(fold(&l.0)).collect()),
+        HirKind::Class(c) => match class_bytes(c) {
+            Some(s) if !s.is_empty() => Info::exact(s),
+            _ => Info::default(),
+        },
+        HirKind::Capture(c) => analyze(&c.sub),
+        HirKind::Repetition(r) => {
+            let sub = analyze(&r.sub);
+            if r.max == Some(1) {
+                // `x?` or `x{1}`.
+                if r.min == 1 {
+                    return sub;
+                }
+                if let Some(mut e) = sub.exact {
+                    e.insert(Vec::new());
+                    return Info::exact(e);
+                }
+                return Info::default();
+            }
+            if r.min >= 1 {
+                return Info {
+                    exact: None,
+                    need: sub.requirement(),
+                };
+            }
+            Info::default()
+        }
+        HirKind::Concat(children) => {
+            let mut run = empty_set();
+            let mut all_exact = true;
+            let mut best: Option<Set> = None;
+            let flush = |run: &Set, best: Option<Set>| {
+                if run.iter().any(Vec::is_empty) {
+                    best
+                } else {
+                    better(best, Some(run.clone()))
+                }
+            };
+            for child in children {
+                let info = analyze(child);
+                match info.exact {
+                    Some(e) => match cross(&run, &e) {
+                        Some(next) => run = next,
+                        None => {
+                            all_exact = false;
+                            best = flush(&run, best);
+                            run = e;
+                        }
+                    },
+                    None => {
+                        all_exact = false;
+                        best = flush(&run, best);
+                        run = empty_set();
+                        best = better(best, info.need);
+                    }
+                }
+            }
+            if all_exact {
+                return Info::exact(run);
+            }
+            best = flush(&run, best);
+            Info {
+                exact: None,
+                need: best,
+            }
+        }
+        HirKind::Alternation(children) => {
+            let infos: Vec<Info> = children.iter().map(analyze).collect();
+            if infos.iter().all(|i| i.exact.is_some()) {
+                let mut union = Set::new();
+                for i in &infos {
+                    union.extend(i.exact.iter().flatten().cloned());
+                }
+                if union.len() <= EXACT_MAX {
+                    return Info::exact(union);
+                }
+            }
+            Info {
+                exact: None,
+                need: union_of_requirements(&infos),
+            }
+        }
+    }
+}
+
+/// Every alternative's requirement together (`None` if one alternative has none).
+fn union_of_requirements(infos: &[Info]) -> Option<Set> {
+    let mut need = Set::new();
+    for i in infos {
+        need.extend(i.requirement()?);
+        if need.len() > NEED_MAX {
+            return None;
+        }
+    }
+    Some(need)
+}
+
+/// A set of literals (ASCII lower-case, none empty) one of which occurs, ASCII
+/// case-insensitively, in every input that `hir` matches; `None` when no such set was found.
+pub(crate) fn necessary_factors(hir: &Hir) -> Option<Vec<Vec<u8>>> {
+    let set = analyze(hir).requirement()?;
+    if set.is_empty() || set.len() > NEED_MAX || set.iter().any(Vec::is_empty) {
+        return None;
+    }
+    Some(minimize(set))
+}
+
+/// Drops literals that contain another literal of the set (the shorter one occurs whenever the
+/// longer one does).
+fn minimize(set: Set) -> Vec<Vec<u8>> {
+    let mut by_len: Vec<Vec<u8>> = set.into_iter().collect();
+    by_len.sort_by_key(Vec::len);
+    let mut out: Vec<Vec<u8>> = Vec::with_capacity(by_len.len());
+    for s in by_len {
+        if !out.iter().any(|o| memchr::memmem::find(&s, o).is_some()) {
+            out.push(s);
+        }
+    }
+    out
+}
+
+/// The factors of an `@rx` pattern as written in a rule (translated as the engine does, see
+/// [`crate::operators::rx`]).
+#[cfg(test)]
+pub(crate) fn rx_factors(pattern: &str) -> Option<Vec<Vec<u8>>> {
+    translated_rx_factors(&crate::operators::rx::translate(pattern))
+}
+
+/// The factors of a pattern already translated, parsed with the options the engine compiles
+/// it with (bytes, Unicode off, `(?s)`, `(?m)`).
+pub(crate) fn translated_rx_factors(translated: &str) -> Option<Vec<Vec<u8>>> {
+    let hir = regex_syntax::ParserBuilder::new()
+        .unicode(false)
+        .utf8(false)
+        .dot_matches_new_line(true)
+        .multi_line(true)
+        .build()
+        .parse(translated)
+        .ok()?;
+    necessary_factors(&hir)
+}
+
+/// A value stream (one variable through one pipeline in one phase) and the links that read it,
+/// with one automaton over all their factors.
+#[derive(Debug)]
+pub(crate) struct Group {
+    /// The variables (exclusions left out: they only remove values).
+    pub vars: Vec<CVar>,
+    /// The transformation pipeline (prefix-tree nodes).
+    pub path: Vec<u32>,
+    /// `multiMatch`: every stage of the pipeline is inspected.
+    pub multi: bool,
+    /// ASCII case-insensitive, all matches reported.
+    pub ac: AhoCorasick,
+    /// For each pattern of `ac`, the member (link) it belongs to.
+    pub pat_member: Vec<u32>,
+    /// The number of members (links).
+    pub members: u32,
+    /// The group's first word in the per-transaction bit set.
+    pub off: usize,
+    /// The number of words (64 members each).
+    pub words: usize,
+}
+
+/// A link that may take part: where it is, the value streams it inspects (one per variable:
+/// key and variable), its pipeline and its factors.
+#[derive(Debug)]
+pub(crate) struct Candidate {
+    pub rule: usize,
+    pub link: usize,
+    pub streams: Vec<(String, CVar)>,
+    pub path: Vec<u32>,
+    pub multi: bool,
+    pub factors: Vec<Vec<u8>>,
+}
+
+/// A group before its automaton is built.
+struct Pending {
+    var: CVar,
+    path: Vec<u32>,
+    multi: bool,
+    patterns: Vec<Vec<u8>>,
+    pat_member: Vec<u32>,
+    members: u32,
+}
+
+/// Where a link's prefilter answers are: rule index, link index, and its (group, member)
+/// pairs (the link can match only if one of them is set).
+pub(crate) type Assignment = (usize, usize, Vec<(u32, u32)>);
+
+/// Groups the links by value stream (phase, variable, pipeline, `multiMatch`: the key) and
+/// builds one automaton per stream. Returns the groups, the total number of bit-set words, and
+/// for each candidate (rule, link) its (group, member) pairs: the link can match only if one
+/// of them is set.
+pub(crate) fn build_groups(candidates: Vec<Candidate>) -> (Vec<Group>, usize, Vec<Assignment>) {
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut pending: Vec<Pending> = Vec::new();
+    let mut links = Vec::new();
+    for c in candidates {
+        let mut refs = Vec::with_capacity(c.streams.len());
+        for (key, var) in c.streams {
+            let g = *index.entry(key).or_insert_with(|| {
+                pending.push(Pending {
+                    var,
+                    path: c.path.clone(),
+                    multi: c.multi,
+                    patterns: Vec::new(),
+                    pat_member: Vec::new(),
+                    members: 0,
+                });
+                pending.len() - 1
+            });
+            if refs.iter().any(|(rg, _)| *rg == g) {
+                continue;
+            }
+            let Some(p) = pending.get_mut(g) else {
+                continue;
+            };
+            let member = p.members;
+            p.members += 1;
+            for f in &c.factors {
+                p.patterns.push(f.clone());
+                p.pat_member.push(member);
+            }
+            refs.push((g, member));
+        }
+        links.push((c.rule, c.link, refs));
+    }
+    let mut groups = Vec::with_capacity(pending.len());
+    // Old group index -> new one (a group whose automaton fails to build is dropped, and its
+    // links then run unfiltered).
+    let mut renumber: Vec<Option<u32>> = Vec::with_capacity(pending.len());
+    let mut off = 0;
+    for p in pending {
+        let ac = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            // A DFA scans fastest; it is built only for groups small enough to build quickly.
+            .kind((p.patterns.len() <= DFA_MAX_PATTERNS).then_some(AhoCorasickKind::DFA))
+            .build(&p.patterns)
+            .or_else(|_| {
+                AhoCorasickBuilder::new()
+                    .ascii_case_insensitive(true)
+                    .match_kind(MatchKind::Standard)
+                    .build(&p.patterns)
+            });
+        let (Ok(ac), Ok(g)) = (ac, u32::try_from(groups.len())) else {
+            renumber.push(None);
+            continue;
+        };
+        renumber.push(Some(g));
+        let words = (p.members as usize).div_ceil(64);
+        groups.push(Group {
+            vars: vec![p.var],
+            path: p.path,
+            multi: p.multi,
+            ac,
+            pat_member: p.pat_member,
+            members: p.members,
+            off,
+            words,
+        });
+        off += words;
+    }
+    let assigned = links
+        .into_iter()
+        .filter_map(|(r, l, refs)| {
+            let refs = refs
+                .into_iter()
+                .map(|(g, m)| renumber.get(g).copied().flatten().map(|g| (g, m)))
+                .collect::<Option<Vec<_>>>()?;
+            Some((r, l, refs))
+        })
+        .collect();
+    (groups, off, assigned)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    fn f(p: &str) -> Option<Vec<String>> {
+        rx_factors(p).map(|v| {
+            v.into_iter()
+                .map(|s| String::from_utf8(s).unwrap())
+                .collect()
+        })
+    }
+
+    #[test]
+    fn factors_of_simple_patterns() {
+        assert_eq!(f("abc"), Some(vec!["abc".into()]));
+        assert_eq!(f("(?i)SeLeCt"), Some(vec!["select".into()]));
+        assert_eq!(f("a|bc"), Some(vec!["a".into(), "bc".into()]));
+        assert_eq!(
+            f(r"\s*(?:union|select)\b"),
+            Some(vec!["union".into(), "select".into()])
+        );
+        assert_eq!(f("a*"), None);
+        assert_eq!(f(".+"), None);
+        assert_eq!(f("x?y?"), None);
+        assert_eq!(f("^$"), None);
+        assert_eq!(f("(?:ab)+c"), Some(vec!["ab".into()]));
+    }
+
+    #[test]
+    fn factors_cross_small_classes() {
+        assert_eq!(
+            f("[<>]script"),
+            Some(vec!["<script".into(), ">script".into()])
+        );
+        // Too many alternatives in a class: the literal part is used.
+        assert_eq!(f("[a-z]+=javascript:"), Some(vec!["=javascript:".into()]));
+        // A set contained in another is dropped.
+        assert_eq!(f("ab|xaby"), Some(vec!["ab".into()]));
+    }
+
+    /// Every line of the CRS regression files, as written and percent-decoded (the payloads).
+    fn crs_payloads(dir: &std::path::Path, out: &mut BTreeSet<Vec<u8>>) {
+        for e in std::fs::read_dir(dir).unwrap().filter_map(Result::ok) {
+            let p = e.path();
+            if p.is_dir() {
+                crs_payloads(&p, out);
+                continue;
+            }
+            let text = std::fs::read(&p).unwrap();
+            for line in text.split(|b| *b == b'\n') {
+                let line = line.trim_ascii();
+                let line = line
+                    .iter()
+                    .position(|b| *b == b':')
+                    .map_or(line, |i| line[i + 1..].trim_ascii());
+                if line.is_empty() {
+                    continue;
+                }
+                out.insert(line.to_vec());
+                let decoded = crate::transformations::Transformation::by_name("urlDecodeUni")
+                    .and_then(|t| t.apply(line));
+                if let Some(d) = decoded {
+                    out.insert(d);
+                }
+            }
+        }
+    }
+
+    /// xorshift64*: reproducible random inputs without a dependency.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n.max(1) as u64) as usize
+        }
+    }
+
+    /// For every `@rx` of CRS v4 with factors: on every CRS regression payload and on random
+    /// inputs built from pieces of the factors and of the payloads, a match of the regex
+    /// implies that one of its factors occurs (so the prefilter never skips a match).
+    #[test]
+    fn crs_rx_factors_are_necessary() {
+        let Some(shared) = rampart_test_support::shared::shared_dir() else {
+            return;
+        };
+        let crs = shared.join("crs/v4.28.0");
+        let rules = crate::crs_tests::load_crs_for_tests(&crs).unwrap();
+        let mut payloads = BTreeSet::new();
+        crs_payloads(&crs.join("tests/regression/tests"), &mut payloads);
+        let payloads: Vec<Vec<u8>> = payloads.into_iter().filter(|p| p.len() <= 512).collect();
+        let mut checked = 0usize;
+        let mut with_factors = 0usize;
+        let mut positives = 0usize;
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let punct = b" \t\r\n'\"<>()[]{};:,./\\|&=%$#@!?*+-_`~^0aZ";
+        for rule in &rules.inner.rules {
+            for link in &rule.links {
+                let crate::operators::Op::Rx(rx) = &link.op else {
+                    continue;
+                };
+                let crate::operators::rx::Rx::Plain(re) = &**rx else {
+                    continue;
+                };
+                checked += 1;
+                let Some(factors) = link.op.factors() else {
+                    continue;
+                };
+                with_factors += 1;
+                let ac = AhoCorasickBuilder::new()
+                    .ascii_case_insensitive(true)
+                    .build(&factors)
+                    .unwrap();
+                let mut check = |input: &[u8]| {
+                    if re.is_match(input) {
+                        positives += 1;
+                        assert!(
+                            ac.is_match(input),
+                            "rule {}: {:?} matches {:?} but no factor of {:?} occurs",
+                            rule.id,
+                            re.as_str(),
+                            String::from_utf8_lossy(input),
+                            factors
+                                .iter()
+                                .map(|f| String::from_utf8_lossy(f).into_owned())
+                                .collect::<Vec<_>>()
+                        );
+                    }
+                };
+                for p in &payloads {
+                    check(p);
+                }
+                // Random inputs around the factors: a factor with its case flipped, cut, or
+                // surrounded by punctuation and payload pieces.
+                for _ in 0..300 {
+                    let mut input = Vec::new();
+                    for _ in 0..1 + rng.below(4) {
+                        match rng.below(4) {
+                            0 => {
+                                let f = &factors[rng.below(factors.len())];
+                                let cut = rng.below(f.len() + 1);
+                                let piece = if rng.below(3) == 0 { &f[..cut] } else { &f[..] };
+                                input.extend(piece.iter().map(|b| {
+                                    if rng.below(2) == 0 {
+                                        b.to_ascii_uppercase()
+                                    } else {
+                                        *b
+                                    }
+                                }));
+                            }
+                            1 => {
+                                for _ in 0..1 + rng.below(3) {
+                                    input.push(punct[rng.below(punct.len())]);
+                                }
+                            }
+                            2 => {
+                                let p = &payloads[rng.below(payloads.len())];
+                                let a = rng.below(p.len());
+                                let b = (a + 1 + rng.below(16)).min(p.len());
+                                input.extend_from_slice(&p[a..b]);
+                            }
+                            _ => input.push(rng.next() as u8),
+                        }
+                    }
+                    check(&input);
+                }
+            }
+        }
+        println!("{checked} CRS @rx checked, {with_factors} with factors, {positives} matches");
+        assert!(checked > 250, "CRS @rx operators: {checked}");
+        assert!(
+            with_factors * 10 > checked * 7,
+            "{with_factors} of {checked} have factors"
+        );
+        assert!(
+            positives > 1000,
+            "too few matching inputs to mean anything: {positives}"
+        );
+    }
+}
