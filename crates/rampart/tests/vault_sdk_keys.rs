@@ -1,6 +1,6 @@
 //! The Azure SDK (azure-keyvault-keys KeyClient and CryptographyClient) against the real
-//! binary: workloads registered and given roles on the data directory (Key Vault Crypto
-//! Officer; Key Vault Administrator for random bytes), then `rampart up`, then the pytest suite
+//! binary: `rampart up`, workloads given roles through `rampart access assign` (Key Vault Crypto
+//! Officer; Key Vault Administrator for random bytes), then the pytest suite
 //! tests/python/test_vault_keys.py driving the key operations with `ManagedIdentityCredential`
 //! and checking signatures and ciphertexts with Python `cryptography` (the venv
 //! scripts/test.sh prepares). Fails when pytest fails.
@@ -56,18 +56,21 @@ fn python() -> PathBuf {
     path
 }
 
-/// Registers a workload on the data directory; returns (identity header, oid).
-fn workload(config: &Path, data: &Path, name: &str) -> (String, String) {
+/// Registers a workload; returns (identity endpoint, identity header, oid).
+fn workload(config: &Path, data: &Path, name: &str) -> (String, String, String) {
     let added = stdout_of(&rampart(
         config,
         data,
         &["identity", "workload", "add", name],
     ));
-    let header = added
-        .lines()
-        .find_map(|l| l.strip_prefix("IDENTITY_HEADER="))
-        .unwrap_or_else(|| panic!("no header in {added}"))
-        .to_owned();
+    let line = |prefix: &str| {
+        added
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} in {added}"))
+            .to_owned()
+    };
+    let (endpoint, header) = (line("IDENTITY_ENDPOINT="), line("IDENTITY_HEADER="));
     let listed = stdout_of(&rampart(config, data, &["identity", "workload", "list"]));
     let oid = listed
         .lines()
@@ -75,7 +78,7 @@ fn workload(config: &Path, data: &Path, name: &str) -> (String, String) {
         .and_then(|l| l.split('\t').find_map(|f| f.strip_prefix("oid=")))
         .unwrap_or_else(|| panic!("no oid for {name} in {listed}"))
         .to_owned();
-    (header, oid)
+    (endpoint, header, oid)
 }
 
 #[test]
@@ -91,23 +94,7 @@ fn azure_sdk_drives_the_key_operations() {
     )
     .unwrap();
 
-    // On the data directory, before the plane runs: two workloads, one with a role.
-    let (header, oid) = workload(&config, &data, "orders-api");
-    let (admin_header, admin_oid) = workload(&config, &data, "vault-admin");
-    for (principal, role) in [
-        (&oid, "Key Vault Crypto Officer"),
-        (&admin_oid, "Key Vault Administrator"),
-    ] {
-        let assigned = stdout_of(&rampart(
-            &config,
-            &data,
-            &["vault", "assign", "--principal", principal, "--role", role],
-        ));
-        assert!(assigned.contains("/vaults/default"), "{assigned}");
-    }
-    let listed = stdout_of(&rampart(&config, &data, &["vault", "list"]));
-    assert!(listed.starts_with("default\tretention_days=90"), "{listed}");
-
+    // On the data directory, before the plane runs.
     let mut child = Command::new(env!("CARGO_BIN_EXE_rampart"))
         .arg("--config")
         .arg(&config)
@@ -140,7 +127,28 @@ fn azure_sdk_drives_the_key_operations() {
             .to_owned()
     };
     let vault_url = field("vault ");
-    let endpoint = field("workloads ");
+
+    // Through the running plane: two workloads, one with a role on the default vault.
+    let (endpoint, header, oid) = workload(&config, &data, "orders-api");
+    let (_, admin_header, admin_oid) = workload(&config, &data, "vault-admin");
+    for (principal, role) in [
+        (&oid, "Key Vault Crypto Officer"),
+        (&admin_oid, "Key Vault Administrator"),
+    ] {
+        let assigned = stdout_of(&rampart(
+            &config,
+            &data,
+            &[
+                "access",
+                "assign",
+                principal,
+                role,
+                "--scope",
+                "/vaults/default",
+            ],
+        ));
+        assert!(!assigned.is_empty());
+    }
 
     let mut command = Command::new(python());
     command
