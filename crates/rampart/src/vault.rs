@@ -314,3 +314,61 @@ pub fn url(addr: SocketAddr, tls: bool) -> String {
         format!("{scheme}://{addr}")
     }
 }
+
+/// Runs the key rotation scheduler every `interval` until `shutdown` resolves: in every vault,
+/// keys whose rotation policy is due are rotated, and due `Notify` actions (once per version)
+/// become audit records (`key.rotation_notify`), as do rotations (`key.rotate`).
+pub async fn rotation_scheduler(
+    registry: VaultRegistry,
+    keys: rampart_vault::keys::Keys,
+    interval: Duration,
+    auditor: Auditor,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    tokio::pin!(shutdown);
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => return,
+            _ = ticks.tick() => {}
+        }
+        let vaults = match registry.list().await {
+            Ok(vaults) => vaults,
+            Err(error) => {
+                tracing::warn!(%error, "key rotation scheduler cannot list vaults; retrying at the next interval");
+                continue;
+            }
+        };
+        for vault in vaults {
+            let report = match keys.run_due_rotations(&vault.name, unix_now()).await {
+                Ok(report) => report,
+                Err(error) => {
+                    tracing::warn!(%error, vault = %vault.name, "key rotation sweep failed");
+                    continue;
+                }
+            };
+            let events = report
+                .rotated
+                .iter()
+                .map(|e| ("key.rotate", e))
+                .chain(report.notified.iter().map(|e| ("key.rotation_notify", e)));
+            for (action, (name, version)) in events {
+                auditor.record_routine(
+                    Record::new("vault", action, Decision::Allow)
+                        .actor("rampart", "system")
+                        .resource(format!(
+                            "/vaults/{}/keys/{}",
+                            vault.name,
+                            name.to_ascii_lowercase()
+                        ))
+                        .detail("version", version.clone())
+                        .detail("trigger", "rotation policy"),
+                );
+            }
+            for (name, error) in &report.failed {
+                tracing::warn!(vault = %vault.name, key = %name, %error, "key rotation failed");
+            }
+        }
+    }
+}

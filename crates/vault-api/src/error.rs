@@ -327,6 +327,23 @@ impl ApiError {
             e @ VaultError::PendingOperation { .. } => {
                 Self::new(StatusCode::CONFLICT, "Conflict", capitalize(&e.to_string()))
             }
+            VaultError::InvalidKeyRequest { reason } => {
+                Self::bad_parameter(capitalize(&reason))
+            }
+            VaultError::KeyOperationNotAllowed { operation, .. } => Self::new(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                format!("Operation {operation} is not permitted on this key."),
+            )
+            .with_inner("KeyOperationForbidden"),
+            VaultError::KeyNotUsable {
+                operation, reason, ..
+            } => Self::new(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                format!("Operation {operation} is not allowed: {reason}."),
+            )
+            .with_inner("KeyNotYetValidOrExpired"),
             VaultError::Contention { .. } => Self::new(
                 StatusCode::CONFLICT,
                 "ConflictError",

@@ -47,6 +47,7 @@ pub mod auth;
 pub mod certificates;
 pub mod context;
 pub mod error;
+pub mod keys;
 mod secrets;
 pub mod throttle;
 
@@ -113,6 +114,7 @@ struct Inner {
     registry: VaultRegistry,
     store: VersionedStore,
     secrets: Secrets,
+    keys: rampart_vault::keys::Keys,
     authorizer: Arc<dyn Authorizer>,
     auditor: Auditor,
     throttle: Throttle,
@@ -149,6 +151,7 @@ impl VaultApi {
                 config,
                 registry,
                 secrets: Secrets::new(store.clone()),
+                keys: rampart_vault::keys::Keys::new(store.clone()),
                 store,
                 authorizer,
                 auditor,
@@ -176,6 +179,11 @@ impl VaultApi {
     /// The secrets service.
     pub fn secrets(&self) -> &Secrets {
         &self.inner.secrets
+    }
+
+    /// The keys service.
+    pub fn keys(&self) -> &rampart_vault::keys::Keys {
+        &self.inner.keys
     }
 
     /// The authorizer.
@@ -221,6 +229,7 @@ impl VaultApi {
         Router::new()
             .merge(secrets::routes())
             .merge(certificates::routes())
+            .merge(keys::routes())
             .fallback(|req: Request| async move {
                 ApiError::no_route(req.method().as_str(), req.uri().path()).into_response()
             })

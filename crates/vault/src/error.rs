@@ -282,6 +282,15 @@ pub enum VaultError {
     /// `BadParameter`).
     #[error("invalid certificate: {reason}")]
     InvalidCertificate {
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// A key request is not acceptable: unknown key type, size, curve or algorithm, a JWK that
+    /// does not describe a usable private key, a digest or plaintext of the wrong length (Azure
+    /// answers 400 `BadParameter`).
+    #[error("invalid key request: {reason}")]
+    InvalidKeyRequest {
         /// What is wrong (never key material).
         reason: String,
     },
@@ -307,6 +316,27 @@ pub enum VaultError {
         /// The certificate.
         what: String,
         /// What conflicts.
+        reason: &'static str,
+    },
+
+    /// The key's `key_ops` do not include the operation (Azure answers 403).
+    #[error("operation {operation} is not permitted on {what}")]
+    KeyOperationNotAllowed {
+        /// The key.
+        what: String,
+        /// The operation (`sign`, `wrapKey`, ...).
+        operation: &'static str,
+    },
+
+    /// The key version cannot be used now: not yet valid or expired (Azure answers 403
+    /// `Forbidden`; a disabled version gets [`VaultError::Disabled`]).
+    #[error("operation {operation} is not allowed on {what}: {reason}")]
+    KeyNotUsable {
+        /// The key.
+        what: String,
+        /// The operation.
+        operation: &'static str,
+        /// Why (`disabled`, `not yet valid`, `expired`).
         reason: &'static str,
     },
 }

@@ -92,6 +92,7 @@ pub mod certificates;
 mod crypto;
 pub mod error;
 mod keyring;
+pub mod keys;
 pub mod pkcs11;
 pub mod record;
 pub mod seal;

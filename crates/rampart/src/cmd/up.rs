@@ -132,6 +132,13 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
         auditor.clone(),
         shutdown.signalled(),
     ));
+    tasks.spawn(vault::rotation_scheduler(
+        vault_api.registry().clone(),
+        vault_api.keys().clone(),
+        config.vault.purge_interval,
+        auditor.clone(),
+        shutdown.signalled(),
+    ));
 
     let admin_listener = plane::bind(config.admin.listen, "admin endpoint").await?;
     let admin_addr = admin_listener.local_addr()?;
