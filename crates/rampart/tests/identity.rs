@@ -4,9 +4,12 @@
 //! managed-identity endpoint with only IDENTITY_ENDPOINT and IDENTITY_HEADER set
 //! (tests/python/test_managed_identity.py, in the venv scripts/test.sh prepares).
 
+mod common;
+
+use common::{python, rampart, stdout_of};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// A running `rampart identity serve`, stopped on drop.
@@ -68,44 +71,6 @@ impl Drop for Serve {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn rampart(config: &Path, data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rampart"))
-        .arg("--config")
-        .arg(config)
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn stdout_of(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout.clone()).unwrap()
-}
-
-/// The venv with azure-identity and cryptography that scripts/test.sh prepares.
-fn python() -> PathBuf {
-    let path = std::env::var_os("RAMPART_TEST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let cache = std::env::var_os("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache"));
-            cache.join("rampart/venv-identity/bin/python")
-        });
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/test.sh (it creates the venv with azure-identity)",
-        path.display()
-    );
-    path
 }
 
 fn repo_root() -> PathBuf {

@@ -4,9 +4,12 @@
 //! Certificates Officer role, tests/python/test_vault_certificates.py) with
 //! `ManagedIdentityCredential` (the venv scripts/test.sh prepares). Fails when pytest fails.
 
+mod common;
+
+use common::{python, rampart, stdout_of, workload};
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 
 struct Plane(Child);
 
@@ -15,69 +18,6 @@ impl Drop for Plane {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn rampart(config: &Path, data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rampart"))
-        .arg("--config")
-        .arg(config)
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn stdout_of(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout.clone()).unwrap()
-}
-
-/// The venv scripts/test.sh prepares (azure-identity, azure-keyvault-*, pytest).
-fn python() -> PathBuf {
-    let path = std::env::var_os("RAMPART_TEST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let cache = std::env::var_os("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache"));
-            cache.join("rampart/venv-identity/bin/python")
-        });
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/test.sh (it creates the venv with the Azure SDKs)",
-        path.display()
-    );
-    path
-}
-
-/// Registers a workload; returns (identity endpoint, identity header, oid).
-fn workload(config: &Path, data: &Path, name: &str) -> (String, String, String) {
-    let added = stdout_of(&rampart(
-        config,
-        data,
-        &["identity", "workload", "add", name],
-    ));
-    let line = |prefix: &str| {
-        added
-            .lines()
-            .find_map(|l| l.strip_prefix(prefix))
-            .unwrap_or_else(|| panic!("no {prefix} in {added}"))
-            .to_owned()
-    };
-    let (endpoint, header) = (line("IDENTITY_ENDPOINT="), line("IDENTITY_HEADER="));
-    let listed = stdout_of(&rampart(config, data, &["identity", "workload", "list"]));
-    let oid = listed
-        .lines()
-        .find(|l| l.starts_with(&format!("{name}\t")))
-        .and_then(|l| l.split('\t').find_map(|f| f.strip_prefix("oid=")))
-        .unwrap_or_else(|| panic!("no oid for {name} in {listed}"))
-        .to_owned();
-    (endpoint, header, oid)
 }
 
 #[test]
