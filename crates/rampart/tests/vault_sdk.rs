@@ -6,19 +6,9 @@
 
 mod common;
 
-use common::{python, rampart, stdout_of, workload};
-use std::io::{BufRead, BufReader};
+use common::{RunningPlane, python, rampart, stdout_of, workload};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-
-struct Plane(Child);
-
-impl Drop for Plane {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use std::process::Command;
 
 #[test]
 fn azure_sdk_drives_every_secrets_operation() {
@@ -67,38 +57,8 @@ fn azure_sdk_drives_every_secrets_operation() {
         "{listed}"
     );
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rampart"))
-        .arg("--config")
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(&data)
-        .arg("up")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let plane = Plane(child);
-    let mut banner = String::new();
-    for line in BufReader::new(stdout).lines() {
-        let line = line.unwrap();
-        banner.push_str(&line);
-        banner.push('\n');
-        if line.starts_with("Ctrl-C stops it") {
-            break;
-        }
-    }
-    let field = |label: &str| -> String {
-        banner
-            .lines()
-            .find_map(|line| line.trim_start().strip_prefix(label))
-            .unwrap_or_else(|| panic!("no {label} line in banner:\n{banner}"))
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .to_owned()
-    };
-    let vault_url = field("vault ");
+    let plane = RunningPlane::launch(config.clone(), data.clone());
+    let vault_url = plane.field("vault ");
 
     // Through the running plane: two workloads, one with a role on the default vault.
     let (endpoint, header, oid) = workload(&config, &data, "orders-api");

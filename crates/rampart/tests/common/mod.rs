@@ -91,7 +91,7 @@ pub struct RunningPlane {
     pub config: std::path::PathBuf,
     /// Its data dir.
     pub data_dir: std::path::PathBuf,
-    _temp: tempfile::TempDir,
+    _temp: Option<tempfile::TempDir>,
 }
 
 impl RunningPlane {
@@ -110,6 +110,13 @@ impl RunningPlane {
             ),
         )
         .unwrap();
+        let mut plane = Self::launch(config, data_dir);
+        plane._temp = Some(temp);
+        plane
+    }
+
+    /// Starts `rampart up` with a config file and data dir the caller prepared (and keeps).
+    pub fn launch(config: std::path::PathBuf, data_dir: std::path::PathBuf) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_rampart"))
             .arg("--config")
             .arg(&config)
@@ -138,7 +145,7 @@ impl RunningPlane {
             banner,
             config,
             data_dir,
-            _temp: temp,
+            _temp: None,
         }
     }
 
