@@ -5,6 +5,8 @@
 //!
 //! Messages copy Azure's wording where clients or people match on it (`SecretNotFound`,
 //! `Forbidden` + `SecretDisabled`, `Conflict` + `ObjectIsDeletedButRecoverable`,
+//! `Forbidden` + `KeyManagedByKeyVault` / `SecretManagedByKeyVault` (a certificate's key or
+//! secret changed directly),
 //! `BadParameter` for an unknown api-version, `Unauthorized` `AKV10000`, `Throttled`). Internal
 //! failures (storage, integrity, crypto) answer 500 with a generic message; the detail goes
 //! to the log, never to the client.
@@ -235,6 +237,19 @@ impl ApiError {
         .with_inner("VaultSealed")
     }
 
+    /// 503 `ServiceUnavailable` / `ReadOnlyMode`: the vault is read-only (as during a regional
+    /// failover) and refuses changes; reads and cryptographic operations continue. 503 rather
+    /// than 403: the state is temporary and not about the caller's rights, and the Azure SDKs
+    /// retry 503 with backoff, which rides over a short failover.
+    pub fn read_only() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            "The vault is in read-only mode (as during a regional failover): reads and cryptographic operations continue, but changes are refused until it leaves read-only mode.",
+        )
+        .with_inner("ReadOnlyMode")
+    }
+
     /// 503: the audit trail cannot record the operation, so it is refused (fail closed).
     pub fn audit_unavailable() -> Self {
         Self::new(
@@ -321,9 +336,14 @@ impl ApiError {
             e @ (VaultError::InvalidCertificate { .. } | VaultError::InvalidPolicy { .. }) => {
                 Self::bad_parameter(capitalize(&e.to_string()))
             }
-            e @ VaultError::ManagedByCertificate { .. } => {
-                Self::new(StatusCode::FORBIDDEN, "Forbidden", capitalize(&e.to_string()))
-            }
+            VaultError::ManagedByCertificate { operation, .. } => Self::new(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                format!(
+                    "Operation \"{operation}\" is not allowed as this object's lifetime is managed by Key Vault."
+                ),
+            )
+            .with_inner(format!("{title}ManagedByKeyVault")),
             e @ VaultError::PendingOperation { .. } => {
                 Self::new(StatusCode::CONFLICT, "Conflict", capitalize(&e.to_string()))
             }

@@ -303,11 +303,13 @@ pub enum VaultError {
     },
 
     /// The key or secret is managed by a certificate: it changes only through the certificate
-    /// (Azure: 403 `Forbidden`).
-    #[error("{what} is managed by its certificate and cannot be changed directly")]
+    /// (Azure: 403 `Forbidden`, `KeyManagedByKeyVault` / `SecretManagedByKeyVault`).
+    #[error("{what} is managed by its certificate: operation {operation} is not allowed directly")]
     ManagedByCertificate {
         /// The key or secret.
         what: String,
+        /// The refused operation (Azure's name: `set`, `update`, `delete`, `create`, ...).
+        operation: &'static str,
     },
 
     /// A certificate operation conflicts with the pending one (Azure: 409 `Conflict`).

@@ -209,7 +209,7 @@ impl Secrets {
 
     /// Sets a secret: a new version that becomes the latest.
     pub async fn set(&self, vault: &VaultInfo, name: &str, new: NewSecret) -> Result<Secret> {
-        crate::certificates::refuse_managed(&self.store, &vault.name, KIND, name).await?;
+        crate::certificates::refuse_managed(&self.store, &vault.name, KIND, name, "set").await?;
         if new.value.len() > MAX_VALUE_BYTES {
             return Err(VaultError::TooLarge {
                 what: "secret value",
@@ -342,7 +342,7 @@ impl Secrets {
         update: SecretUpdate,
     ) -> Result<SecretProperties> {
         check_metadata(update.content_type.as_ref(), update.tags.as_ref())?;
-        crate::certificates::refuse_managed(&self.store, &vault.name, KIND, name).await?;
+        crate::certificates::refuse_managed(&self.store, &vault.name, KIND, name, "update").await?;
         let found = self
             .store
             .update_attributes(&vault.name, KIND, name, version, |a| {
@@ -369,7 +369,7 @@ impl Secrets {
 
     /// Soft-deletes a secret (all versions): scheduled for purge after the vault's retention.
     pub async fn delete(&self, vault: &VaultInfo, name: &str) -> Result<DeletedSecret> {
-        crate::certificates::refuse_managed(&self.store, &vault.name, KIND, name).await?;
+        crate::certificates::refuse_managed(&self.store, &vault.name, KIND, name, "delete").await?;
         let latest = self.properties(vault, name, None).await?;
         let now = unix_now();
         let deletion = DeletionInfo {
@@ -424,6 +424,8 @@ impl Secrets {
 
     /// Recovers a deleted secret; returns its latest version's properties.
     pub async fn recover(&self, vault: &VaultInfo, name: &str) -> Result<SecretProperties> {
+        crate::certificates::refuse_managed(&self.store, &vault.name, KIND, name, "recover")
+            .await?;
         self.store.recover(&vault.name, KIND, name).await?;
         self.properties(vault, name, None).await
     }
@@ -432,6 +434,7 @@ impl Secrets {
     pub async fn purge(&self, vault: &VaultInfo, name: &str) -> Result<()> {
         // Not found first, as Azure answers 404 for a name that is not deleted.
         let deleted = self.get_deleted(vault, name).await?;
+        crate::certificates::refuse_managed(&self.store, &vault.name, KIND, name, "purge").await?;
         if vault.purge_protection {
             return Err(VaultError::PurgeProtected {
                 what: format!("secret {:?}", deleted.properties.name),

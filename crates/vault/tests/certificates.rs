@@ -608,7 +608,7 @@ async fn linked_objects_policy_and_soft_delete(ctx: &common::Ctx) {
     // Managed key and secret refuse direct changes.
     for kind in [ObjectKind::Key, ObjectKind::Secret] {
         assert!(matches!(
-            refuse_managed(&store, &v.name, kind, name).await,
+            refuse_managed(&store, &v.name, kind, name, "delete").await,
             Err(VaultError::ManagedByCertificate { .. })
         ));
     }
@@ -622,7 +622,7 @@ async fn linked_objects_policy_and_soft_delete(ctx: &common::Ctx) {
         )
         .await
         .unwrap();
-    refuse_managed(&store, &v.name, ObjectKind::Secret, "plain")
+    refuse_managed(&store, &v.name, ObjectKind::Secret, "plain", "set")
         .await
         .unwrap();
 
@@ -815,6 +815,178 @@ async fn linked_objects_policy_and_soft_delete(ctx: &common::Ctx) {
     assert!(certs.delete_contacts(&v).await.is_err());
 }
 
+/// The key and secret behind a certificate refuse every direct change through the keys and
+/// secrets services (Azure: `KeyManagedByKeyVault` / `SecretManagedByKeyVault`), live and
+/// deleted; crypto with the key and reads keep working; a plain key of another name is not
+/// affected.
+async fn managed_key_and_secret_refuse_direct_changes(ctx: &common::Ctx) {
+    use rampart_vault::keys::{
+        ImportKey, IsoDuration, JsonWebKey, KeyType, KeyUpdate, Keys, LifetimeAction, NewKey,
+        RotationAction, RotationPolicy, SignatureAlgorithm, Trigger,
+    };
+    use rampart_vault::secrets::{NewSecret, SecretUpdate, Secrets};
+
+    let certs = service(ctx).await;
+    let store = certs.store().clone();
+    let keys = Keys::new(store.clone());
+    let secrets = Secrets::new(store.clone());
+    let v = vault();
+    let name = "tls-web";
+    certs
+        .create(
+            &v,
+            name,
+            NewCertificate {
+                policy: policy(serde_json::json!({
+                    "key_props": {"kty": "EC", "crv": "P-256"},
+                    "x509_props": {"subject": "CN=web"},
+                    "issuer": {"name": "Self"},
+                })),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let refused = |r: Result<(), VaultError>, expected: &str| match r {
+        Err(VaultError::ManagedByCertificate { operation, .. }) => {
+            assert_eq!(operation, expected)
+        }
+        other => panic!("{expected}: {other:?}"),
+    };
+    let plain_jwk = keys
+        .create(&v.name, "plain", NewKey::new(KeyType::Ec))
+        .await;
+    assert!(plain_jwk.is_ok(), "a plain key is not managed");
+
+    refused(
+        keys.create(&v.name, name, NewKey::new(KeyType::Ec))
+            .await
+            .map(drop),
+        "create",
+    );
+    refused(
+        keys.update(
+            &v.name,
+            name,
+            None,
+            KeyUpdate {
+                enabled: Some(false),
+                ..KeyUpdate::default()
+            },
+        )
+        .await
+        .map(drop),
+        "update",
+    );
+    refused(keys.rotate(&v.name, name).await.map(drop), "rotate");
+    let policy = RotationPolicy {
+        lifetime_actions: vec![LifetimeAction {
+            trigger: Trigger::TimeAfterCreate(IsoDuration::parse("P30D").unwrap()),
+            action: RotationAction::Rotate,
+        }],
+        ..RotationPolicy::default()
+    };
+    refused(
+        keys.set_rotation_policy(&v.name, name, policy.clone())
+            .await
+            .map(drop),
+        "setRotationPolicy",
+    );
+    // Import over it (refused before the JWK is even looked at).
+    refused(
+        keys.import(
+            &v.name,
+            name,
+            ImportKey {
+                key: JsonWebKey {
+                    kty: Some("EC".into()),
+                    ..JsonWebKey::default()
+                },
+                hsm: false,
+                attributes: Default::default(),
+            },
+        )
+        .await
+        .map(drop),
+        "import",
+    );
+    refused(keys.delete(&v.name, name, 86_400).await.map(drop), "delete");
+    refused(
+        secrets
+            .set(
+                &v,
+                name,
+                NewSecret {
+                    value: Zeroizing::new("x".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map(drop),
+        "set",
+    );
+    refused(
+        secrets
+            .update(&v, name, None, SecretUpdate::default())
+            .await
+            .map(drop),
+        "update",
+    );
+    refused(secrets.delete(&v, name).await.map(drop), "delete");
+
+    // Nothing changed: one version, enabled; the key still signs and reads.
+    let key = keys.get(&v.name, name, None).await.unwrap();
+    assert!(key.attributes.enabled && key.attributes.managed);
+    assert_eq!(
+        keys.list_versions(&v.name, name, None, 10)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+    let digest = [7u8; 32];
+    let signed = keys
+        .sign(&v.name, name, None, SignatureAlgorithm::Es256, &digest)
+        .await
+        .unwrap();
+    assert!(
+        keys.verify(
+            &v.name,
+            name,
+            None,
+            SignatureAlgorithm::Es256,
+            &digest,
+            &signed.value
+        )
+        .await
+        .unwrap()
+    );
+    // The scheduler leaves it alone too.
+    let report = keys.run_due_rotations(&v.name, i64::MAX / 2).await.unwrap();
+    assert!(
+        report.rotated.is_empty() && report.failed.is_empty(),
+        "{report:?}"
+    );
+
+    // Deleted with its certificate: recover and purge go through the certificate only.
+    certs.delete(&v, name).await.unwrap();
+    refused(keys.recover(&v.name, name).await.map(drop), "recover");
+    refused(keys.purge(&v.name, name, false).await, "purge");
+    refused(secrets.recover(&v, name).await.map(drop), "recover");
+    refused(secrets.purge(&v, name).await, "purge");
+    certs.recover(&v, name).await.unwrap();
+    keys.get(&v.name, name, None).await.unwrap();
+
+    // The plain key still changes freely.
+    keys.rotate(&v.name, "plain").await.unwrap();
+    keys.set_rotation_policy(&v.name, "plain", policy)
+        .await
+        .unwrap();
+    keys.delete(&v.name, "plain", 86_400).await.unwrap();
+    keys.purge(&v.name, "plain", false).await.unwrap();
+}
+
 macro_rules! cases {
     ($($case:ident),* $(,)?) => {
         mod redb {
@@ -854,4 +1026,5 @@ cases!(
     unknown_issuer_csr_is_signed_and_merged,
     pem_and_pkcs12_imports,
     linked_objects_policy_and_soft_delete,
+    managed_key_and_secret_refuse_direct_changes,
 );

@@ -315,31 +315,48 @@ fn stored_key(key: &CertKey) -> Zeroizing<Vec<u8>> {
 
 /// Whether the latest version of a key or secret is managed by a certificate: the keys and
 /// secrets services refuse direct changes to such objects with
-/// [`VaultError::ManagedByCertificate`] (as Azure does).
+/// [`VaultError::ManagedByCertificate`] (as Azure does). A deleted object counts by its
+/// latest version too, so recover and purge are refused as well (they go through the
+/// certificate).
 pub async fn is_managed(
     store: &VersionedStore,
     vault: &str,
     kind: ObjectKind,
     name: &str,
 ) -> Result<bool> {
-    match store.get_version(vault, kind, name, None).await {
+    let deleted = match store.meta(vault, kind, name).await {
+        Ok(meta) if meta.purging => return Ok(false),
+        Ok(meta) => meta.deleted.is_some(),
+        Err(VaultError::NotFound { .. }) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let latest = if deleted {
+        store.get_deleted(vault, kind, name).await.map(|(_, v)| v)
+    } else {
+        store.get_version(vault, kind, name, None).await
+    };
+    match latest {
         Ok(v) => Ok(v.attributes.managed),
+        // Changed meanwhile: the operation itself will find the new state.
         Err(VaultError::NotFound { .. }) => Ok(false),
         Err(e) => Err(e),
     }
 }
 
-/// Refuses with [`VaultError::ManagedByCertificate`] when the latest version of the key or
-/// secret `name` is managed by a certificate.
+/// Refuses `operation` (Azure's name: `set`, `update`, `delete`, `recover`, `purge`,
+/// `create`, `import`, `rotate`, ...) with [`VaultError::ManagedByCertificate`] when the
+/// latest version of the key or secret `name` (live or deleted) is managed by a certificate.
 pub async fn refuse_managed(
     store: &VersionedStore,
     vault: &str,
     kind: ObjectKind,
     name: &str,
+    operation: &'static str,
 ) -> Result<()> {
     if is_managed(store, vault, kind, name).await? {
         return Err(VaultError::ManagedByCertificate {
             what: format!("{} {name:?}", kind.as_str().trim_end_matches('s')),
+            operation,
         });
     }
     Ok(())

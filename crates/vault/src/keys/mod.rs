@@ -15,7 +15,11 @@
 //!   version in the geography-bound blob of [`crate::backup`];
 //! * rotate (a new version with the same type, size, operations and tags), a rotation policy per
 //!   key and [`Keys::run_due_rotations`], the scheduler's sweep with an injected clock;
-//! * random bytes (1-128).
+//! * random bytes (1-128);
+//! * keys backing a certificate (`managed`) refuse every direct change — create/import over
+//!   them, update, delete, recover, purge, rotate, rotation policy — with
+//!   [`VaultError::ManagedByCertificate`], as Azure does (`KeyManagedByKeyVault`); they change
+//!   only through their certificate.
 //!
 //! Attributes `extra` of a key version: `kty` (as asked, e.g. `RSA-HSM`), `key_ops`,
 //! `key_size` (RSA) or `crv` (EC), and `rotatedAt` (scheduler clock of a rotation).
@@ -323,6 +327,7 @@ fn key_attributes(
 pub struct Keys {
     store: VersionedStore,
     cache: Arc<Mutex<HashMap<String, Arc<KeyMaterial>>>>,
+    types: Arc<Mutex<HashMap<String, (KeyType, KeySpec)>>>,
 }
 
 impl Keys {
@@ -331,6 +336,7 @@ impl Keys {
         Self {
             store,
             cache: Arc::new(Mutex::new(HashMap::new())),
+            types: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -369,6 +375,55 @@ impl Keys {
         if let Ok(mut cache) = self.cache.lock() {
             cache.retain(|k, _| !k.starts_with(&prefix));
         }
+        self.forget_type(vault, name);
+    }
+
+    fn forget_type(&self, vault: &str, name: &str) {
+        let prefix = Self::cache_key(vault, name, "");
+        if let Ok(mut types) = self.types.lock() {
+            types.retain(|k, _| !k.starts_with(&prefix));
+        }
+    }
+
+    /// The type (as asked, e.g. `RSA-HSM`) and size or curve of a live key version (`None`:
+    /// the latest), for per-type throttling. Cached in memory: a version's type never changes,
+    /// and "latest" is forgotten when this process writes a new version (another process's
+    /// new version of another type is seen after a restart or when the cache turns over —
+    /// acceptable for throttling, which is all this is for).
+    pub async fn key_type(
+        &self,
+        vault: &str,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<(KeyType, KeySpec)> {
+        let key = Self::cache_key(vault, name, version.unwrap_or(""));
+        if let Ok(types) = self.types.lock()
+            && let Some(hit) = types.get(&key)
+        {
+            return Ok(*hit);
+        }
+        let found = self.store.get_version(vault, KIND, name, version).await?;
+        let a = &found.attributes;
+        let kty = kty_of(a)?;
+        let spec = if kty.is_rsa() {
+            let bits = a
+                .extra
+                .get("key_size")
+                .and_then(Value::as_u64)
+                .and_then(|b| usize::try_from(b).ok())
+                .unwrap_or(0);
+            KeySpec::Rsa { bits }
+        } else {
+            let crv = a.extra.get("crv").and_then(Value::as_str).unwrap_or("");
+            KeySpec::Ec(Curve::parse(crv)?)
+        };
+        if let Ok(mut types) = self.types.lock() {
+            if types.len() >= CACHE_CAPACITY {
+                types.clear();
+            }
+            types.insert(key, (kty, spec));
+        }
+        Ok((kty, spec))
     }
 
     fn bundle(&self, vault: &str, display: String, found: ObjectVersion) -> Result<KeyBundle> {
@@ -408,6 +463,7 @@ impl Keys {
             Err(e) => return Err(e),
         };
         attributes.extra.insert("name".into(), json!(display));
+        self.forget_type(vault, name);
         let created = self
             .store
             .create_version(vault, KIND, name, &stored, attributes)
@@ -425,6 +481,7 @@ impl Keys {
 
     /// Creates a key (a new version when the name exists).
     pub async fn create(&self, vault: &str, name: &str, req: NewKey) -> Result<KeyBundle> {
+        crate::certificates::refuse_managed(&self.store, vault, KIND, name, "create").await?;
         let spec = if req.kty.is_rsa() {
             if req.curve.is_some() {
                 return Err(invalid("crv is not used with RSA keys"));
@@ -460,6 +517,7 @@ impl Keys {
 
     /// Imports a private JWK as a new version.
     pub async fn import(&self, vault: &str, name: &str, req: ImportKey) -> Result<KeyBundle> {
+        crate::certificates::refuse_managed(&self.store, vault, KIND, name, "import").await?;
         if req.key.k.is_some() || req.key.key_hsm.is_some() {
             return Err(invalid(
                 "symmetric and HSM-blob (BYOK) imports are not supported",
@@ -572,6 +630,7 @@ impl Keys {
         version: Option<&str>,
         update: KeyUpdate,
     ) -> Result<KeyBundle> {
+        crate::certificates::refuse_managed(&self.store, vault, KIND, name, "update").await?;
         if let Some(tags) = &update.tags {
             check_tags(tags)?;
         }
@@ -605,6 +664,7 @@ impl Keys {
 
     /// Soft-deletes a key (all versions), to be purged `retention_secs` from now.
     pub async fn delete(&self, vault: &str, name: &str, retention_secs: i64) -> Result<DeletedKey> {
+        crate::certificates::refuse_managed(&self.store, vault, KIND, name, "delete").await?;
         let latest = self.get(vault, name, None).await?;
         let now = now();
         let deletion = DeletionInfo {
@@ -657,6 +717,7 @@ impl Keys {
 
     /// Recovers a deleted key; returns its latest version.
     pub async fn recover(&self, vault: &str, name: &str) -> Result<KeyBundle> {
+        crate::certificates::refuse_managed(&self.store, vault, KIND, name, "recover").await?;
         self.store.recover(vault, KIND, name).await?;
         self.get(vault, name, None).await
     }
@@ -665,6 +726,7 @@ impl Keys {
     /// (the vault's setting) it is refused with [`VaultError::PurgeProtected`].
     pub async fn purge(&self, vault: &str, name: &str, purge_protection: bool) -> Result<()> {
         let deleted = self.get_deleted(vault, name).await?;
+        crate::certificates::refuse_managed(&self.store, vault, KIND, name, "purge").await?;
         if purge_protection {
             return Err(VaultError::PurgeProtected {
                 what: format!("key {:?}", deleted.key.name),
@@ -695,6 +757,7 @@ impl Keys {
     /// the name exists, or the blob was made in another geography or holds another kind.
     pub async fn restore(&self, vault: &VaultInfo, blob: &[u8]) -> Result<KeyBundle> {
         let (meta, latest) = backup::restore_object(&self.store, vault, KIND, blob).await?;
+        self.forget_type(&vault.name, &meta.name);
         // A new object: drop a policy left by a purged key of the same name.
         self.store
             .barrier()
@@ -875,6 +938,7 @@ impl Keys {
     /// Rotates a key now: a new version with the latest version's type, size, operations
     /// and tags; its expiry comes from the rotation policy's `expiryTime` when set.
     pub async fn rotate(&self, vault: &str, name: &str) -> Result<KeyBundle> {
+        crate::certificates::refuse_managed(&self.store, vault, KIND, name, "rotate").await?;
         self.rotate_at(vault, name, now(), None).await
     }
 
@@ -959,6 +1023,8 @@ impl Keys {
         mut policy: RotationPolicy,
     ) -> Result<RotationPolicy> {
         policy.validate()?;
+        crate::certificates::refuse_managed(&self.store, vault, KIND, name, "setRotationPolicy")
+            .await?;
         let meta = self.display_name(vault, name).await?;
         if meta.deleted.is_some() || meta.purging {
             return Err(VaultError::NotFound {
@@ -1034,6 +1100,9 @@ impl Keys {
             Err(VaultError::NotFound { .. }) => return Ok(()), // deleted: nothing to do
             Err(e) => return Err(e),
         };
+        if latest.attributes.managed {
+            return Ok(()); // renewed through its certificate, never rotated directly
+        }
         let policy = self.rotation_policy(vault, name).await?;
         let created = latest
             .attributes
