@@ -97,8 +97,12 @@ pub mod actions {
     pub const SECRET_BACKUP: &str = "Microsoft.KeyVault/vaults/secrets/backup/action";
     /// Restore a secret backup.
     pub const SECRET_RESTORE: &str = "Microsoft.KeyVault/vaults/secrets/restore/action";
-    /// Read deleted secrets (Azure checks secret metadata reading for them).
-    pub const DELETED_SECRET_READ: &str = "Microsoft.KeyVault/vaults/secrets/readMetadata/action";
+    /// Get a deleted secret: Azure's GetDeletedSecret "requires the secrets/get permission",
+    /// which is `getSecret/action` in RBAC (Azure's access-policy-to-RBAC mapping).
+    pub const DELETED_SECRET_GET: &str = "Microsoft.KeyVault/vaults/secrets/getSecret/action";
+    /// List deleted secrets: GetDeletedSecrets "requires the secrets/list permission", which is
+    /// `readMetadata/action` in RBAC.
+    pub const DELETED_SECRET_LIST: &str = "Microsoft.KeyVault/vaults/secrets/readMetadata/action";
     /// Recover a deleted secret.
     pub const DELETED_SECRET_RECOVER: &str = "Microsoft.KeyVault/vaults/secrets/recover/action";
     /// Purge a deleted secret.

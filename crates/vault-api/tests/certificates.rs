@@ -130,6 +130,80 @@ async fn lifecycle(store: Store) {
         )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
+    assert_eq!(
+        r.body["error"]["innererror"]["code"], "SecretManagedByKeyVault",
+        "{:?}",
+        r.body
+    );
+
+    // The linked key: usable, but every direct change is refused as Azure does (403
+    // KeyManagedByKeyVault, "Operation "delete" is not allowed as this object's lifetime is
+    // managed by Key Vault.").
+    let r = h.call(Method::GET, &format!("/keys/web?{V}"), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["managed"], true);
+    let kid = r.body["key"]["kid"].as_str().unwrap().to_owned();
+    let kv = kid.rsplit('/').next().unwrap().to_owned();
+    let r = h
+        .call(
+            Method::POST,
+            &format!("/keys/web/{kv}/sign?{V}"),
+            Some(json!({"alg": "RS256", "value": common::b64(&[1; 32])})),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "sign with a certificate's key: {:?}",
+        r.body
+    );
+    for (method, path, body, operation) in [
+        (Method::DELETE, "/keys/web".to_owned(), None, "delete"),
+        (
+            Method::PATCH,
+            format!("/keys/web/{kv}"),
+            Some(json!({"attributes": {"enabled": false}})),
+            "update",
+        ),
+        (Method::POST, "/keys/web/rotate".to_owned(), None, "rotate"),
+        (
+            Method::POST,
+            "/keys/web/create".to_owned(),
+            Some(json!({"kty": "RSA"})),
+            "create",
+        ),
+        (
+            Method::PUT,
+            "/keys/web".to_owned(),
+            Some(json!({"key": common::ec_p256_private_jwk()})),
+            "import",
+        ),
+        (
+            Method::PUT,
+            "/keys/web/rotationpolicy".to_owned(),
+            Some(
+                json!({"lifetimeActions": [{"trigger": {"timeAfterCreate": "P30D"}, "action": {"type": "Rotate"}}]}),
+            ),
+            "setRotationPolicy",
+        ),
+    ] {
+        let r = h.call(method, &format!("{path}?{V}"), body).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}: {:?}", r.body);
+        assert_eq!(r.body["error"]["code"], "Forbidden");
+        assert_eq!(
+            r.body["error"]["innererror"]["code"],
+            "KeyManagedByKeyVault"
+        );
+        assert_eq!(
+            r.body["error"]["message"],
+            format!(
+                "Operation \"{operation}\" is not allowed as this object's lifetime is managed by Key Vault."
+            )
+        );
+    }
+    let r = h.call(Method::GET, &format!("/keys/web?{V}"), None).await;
+    assert_eq!(r.body["key"]["kid"], kid, "no new version");
+    assert_eq!(r.body["attributes"]["enabled"], true);
 
     // Policy get/patch; a bad policy is a 400 BadParameter.
     let r = h

@@ -9,17 +9,13 @@ use aws_lc_rs::digest;
 use aws_lc_rs::encoding::{AsBigEndian, EcPrivateKeyBin};
 use aws_lc_rs::signature::{self, KeyPair as _};
 use axum::http::{Method, StatusCode};
-use common::{Harness, Store};
+use common::{Harness, Store, b64, version_of};
 use rampart_vault::keys::{B64, JsonWebKey, SignatureAlgorithm, verify_with_public_jwk};
 use rampart_vault_api::ApiConfig;
 use serde_json::{Value, json};
 
 const V: &str = "api-version=2026-04-01";
 const HOST: &str = "https://127.0.0.1:8446";
-
-fn b64(bytes: &[u8]) -> String {
-    B64::new(bytes.to_vec()).encode()
-}
 
 fn unb64(v: &Value) -> Vec<u8> {
     let text = v.as_str().unwrap();
@@ -32,10 +28,6 @@ fn unb64(v: &Value) -> Vec<u8> {
 
 fn sha256(data: &[u8]) -> Vec<u8> {
     digest::digest(&digest::SHA256, data).as_ref().to_vec()
-}
-
-fn version_of(kid: &Value) -> String {
-    kid.as_str().unwrap().rsplit('/').next().unwrap().to_owned()
 }
 
 async fn lifecycle(store: Store) {

@@ -2,10 +2,12 @@
 //! data actions, plus Rampart's own roles.
 //!
 //! Key Vault data actions are copied from the Azure built-in role definitions ("Azure built-in
-//! roles for Security", learn.microsoft.com/azure/role-based-access-control/built-in-roles/security;
-//! the role JSON as published by ARM under `/providers/Microsoft.Authorization/roleDefinitions/{id}`,
-//! cross-checked against azure-rbac-catalog.org and azadvertizer.net). Only the data actions
-//! are kept: the control-plane `actions` of those roles (`Microsoft.Authorization/*/read`,
+//! roles for Security", learn.microsoft.com/azure/role-based-access-control/built-in-roles/security,
+//! revision of 2025-01-25; the role JSON as published by ARM under
+//! `/providers/Microsoft.Authorization/roleDefinitions/{id}`, cross-checked against
+//! azure-rbac-catalog.org and azadvertizer.net). Every Key Vault role of that page with data
+//! actions is here; Key Vault Contributor and Key Vault Data Access Administrator have none
+//! (they are control-plane roles). Only the data actions are kept: the control-plane `actions` of those roles (`Microsoft.Authorization/*/read`,
 //! `Microsoft.Resources/deployments/*`, ...) concern Azure Resource Manager, which Rampart does
 //! not serve. The Rampart roles use the `Rampart.Access/...` and `Rampart.Gateway/...`
 //! namespaces documented in [`crate::rbac`].
@@ -92,12 +94,18 @@ const SPECS: &[Spec] = &[
         ],
     ),
     (
+        "08bbd89e-9f13-488c-ac41-acfcb10c90ab",
+        "Key Vault Crypto Service Release User",
+        "Release keys.",
+        &[],
+        &["Microsoft.KeyVault/vaults/keys/release/action"],
+    ),
+    (
         "a4417e6f-fecd-4de8-b567-7b0420556985",
         "Key Vault Certificates Officer",
         "Perform any action on the certificates of a key vault, except manage permissions.",
         &[],
-        // From the learn.microsoft.com built-in roles page; unlike the others, not
-        // cross-checked against a second published copy of the role JSON.
+        // Checked against the role JSON on the built-in roles page (2025-01-25 revision).
         &[
             "Microsoft.KeyVault/vaults/certificatecas/*",
             "Microsoft.KeyVault/vaults/certificates/*",
