@@ -407,9 +407,29 @@ pub struct VaultConfig {
     pub throttle_all: u32,
     /// Secret creations (set, restore) per window per vault.
     pub throttle_secret_create: u32,
+    /// Key-type throttle limits that differ from Azure's table, per window per vault, by
+    /// class: `{software|hsm}-{type}` for operations on a key, with `-create` for create,
+    /// import and rotate; `type` one of [`VAULT_THROTTLE_KEY_TYPES`]. Classes not named here
+    /// keep Azure's limit (docs/vault-api.md).
+    pub throttle_keys: std::collections::BTreeMap<String, u32>,
     /// How often the purge scheduler removes deleted objects past their retention.
     pub purge_interval: Duration,
+    /// Start read-only (as during a regional failover): reads and cryptographic operations
+    /// continue, changes are refused with 503 `ReadOnlyMode`.
+    pub read_only: bool,
 }
+
+/// The key types of the vault's key throttle classes (`[vault] throttle_keys`), as in Azure's
+/// key throttling table.
+pub const VAULT_THROTTLE_KEY_TYPES: [&str; 7] = [
+    "rsa-2048",
+    "rsa-3072",
+    "rsa-4096",
+    "ec-p-256",
+    "ec-p-384",
+    "ec-p-521",
+    "ec-p-256k",
+];
 
 /// How the vault is unsealed at start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -532,6 +552,8 @@ impl Default for Config {
                 throttle_window: defaults::VAULT_THROTTLE_WINDOW,
                 throttle_all: defaults::VAULT_THROTTLE_ALL,
                 throttle_secret_create: defaults::VAULT_THROTTLE_SECRET_CREATE,
+                throttle_keys: std::collections::BTreeMap::new(),
+                read_only: false,
                 purge_interval: defaults::VAULT_PURGE_INTERVAL,
             },
             rate_limit: None,

@@ -184,7 +184,9 @@ pub(crate) struct RawVault {
     pub throttle_window: Leaf<String>,
     pub throttle_all: Leaf<i64>,
     pub throttle_secret_create: Leaf<i64>,
+    pub throttle_keys: Leaf<std::collections::BTreeMap<String, Spanned<i64>>>,
     pub purge_interval: Leaf<String>,
+    pub read_only: Leaf<bool>,
 }
 
 /// `routine_records` may be written as a string (`"all"`, `"none"`, `"0.1"`) or a number.
@@ -282,7 +284,9 @@ pub(crate) const SCHEMA: &[(&str, &[&str])] = &[
             "throttle_window",
             "throttle_all",
             "throttle_secret_create",
+            "throttle_keys",
             "purge_interval",
+            "read_only",
         ],
     ),
     (

@@ -814,6 +814,29 @@ impl File<'_> {
             "vault.throttle_secret_create",
             default.throttle_secret_create,
         )?;
+        let mut throttle_keys = default.throttle_keys;
+        if let Some(table) = &raw.throttle_keys {
+            for (class, value) in table.get_ref() {
+                let key = format!("vault.throttle_keys.{class}");
+                if !valid_key_class(class) {
+                    return Err(self.error(
+                        value,
+                        &key,
+                        ConfigErrorKind::InvalidChoice {
+                            value: class.clone(),
+                            what: "key throttle class",
+                            expected: "\"{software|hsm}-{type}\" or \"{software|hsm}-{type}-create\", type one of rsa-2048, rsa-3072, rsa-4096, ec-p-256, ec-p-384, ec-p-521, ec-p-256k",
+                        },
+                    ));
+                }
+                let limit = limit(&Some(value.clone()), &key, 1)?;
+                throttle_keys.insert(class.clone(), limit);
+            }
+        }
+        let read_only = raw
+            .read_only
+            .as_ref()
+            .map_or(default.read_only, |v| *v.get_ref());
         let purge_interval = self.duration(
             raw.purge_interval.as_ref(),
             "vault.purge_interval",
@@ -831,7 +854,9 @@ impl File<'_> {
             throttle_window,
             throttle_all,
             throttle_secret_create,
+            throttle_keys,
             purge_interval,
+            read_only,
         })
     }
 
@@ -1851,4 +1876,16 @@ fn type_error(message: &str) -> ConfigErrorKind {
 
 fn first_line(message: &str) -> String {
     message.lines().next().unwrap_or_default().trim().to_owned()
+}
+
+/// Whether `class` names a key throttle class: `{software|hsm}-{type}[-create]`.
+fn valid_key_class(class: &str) -> bool {
+    let Some(rest) = class
+        .strip_prefix("software-")
+        .or_else(|| class.strip_prefix("hsm-"))
+    else {
+        return false;
+    };
+    let key_type = rest.strip_suffix("-create").unwrap_or(rest);
+    crate::VAULT_THROTTLE_KEY_TYPES.contains(&key_type)
 }

@@ -647,6 +647,54 @@ fn vault_settings() {
 }
 
 #[test]
+fn vault_key_throttle_classes_and_read_only() {
+    let config = parse(
+        "[vault]\nthrottle_keys = { hsm-rsa-4096 = 3, software-ec-p-256k-create = 7 }\nread_only = true\n",
+    )
+    .unwrap();
+    assert_eq!(
+        config.vault.throttle_keys,
+        [
+            ("hsm-rsa-4096".to_owned(), 3),
+            ("software-ec-p-256k-create".to_owned(), 7)
+        ]
+        .into()
+    );
+    assert!(config.vault.read_only);
+    // The sub-table form too; defaults: no overrides, writable.
+    let config = parse("[vault]\n[vault.throttle_keys]\nsoftware-rsa-2048 = 10\n").unwrap();
+    assert_eq!(
+        config.vault.throttle_keys.get("software-rsa-2048"),
+        Some(&10)
+    );
+    assert!(!config.vault.read_only);
+    assert!(parse("").unwrap().vault.throttle_keys.is_empty());
+
+    for bad in [
+        "rsa-2048",
+        "hsm-rsa-1024",
+        "software-rsa-2048-created",
+        "HSM-rsa-2048",
+    ] {
+        rejected(
+            &format!("[vault]\nthrottle_keys = {{ {bad} = 5 }}\n"),
+            2,
+            &format!("vault.throttle_keys.{bad}"),
+            "is not a key throttle class",
+        );
+    }
+    for bad in ["0", "-1", "10000001"] {
+        rejected(
+            &format!("[vault]\nthrottle_all = 5\n[vault.throttle_keys]\nhsm-ec-p-384 = {bad}\n"),
+            4,
+            "vault.throttle_keys.hsm-ec-p-384",
+            "is out of range (expected 1 to 10000000)",
+        );
+    }
+    rejected("[vault]\nread_only = \"yes\"\n", 2, "vault.read_only", "");
+}
+
+#[test]
 fn audit_settings() {
     rejected(
         "[audit]\nsegment_max_bytes = 100\n",

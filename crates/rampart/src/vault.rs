@@ -188,12 +188,19 @@ pub fn identity_authorizer(
     ))
 }
 
-/// The per-class throttle limits of `[vault]`.
+/// The per-class throttle limits of `[vault]`: Azure's defaults (the key table of
+/// `rampart_vault_api::throttle`), `throttle_secret_create`, and the `throttle_keys`
+/// overrides (`hsm-rsa-4096` is class `key-hsm-rsa-4096`).
 fn throttle_classes(config: &VaultConfig) -> std::collections::BTreeMap<String, u32> {
-    std::collections::BTreeMap::from([(
+    let mut classes = ThrottleLimits::default().classes;
+    classes.insert(
         rampart_vault_api::throttle::SECRET_CREATE.to_owned(),
         config.throttle_secret_create,
-    )])
+    );
+    for (class, limit) in &config.throttle_keys {
+        classes.insert(format!("key-{class}"), *limit);
+    }
+    classes
 }
 
 /// The API over `store` with the plane's settings.
@@ -214,6 +221,7 @@ pub fn api(
             all: config.throttle_all,
             classes: throttle_classes(config),
         },
+        read_only: config.read_only,
     };
     VaultApi::new(api_config, store, authorizer, auditor)
 }
@@ -269,9 +277,9 @@ pub async fn serve(
 
 /// Runs the purge scheduler every `interval` until `shutdown` resolves: deleted objects past
 /// their scheduled purge date are removed; each sweep that purged something is audited.
+/// Sweeps are skipped while the API is read-only ([`VaultApi::set_read_only`]).
 pub async fn purge_scheduler(
-    registry: VaultRegistry,
-    store: VersionedStore,
+    api: VaultApi,
     interval: Duration,
     auditor: Auditor,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -284,7 +292,10 @@ pub async fn purge_scheduler(
             () = &mut shutdown => return,
             _ = ticks.tick() => {}
         }
-        match purge_expired(&registry, &store, unix_now()).await {
+        if api.is_read_only() {
+            continue;
+        }
+        match purge_expired(api.registry(), api.store(), unix_now()).await {
             Ok(report) if report.purged > 0 => {
                 tracing::info!(
                     purged = report.purged,
@@ -317,10 +328,10 @@ pub fn url(addr: SocketAddr, tls: bool) -> String {
 
 /// Runs the key rotation scheduler every `interval` until `shutdown` resolves: in every vault,
 /// keys whose rotation policy is due are rotated, and due `Notify` actions (once per version)
-/// become audit records (`key.rotation_notify`), as do rotations (`key.rotate`).
+/// become audit records (`key.rotation_notify`), as do rotations (`key.rotate`). Sweeps are
+/// skipped while the API is read-only ([`VaultApi::set_read_only`]).
 pub async fn rotation_scheduler(
-    registry: VaultRegistry,
-    keys: rampart_vault::keys::Keys,
+    api: VaultApi,
     interval: Duration,
     auditor: Auditor,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -333,7 +344,10 @@ pub async fn rotation_scheduler(
             () = &mut shutdown => return,
             _ = ticks.tick() => {}
         }
-        let vaults = match registry.list().await {
+        if api.is_read_only() {
+            continue;
+        }
+        let vaults = match api.registry().list().await {
             Ok(vaults) => vaults,
             Err(error) => {
                 tracing::warn!(%error, "key rotation scheduler cannot list vaults; retrying at the next interval");
@@ -341,7 +355,7 @@ pub async fn rotation_scheduler(
             }
         };
         for vault in vaults {
-            let report = match keys.run_due_rotations(&vault.name, unix_now()).await {
+            let report = match api.keys().run_due_rotations(&vault.name, unix_now()).await {
                 Ok(report) => report,
                 Err(error) => {
                     tracing::warn!(%error, vault = %vault.name, "key rotation sweep failed");
@@ -370,5 +384,31 @@ pub async fn rotation_scheduler(
                 tracing::warn!(vault = %vault.name, key = %name, %error, "key rotation failed");
             }
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_throttle_overrides_name_the_apis_classes() {
+        assert_eq!(
+            rampart_config::VAULT_THROTTLE_KEY_TYPES,
+            rampart_vault_api::throttle::KEY_TYPES
+        );
+        let mut config = rampart_config::Config::default().vault;
+        let defaults = throttle_classes(&config);
+        assert_eq!(defaults, ThrottleLimits::default().classes);
+        config.throttle_keys.insert("hsm-rsa-4096".into(), 3);
+        config
+            .throttle_keys
+            .insert("software-ec-p-256k-create".into(), 7);
+        let classes = throttle_classes(&config);
+        // Overrides replace existing classes; none is added.
+        assert_eq!(classes.len(), defaults.len());
+        assert_eq!(classes["key-hsm-rsa-4096"], 3);
+        assert_eq!(classes["key-software-ec-p-256k-create"], 7);
     }
 }

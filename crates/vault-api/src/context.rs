@@ -4,8 +4,10 @@
 //!
 //! 1. calls [`Ctx::authorize`] with its [`Operation`] and the object's RBAC scope
 //!    ([`Ctx::vault_scope`] / [`Ctx::object_scope`]): 401 challenge without a token, the
-//!    [`Authorizer`](crate::Authorizer)'s decision otherwise, throttling, and audit (denials
-//!    always; writes are recorded durably **before** they run, fail closed);
+//!    [`Authorizer`](crate::Authorizer)'s decision otherwise, read-only mode (writes refused),
+//!    throttling, and audit (denials always; writes are recorded durably **before** they run,
+//!    fail closed) — or [`Ctx::check`] then [`Ctx::admit`] with a throttle class that depends
+//!    on the object (keys);
 //! 2. parses its body with [`Ctx::json`] (400 `BadParameter`, never axum's plain text);
 //! 3. builds ids with [`Ctx::object_id`] and pages with [`Ctx::paging`] / [`Ctx::next_link`];
 //! 4. returns through [`Access::finish`], which records the outcome of reads and failures.
@@ -87,6 +89,22 @@ pub struct Access {
     resource: String,
     request_id: String,
     source: Option<SocketAddr>,
+}
+
+/// A caller that passed authentication and RBAC for an operation ([`Ctx::check`]); admit it
+/// with [`Ctx::admit`]. Only [`Ctx::check`] makes one.
+#[derive(Debug)]
+pub struct Checked {
+    principal: String,
+    op: &'static Operation,
+    scope: String,
+}
+
+impl Checked {
+    /// The principal id.
+    pub fn principal(&self) -> &str {
+        &self.principal
+    }
 }
 
 /// A page request: how many items, and after which marker.
@@ -361,15 +379,24 @@ impl Ctx {
         record
     }
 
-    /// Authorizes `op` at `scope`: 401 with the challenge without a token or with a token the
-    /// authorizer rejects, 403 when the principal lacks the data action, 429 when throttled.
-    /// Denials are audited; a write is recorded durably before this returns (503 when the
-    /// audit trail cannot record it).
+    /// Authorizes `op` at `scope`: [`Ctx::check`] then [`Ctx::admit`] with no extra throttle
+    /// class. 401 with the challenge without a token or with a token the authorizer rejects,
+    /// 403 when the principal lacks the data action, 503 `ReadOnlyMode` for a write while the
+    /// API is read-only, 429 when throttled. Denials are audited; a write is recorded durably
+    /// before this returns (503 when the audit trail cannot record it).
     pub async fn authorize(
         &self,
         op: &'static Operation,
         scope: String,
     ) -> Result<Access, ApiError> {
+        let checked = self.check(op, scope).await?;
+        self.admit(checked, None).await
+    }
+
+    /// The first half of [`Ctx::authorize`]: authentication and RBAC (401 / 403, audited).
+    /// Handlers whose throttle class depends on the object (a key's type) look it up after
+    /// this, then call [`Ctx::admit`] — so nothing is read for a caller without the role.
+    pub async fn check(&self, op: &'static Operation, scope: String) -> Result<Checked, ApiError> {
         let config = self.api.config();
         let auditor = self.api.auditor();
         let Some(token) = &self.token else {
@@ -393,40 +420,64 @@ impl Ctx {
                 vault: &self.vault.name,
             })
             .await;
-        let principal = match decision {
-            AuthDecision::Allow { principal } => principal,
+        match decision {
+            AuthDecision::Allow { principal } => Ok(Checked {
+                principal,
+                op,
+                scope,
+            }),
             AuthDecision::Unauthenticated { reason } => {
                 auditor.record_routine(
                     self.record(op, Decision::Deny, "", &scope)
                         .reason(format!("unauthenticated: {reason}")),
                 );
-                return Err(ApiError::unauthorized(
+                Err(ApiError::unauthorized(
                     format!("AKV10032: {reason}"),
                     &config.challenge(),
-                ));
+                ))
             }
             AuthDecision::Forbidden { principal, reason } => {
                 auditor.record_routine(
                     self.record(op, Decision::Deny, &principal, &scope)
                         .reason(format!("forbidden: {reason}")),
                 );
-                return Err(ApiError::forbidden_by_rbac(
+                Err(ApiError::forbidden_by_rbac(
                     &principal,
                     op.data_action,
                     &scope,
                     &reason,
-                ));
+                ))
             }
-        };
-        if let Err(retry_after) = self
-            .api
-            .throttle()
-            .acquire(&self.vault.name, op.throttle_class)
-        {
+        }
+    }
+
+    /// The second half of [`Ctx::authorize`]: read-only mode (writes refused with 503
+    /// `ReadOnlyMode`), throttling (the `all` bucket, the operation's class and `class`, e.g.
+    /// a key-type class from [`crate::throttle::key_class`]), and the durable audit record of a
+    /// write. Refusals are audited.
+    pub async fn admit(&self, checked: Checked, class: Option<&str>) -> Result<Access, ApiError> {
+        let Checked {
+            principal,
+            op,
+            scope,
+        } = checked;
+        let auditor = self.api.auditor();
+        if op.write && self.api.is_read_only() {
             auditor.record_routine(
                 self.record(op, Decision::Deny, &principal, &scope)
-                    .reason("throttled"),
+                    .reason("read-only mode: writes are refused"),
             );
+            return Err(ApiError::read_only());
+        }
+        let classes: Vec<&str> = op.throttle_class.into_iter().chain(class).collect();
+        if let Err(retry_after) = self.api.throttle().acquire(&self.vault.name, &classes) {
+            let mut record = self
+                .record(op, Decision::Deny, &principal, &scope)
+                .reason("throttled");
+            if let Some(class) = class {
+                record = record.detail("throttle_class", class.to_owned());
+            }
+            auditor.record_routine(record);
             return Err(ApiError::throttled(retry_after));
         }
         if op.write {

@@ -21,15 +21,16 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use rampart_vault::keys::{
     B64, Curve, DeletedKey, EncryptionAlgorithm, ImportKey, IsoDuration, JsonWebKey,
-    KeyAttributesIn, KeyBundle, KeyOperation, KeyProperties, KeyType, KeyUpdate, Keys,
+    KeyAttributesIn, KeyBundle, KeyOperation, KeyProperties, KeySpec, KeyType, KeyUpdate, Keys,
     LifetimeAction, NewKey, RotationAction, RotationPolicy, SignatureAlgorithm, Trigger,
 };
 use rampart_vault::{Attributes, ObjectKind, VaultInfo};
 use serde::{Deserialize, Serialize};
 
 use crate::VaultApi;
-use crate::context::{ApiPath, Body, Ctx, Operation};
+use crate::context::{Access, ApiPath, Body, Ctx, Operation};
 use crate::error::{ApiError, Subject};
+use crate::throttle;
 
 const KIND: ObjectKind = ObjectKind::Key;
 /// Body limit of the restore route (a 500-version backup, base64).
@@ -486,6 +487,97 @@ fn vault_err<'a>(
     move |e| ApiError::vault(e, Subject::live(KIND, name).with_version(version))
 }
 
+// ---- authorization with key-type throttle classes ----------------------------------------
+
+/// The class name of a key type, for [`throttle::key_class`] (`None` for sizes outside
+/// Azure's table).
+fn type_name(spec: KeySpec) -> Option<&'static str> {
+    Some(match spec {
+        KeySpec::Rsa { bits: 2048 } => "rsa-2048",
+        KeySpec::Rsa { bits: 3072 } => "rsa-3072",
+        KeySpec::Rsa { bits: 4096 } => "rsa-4096",
+        KeySpec::Rsa { .. } => return None,
+        KeySpec::Ec(Curve::P256) => "ec-p-256",
+        KeySpec::Ec(Curve::P384) => "ec-p-384",
+        KeySpec::Ec(Curve::P521) => "ec-p-521",
+        KeySpec::Ec(Curve::P256K) => "ec-p-256k",
+    })
+}
+
+fn class_of(kty: KeyType, spec: KeySpec, create: bool) -> Option<String> {
+    let hsm = matches!(kty, KeyType::RsaHsm | KeyType::EcHsm);
+    type_name(spec).map(|t| throttle::key_class(hsm, t, create))
+}
+
+/// Authorizes `op` on the existing key `name` with the throttle class of its type
+/// (`create`: rotate, which makes new key material). The type is looked up after RBAC; when
+/// the key cannot be read there is no type class (the operation then reports why).
+async fn authorize_key(
+    ctx: &Ctx,
+    op: &'static Operation,
+    name: &str,
+    version: Option<&str>,
+    create: bool,
+) -> Result<Access, ApiError> {
+    let checked = ctx.check(op, ctx.object_scope(KIND, name)).await?;
+    let class = match ctx
+        .api()
+        .keys()
+        .key_type(&ctx.vault().name, name, version)
+        .await
+    {
+        Ok((kty, spec)) => class_of(kty, spec, create),
+        Err(_) => None,
+    };
+    ctx.admit(checked, class.as_deref()).await
+}
+
+/// The key type a create or import body asks for, read leniently (a body that does not parse
+/// gets no type class; the handler reports the error): create `kty`, `key_size` (default
+/// 2048), `crv` (default P-256); import `key.kty`, the size of `key.n`, `key.crv`, `Hsm`.
+fn requested_type(body: &[u8]) -> Option<(KeyType, KeySpec)> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let (jwk, hsm) = match v.get("key") {
+        Some(key) => (
+            key,
+            v.get("Hsm").and_then(serde_json::Value::as_bool) == Some(true),
+        ),
+        None => (&v, false),
+    };
+    let kty = KeyType::parse(jwk.get("kty")?.as_str()?)
+        .ok()?
+        .with_hsm(hsm);
+    let spec = if kty.is_rsa() {
+        let bits = match (v.get("key_size"), jwk.get("n")) {
+            (Some(size), _) => usize::try_from(size.as_u64()?).ok()?,
+            (None, Some(n)) => {
+                let n = b64_in("n", n.as_str()?).ok()?;
+                let bytes = n.bytes();
+                let leading = bytes.iter().take_while(|b| **b == 0).count();
+                bytes.len().saturating_sub(leading).saturating_mul(8)
+            }
+            (None, None) => 2048,
+        };
+        KeySpec::Rsa { bits }
+    } else {
+        let crv = jwk.get("crv").and_then(serde_json::Value::as_str);
+        KeySpec::Ec(crv.map_or(Ok(Curve::P256), Curve::parse).ok()?)
+    };
+    Some((kty, spec))
+}
+
+/// Authorizes a create or import of `name` with the `-create` class of the requested type.
+async fn authorize_new_key(
+    ctx: &Ctx,
+    op: &'static Operation,
+    name: &str,
+    body: &[u8],
+) -> Result<Access, ApiError> {
+    let checked = ctx.check(op, ctx.object_scope(KIND, name)).await?;
+    let class = requested_type(body).and_then(|(kty, spec)| class_of(kty, spec, true));
+    ctx.admit(checked, class.as_deref()).await
+}
+
 // ---- handlers: objects ------------------------------------------------------------------
 
 async fn create(
@@ -493,9 +585,7 @@ async fn create(
     ApiPath(name): ApiPath<String>,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
-    let access = ctx
-        .authorize(&CREATE, ctx.object_scope(KIND, &name))
-        .await?;
+    let access = authorize_new_key(&ctx, &CREATE, &name, &body).await?;
     let result = async {
         let req: CreateBody = ctx.json(&body)?;
         no_release_policy(req.release_policy.as_ref())?;
@@ -531,9 +621,7 @@ async fn import(
     ApiPath(name): ApiPath<String>,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
-    let access = ctx
-        .authorize(&IMPORT, ctx.object_scope(KIND, &name))
-        .await?;
+    let access = authorize_new_key(&ctx, &IMPORT, &name, &body).await?;
     let result = async {
         let req: ImportBody = ctx.json(&body)?;
         no_release_policy(req.release_policy.as_ref())?;
@@ -559,7 +647,7 @@ async fn import(
 }
 
 async fn read(ctx: &Ctx, name: &str, version: Option<&str>) -> Result<Response, ApiError> {
-    let access = ctx.authorize(&GET, ctx.object_scope(KIND, name)).await?;
+    let access = authorize_key(ctx, &GET, name, version, false).await?;
     let result = ctx
         .api()
         .keys()
@@ -587,7 +675,7 @@ async fn update(
     version: Option<&str>,
     body: &bytes::Bytes,
 ) -> Result<Response, ApiError> {
-    let access = ctx.authorize(&UPDATE, ctx.object_scope(KIND, name)).await?;
+    let access = authorize_key(ctx, &UPDATE, name, version, false).await?;
     let result = async {
         let req: UpdateBody = ctx.json(body)?;
         no_release_policy(req.release_policy.as_ref())?;
@@ -627,9 +715,7 @@ async fn update_version(
 }
 
 async fn delete(ctx: Ctx, ApiPath(name): ApiPath<String>) -> Result<Response, ApiError> {
-    let access = ctx
-        .authorize(&DELETE, ctx.object_scope(KIND, &name))
-        .await?;
+    let access = authorize_key(&ctx, &DELETE, &name, None, false).await?;
     let vault = ctx.vault();
     let result = ctx
         .api()
@@ -665,9 +751,7 @@ async fn list(ctx: Ctx) -> Result<Response, ApiError> {
 }
 
 async fn list_versions(ctx: Ctx, ApiPath(name): ApiPath<String>) -> Result<Response, ApiError> {
-    let access = ctx
-        .authorize(&LIST_VERSIONS, ctx.object_scope(KIND, &name))
-        .await?;
+    let access = authorize_key(&ctx, &LIST_VERSIONS, &name, None, false).await?;
     let result = async {
         let list_id = format!("keyversions/{}", name.to_ascii_lowercase());
         let paging = ctx.paging(&list_id)?;
@@ -760,9 +844,7 @@ async fn purge(ctx: Ctx, ApiPath(name): ApiPath<String>) -> Result<Response, Api
 }
 
 async fn backup(ctx: Ctx, ApiPath(name): ApiPath<String>) -> Result<Response, ApiError> {
-    let access = ctx
-        .authorize(&BACKUP, ctx.object_scope(KIND, &name))
-        .await?;
+    let access = authorize_key(&ctx, &BACKUP, &name, None, false).await?;
     let result = ctx
         .api()
         .keys()
@@ -796,9 +878,7 @@ async fn restore(ctx: Ctx, Body(body): Body) -> Result<Response, ApiError> {
 }
 
 async fn rotate(ctx: Ctx, ApiPath(name): ApiPath<String>) -> Result<Response, ApiError> {
-    let access = ctx
-        .authorize(&ROTATE, ctx.object_scope(KIND, &name))
-        .await?;
+    let access = authorize_key(&ctx, &ROTATE, &name, None, true).await?;
     let result = ctx
         .api()
         .keys()
@@ -878,9 +958,7 @@ fn policy_in(body: PolicyJson) -> Result<RotationPolicy, rampart_vault::VaultErr
 }
 
 async fn get_policy(ctx: Ctx, ApiPath(name): ApiPath<String>) -> Result<Response, ApiError> {
-    let access = ctx
-        .authorize(&GET_POLICY, ctx.object_scope(KIND, &name))
-        .await?;
+    let access = authorize_key(&ctx, &GET_POLICY, &name, None, false).await?;
     let result = ctx
         .api()
         .keys()
@@ -896,9 +974,7 @@ async fn set_policy(
     ApiPath(name): ApiPath<String>,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
-    let access = ctx
-        .authorize(&SET_POLICY, ctx.object_scope(KIND, &name))
-        .await?;
+    let access = authorize_key(&ctx, &SET_POLICY, &name, None, false).await?;
     let result = async {
         let req: PolicyJson = ctx.json(&body)?;
         let err = vault_err(&name, None);
@@ -956,8 +1032,8 @@ async fn run_crypto(
             ));
         }
     };
-    let access = ctx.authorize(op, ctx.object_scope(KIND, &name)).await?;
     let version = version.as_deref();
+    let access = authorize_key(&ctx, op, &name, version, false).await?;
     let result = async {
         let req: OperationBody = ctx.json(&body)?;
         if req.iv.is_some() || req.aad.is_some() || req.tag.is_some() {

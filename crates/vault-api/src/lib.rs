@@ -6,11 +6,13 @@
 //! # Shared infrastructure (for secrets, keys and certificates alike)
 //!
 //! * [`VaultApi`]: the state (config, vault registry, store, [`Authorizer`], auditor,
-//!   throttle) and [`VaultApi::router`], which merges each object module's routes and answers
-//!   unknown paths and methods with Azure-shaped errors.
+//!   throttle, read-only switch [`VaultApi::set_read_only`]) and [`VaultApi::router`], which
+//!   merges each object module's routes and answers unknown paths and methods with
+//!   Azure-shaped errors.
 //! * [`Ctx`] (extractor): vault from `Host`, api-version check, bearer token, request id;
-//!   [`Ctx::authorize`] (401 challenge / 403 / 429, audit), [`Ctx::json`], [`Ctx::object_id`],
-//!   [`Ctx::paging`] and [`Ctx::next_link`]; [`Access::finish`] audits the outcome.
+//!   [`Ctx::authorize`] (401 challenge / 403 / 503 read-only / 429, audit), [`Ctx::json`],
+//!   [`Ctx::object_id`], [`Ctx::paging`] and [`Ctx::next_link`]; [`Access::finish`] audits
+//!   the outcome.
 //! * [`ApiError`]: `{"error":{"code","message","innererror"?}}`; [`ApiError::vault`] maps a
 //!   `VaultError` about a [`Subject`] to Azure's codes and messages.
 //! * [`Body`] and [`ApiPath`]: extractors whose rejections are [`ApiError`]s (no plain-text
@@ -53,6 +55,7 @@ pub mod throttle;
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -64,7 +67,7 @@ use rampart_vault::{Secrets, VaultError, VaultInfo, VaultRegistry, VersionedStor
 
 pub use auth::{AuthDecision, AuthRequest, Authorizer, DenyAll};
 pub use context::{
-    API_VERSIONS, Access, ApiPath, Body, Ctx, LATEST_API_VERSION, Operation, Paging,
+    API_VERSIONS, Access, ApiPath, Body, Checked, Ctx, LATEST_API_VERSION, Operation, Paging,
 };
 pub use error::{ApiError, Subject};
 pub use throttle::{Throttle, ThrottleLimits};
@@ -85,6 +88,9 @@ pub struct ApiConfig {
     pub resource: String,
     /// Throttling limits.
     pub throttle: ThrottleLimits,
+    /// Start in read-only mode (writes refused with 503 `ReadOnlyMode`); switch at run time
+    /// with [`VaultApi::set_read_only`].
+    pub read_only: bool,
 }
 
 impl Default for ApiConfig {
@@ -95,6 +101,7 @@ impl Default for ApiConfig {
             authority: "https://127.0.0.1:8443/rampart".into(),
             resource: "https://vault.rampart.local".into(),
             throttle: ThrottleLimits::default(),
+            read_only: false,
         }
     }
 }
@@ -118,6 +125,7 @@ struct Inner {
     authorizer: Arc<dyn Authorizer>,
     auditor: Auditor,
     throttle: Throttle,
+    read_only: AtomicBool,
     vaults: RwLock<HashMap<String, (Instant, VaultInfo)>>,
 }
 
@@ -146,6 +154,7 @@ impl VaultApi {
     ) -> Self {
         let registry = VaultRegistry::new(store.barrier().clone());
         let throttle = Throttle::new(config.throttle.clone());
+        let read_only = AtomicBool::new(config.read_only);
         Self {
             inner: Arc::new(Inner {
                 config,
@@ -156,6 +165,7 @@ impl VaultApi {
                 authorizer,
                 auditor,
                 throttle,
+                read_only,
                 vaults: RwLock::new(HashMap::new()),
             }),
         }
@@ -199,6 +209,24 @@ impl VaultApi {
     /// The throttle.
     pub fn throttle(&self) -> &Throttle {
         &self.inner.throttle
+    }
+
+    /// Whether the API is in read-only mode.
+    pub fn is_read_only(&self) -> bool {
+        self.inner.read_only.load(Ordering::SeqCst)
+    }
+
+    /// Switches read-only mode (e.g. during a regional failover): while on, every operation
+    /// that changes state (set, create, import, update, delete, recover, purge, restore,
+    /// rotate, rotation policy, certificate policy, contacts, merge) is refused with 503
+    /// `ReadOnlyMode` and audited; reads, backups and sign/verify/encrypt/decrypt/wrap/unwrap
+    /// continue. Takes effect for requests authorized after the call. Background writers (the
+    /// purge and rotation schedulers) check [`VaultApi::is_read_only`] too.
+    pub fn set_read_only(&self, on: bool) {
+        let was = self.inner.read_only.swap(on, Ordering::SeqCst);
+        if was != on {
+            tracing::warn!(read_only = on, "vault API read-only mode switched");
+        }
     }
 
     /// A vault's settings (cached for a few seconds). Sealed barrier → [`VaultError::Sealed`].

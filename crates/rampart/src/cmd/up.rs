@@ -126,15 +126,13 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
         shutdown.signalled(),
     ));
     tasks.spawn(vault::purge_scheduler(
-        vault_api.registry().clone(),
-        opened.store.clone(),
+        vault_api.clone(),
         config.vault.purge_interval,
         auditor.clone(),
         shutdown.signalled(),
     ));
     tasks.spawn(vault::rotation_scheduler(
-        vault_api.registry().clone(),
-        vault_api.keys().clone(),
+        vault_api.clone(),
         config.vault.purge_interval,
         auditor.clone(),
         shutdown.signalled(),
