@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+mod common;
+
 use bytes::Bytes;
+use common::https_client;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper_util::client::legacy::Client;
@@ -105,34 +108,6 @@ impl Drop for Plane {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-fn https_client(
-    ca_pem: &Path,
-    http2: bool,
-) -> Client<
-    impl Clone + Send + Sync + 'static + hyper_util::client::legacy::connect::Connect,
-    Full<Bytes>,
-> {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let mut roots = rustls::RootCertStore::empty();
-    let pem = std::fs::read(ca_pem).unwrap();
-    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let builder = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(config)
-        .https_only();
-    if http2 {
-        Client::builder(TokioExecutor::new())
-            .http2_only(true)
-            .build(builder.enable_http2().build())
-    } else {
-        Client::builder(TokioExecutor::new()).build(builder.enable_http1().build())
     }
 }
 

@@ -1,9 +1,14 @@
 //! Running the real `rampart` binary from integration tests: `rampart gateway` processes and
-//! `rampart audit` queries.
+//! `rampart audit` queries, `rampart up` ([`RunningPlane`]), workloads and their tokens
+//! ([`workload`], [`workload_token`]), and an HTTPS client trusting the plane's CA
+//! ([`https_client`]).
 
 #![allow(dead_code)] // each test binary uses part of this
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+
+use base64::Engine as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
@@ -242,4 +247,74 @@ pub fn workload(config: &Path, data: &Path, name: &str) -> (String, String, Stri
         .unwrap_or_else(|| panic!("no oid for {name} in {listed}"))
         .to_owned();
     (endpoint, header, oid)
+}
+
+/// An HTTPS client (HTTP/1.1, or HTTP/2 only with `http2`) trusting the CA in `ca_pem`.
+pub fn https_client(
+    ca_pem: &Path,
+    http2: bool,
+) -> hyper_util::client::legacy::Client<
+    impl Clone + Send + Sync + 'static + hyper_util::client::legacy::connect::Connect,
+    http_body_util::Full<bytes::Bytes>,
+> {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let mut roots = rustls::RootCertStore::empty();
+    let pem = std::fs::read(ca_pem).unwrap();
+    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let builder = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(config)
+        .https_only();
+    if http2 {
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .http2_only(true)
+            .build(builder.enable_http2().build())
+    } else {
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build(builder.enable_http1().build())
+    }
+}
+
+/// A workload's token from the managed-identity endpoint (App Service protocol), and its
+/// principal id (the token's `oid`).
+pub fn workload_token(plane: &RunningPlane, name: &str, resource: &str) -> (String, String) {
+    let added = plane.rampart(&["identity", "workload", "add", name]);
+    assert!(added.status.success(), "{added:?}");
+    let text = String::from_utf8(added.stdout).unwrap();
+    let endpoint = text
+        .lines()
+        .find_map(|l| l.strip_prefix("IDENTITY_ENDPOINT="))
+        .unwrap();
+    let header = text
+        .lines()
+        .find_map(|l| l.strip_prefix("IDENTITY_HEADER="))
+        .unwrap();
+    let rest = endpoint.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').unwrap();
+    let mut stream = TcpStream::connect(host).unwrap();
+    write!(
+        stream,
+        "GET /{path}?resource={resource}&api-version=2019-08-01 HTTP/1.0\r\nHost: {host}\r\n\
+         X-IDENTITY-HEADER: {header}\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let body = response.split("\r\n\r\n").nth(1).unwrap();
+    let token = serde_json::from_str::<serde_json::Value>(body).unwrap()["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no token in {response}"))
+        .to_owned();
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    (token, claims["oid"].as_str().unwrap().to_owned())
 }
