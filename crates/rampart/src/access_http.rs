@@ -19,20 +19,21 @@ use rampart_identity::jit::RequestFilter;
 use rampart_identity::rbac::{
     AccessControl, AccessError, AssignmentFilter, AssignmentKind, Operation, Scope, actions,
 };
-use rampart_identity::{Principal, Verifier};
+use rampart_identity::Principal;
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::admin::AdminState;
-use crate::identity_gate::LOCAL_ADMIN;
+use crate::identity_gate::{LOCAL_ADMIN, PlaneVerifier};
 
 /// The access model and the verifier of callers' tokens, when the plane runs them.
 #[derive(Debug, Clone)]
 pub struct AccessAdmin {
     /// The access model.
     pub access: Arc<AccessControl>,
-    /// Verifies callers that present an access token instead of the admin token.
-    pub verifier: Option<Verifier>,
+    /// Verifies callers that present an access token instead of the admin token (the plane's
+    /// one verifier; own-issuer tokens meant only for the vault are refused).
+    pub verifier: Option<PlaneVerifier>,
 }
 
 /// The `/access/...` routes.
@@ -108,8 +109,11 @@ async fn caller(
     }
     if let (Some(verifier), Some(token)) = (&admin.verifier, rampart_gateway::bearer_token(headers))
     {
-        match verifier.verify(token).await {
-            Ok(principal) => return Ok((admin, (*principal).clone())),
+        match verifier.verifier().verify(token).await {
+            Ok(principal) if verifier.meant_for_gateway(&principal) => {
+                return Ok((admin, (*principal).clone()));
+            }
+            Ok(principal) => tracing::warn!(%client, principal = %principal.id, "access API token refused: issued for the vault only"),
             Err(err) => tracing::warn!(%client, error = %err, "access API token refused"),
         }
     }

@@ -6,12 +6,9 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::Output;
 
-use base64::Engine;
-use common::RunningPlane;
+use common::{RunningPlane, workload_token};
 use serde_json::Value;
 
 fn json_of(output: &Output) -> Value {
@@ -31,46 +28,6 @@ fn refused(output: &Output, needle: &str) {
     );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains(needle), "expected {needle:?} in {stderr}");
-}
-
-/// A workload's token from the managed-identity endpoint (App Service protocol), and its
-/// principal id (the token's `oid`).
-fn workload_token(plane: &RunningPlane, name: &str, resource: &str) -> (String, String) {
-    let added = plane.rampart(&["identity", "workload", "add", name]);
-    assert!(added.status.success(), "{added:?}");
-    let text = String::from_utf8(added.stdout).unwrap();
-    let endpoint = text
-        .lines()
-        .find_map(|l| l.strip_prefix("IDENTITY_ENDPOINT="))
-        .unwrap();
-    let header = text
-        .lines()
-        .find_map(|l| l.strip_prefix("IDENTITY_HEADER="))
-        .unwrap();
-    let rest = endpoint.strip_prefix("http://").unwrap();
-    let (host, path) = rest.split_once('/').unwrap();
-    let mut stream = TcpStream::connect(host).unwrap();
-    write!(
-        stream,
-        "GET /{path}?resource={resource}&api-version=2019-08-01 HTTP/1.0\r\nHost: {host}\r\n\
-         X-IDENTITY-HEADER: {header}\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let body = response.split("\r\n\r\n").nth(1).unwrap();
-    let token = serde_json::from_str::<Value>(body).unwrap()["access_token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no token in {response}"))
-        .to_owned();
-    let payload = token.split('.').nth(1).unwrap();
-    let claims: Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap();
-    (token, claims["oid"].as_str().unwrap().to_owned())
 }
 
 #[test]
