@@ -10,12 +10,13 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use common::{RunningPlane, VaultHttp, workload_token};
+use common::{RunningPlane, VaultHttp, managed_identity_token};
 use http::StatusCode;
 
 /// Writers running at once, and how many acknowledged writes to wait for before the kill.
 const WRITERS: usize = 8;
 const ACKED_BEFORE_KILL: usize = 400;
+const RESOURCE: &str = "https://vault.rampart.local";
 
 /// One acknowledged write.
 #[derive(Debug, Clone)]
@@ -29,7 +30,8 @@ async fn crash_and_recover(extra_config: &str) {
     let mut plane = RunningPlane::start(&format!(
         "throttle_all = 10000000\nthrottle_secret_create = 10000000\n{extra_config}"
     ));
-    let (token, oid) = workload_token(&plane, "writer", "https://vault.rampart.local");
+    let (_, header, _) = common::workload(&plane.config, &plane.data_dir, "writer");
+    let (token, oid) = managed_identity_token(&plane.field("workloads"), &header, RESOURCE);
     let assigned = plane.rampart(&[
         "access",
         "assign",
@@ -100,6 +102,8 @@ async fn crash_and_recover(extra_config: &str) {
         &restarted.field("vault "),
         &restarted.data_dir.join("tls/ca.pem"),
     );
+    // The issuer listens on a new port: a new token for the same workload.
+    let (token, _) = managed_identity_token(&restarted.field("workloads"), &header, RESOURCE);
     let status = restarted.rampart(&["vault", "status"]);
     let status = String::from_utf8_lossy(&status.stdout);
     assert!(status.contains("sealed        false"), "{status}");

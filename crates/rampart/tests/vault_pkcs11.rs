@@ -11,12 +11,13 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{RunningPlane, VaultHttp, workload_token};
+use common::{RunningPlane, VaultHttp, managed_identity_token};
 use http::StatusCode;
 
 const TOKEN: &str = "rampart";
 const PIN: &str = "4321";
 const PIN_ENV: &str = "RAMPART_TEST_HSM_PIN";
+const RESOURCE: &str = "https://vault.rampart.local";
 
 fn module() -> PathBuf {
     std::env::var_os("RAMPART_TEST_PKCS11_MODULE")
@@ -106,7 +107,8 @@ async fn pkcs11_seal_initializes_and_unseals_at_start() {
     assert!(status.contains("sealed        false"), "{status}");
     refused_init(&plane);
 
-    let (token, oid) = workload_token(&plane, "app", "https://vault.rampart.local");
+    let (_, header, _) = common::workload(&plane.config, &plane.data_dir, "app");
+    let (token, oid) = managed_identity_token(&plane.field("workloads"), &header, RESOURCE);
     let assigned = plane.rampart(&[
         "access",
         "assign",
@@ -153,6 +155,7 @@ async fn pkcs11_seal_initializes_and_unseals_at_start() {
         &restarted.field("vault "),
         &restarted.data_dir.join("tls/ca.pem"),
     );
+    let (token, _) = managed_identity_token(&restarted.field("workloads"), &header, RESOURCE);
     let (code, body) = vault
         .call("GET", "/secrets/api-key", Some(&token), None)
         .await

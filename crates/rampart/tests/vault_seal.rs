@@ -9,7 +9,7 @@ mod common;
 use std::process::Output;
 use std::sync::Arc;
 
-use common::{RunningPlane, VaultHttp, managed_identity_token, workload_token};
+use common::{RunningPlane, VaultHttp, managed_identity_token};
 use http::StatusCode;
 use rampart_vault::{Barrier, InitMethod};
 
@@ -128,7 +128,8 @@ async fn shamir_seal_through_the_cli_and_a_restart() {
     let open = status(&plane);
     assert!(open.contains("sealed        false"), "{open}");
     let resource = "https://vault.rampart.local";
-    let (token, oid) = workload_token(&plane, "orders-api", resource);
+    let (_, header, _) = common::workload(&plane.config, &plane.data_dir, "orders-api");
+    let (token, oid) = managed_identity_token(&plane.field("workloads"), &header, resource);
     stdout_ok(&plane.rampart(&[
         "access",
         "assign",
@@ -153,6 +154,8 @@ async fn shamir_seal_through_the_cli_and_a_restart() {
     assert!(restarted.contains("sealed        true"), "{restarted}");
     assert!(restarted.contains("progress      0 of 3"), "{restarted}");
     let vault = vault_client(&plane);
+    // The issuer listens on a new port: a new token for the same workload.
+    let (token, _) = managed_identity_token(&plane.field("workloads"), &header, resource);
     sealed(vault.call("GET", "/secrets/db-password", Some(&token), None).await.unwrap());
     for (share, expected) in [(&shares[1], "1 of 3"), (&shares[2], "2 of 3")] {
         let out = stdout_ok(&plane.rampart_with_stdin(&["vault", "unseal"], share));
