@@ -17,9 +17,10 @@ use crate::raw::{
 use crate::{
     AdminConfig, AuditConfig, Config, ConfigError, ConfigErrorKind, CrsSource, DataConfig,
     DataRate, DemoConfig, GatewayConfig, HealthCheckConfig, IdentityConfig, IpNet, IssuerKeys,
-    LogConfig, LogFormat, RateLimitConfig, RateLimitKey, RouteAuthConfig, RouteConfig,
-    RoutineRecords, SigningAlgorithm, StorageBackend, StorageConfig, TlsMode, TrustedIssuerConfig,
-    Pkcs11Seal, PinSource, Upstream, VaultConfig, VaultSeal, WafConfig, WafEngine, defaults, redact_url,
+    LogConfig, LogFormat, PinSource, Pkcs11Seal, RateLimitConfig, RateLimitKey, RouteAuthConfig,
+    RouteConfig, RoutineRecords, SigningAlgorithm, StorageBackend, StorageConfig, TlsMode,
+    TrustedIssuerConfig, Upstream, VaultConfig, VaultSeal, WafConfig, WafEngine, defaults,
+    redact_url,
 };
 
 pub(crate) fn from_toml_str(text: &str, origin: &Path) -> Result<Config, ConfigError> {
@@ -904,8 +905,9 @@ impl File<'_> {
                     file,
                     "vault.pkcs11_pin_file",
                     ConfigErrorKind::Invalid {
-                        message: "give the PIN either by pkcs11_pin_env or by pkcs11_pin_file, not both"
-                            .to_owned(),
+                        message:
+                            "give the PIN either by pkcs11_pin_env or by pkcs11_pin_file, not both"
+                                .to_owned(),
                     },
                 ));
             }
@@ -927,9 +929,11 @@ impl File<'_> {
                 }
                 PinSource::Env(name.clone())
             }
-            (None, Some(file)) => {
-                PinSource::File(self.path(file, "vault.pkcs11_pin_file", "the working directory")?)
-            }
+            (None, Some(file)) => PinSource::File(self.path(
+                file,
+                "vault.pkcs11_pin_file",
+                "the working directory",
+            )?),
             (None, None) => {
                 return Err(self.missing(
                     "vault",

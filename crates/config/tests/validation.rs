@@ -666,7 +666,10 @@ fn vault_settings() {
         "not both",
     );
     rejected(
-        &format!("[vault]\nseal = \"pkcs11\"\npkcs11_token_label = \"{}\"\npkcs11_pin_env = \"P\"\n", "t".repeat(33)),
+        &format!(
+            "[vault]\nseal = \"pkcs11\"\npkcs11_token_label = \"{}\"\npkcs11_pin_env = \"P\"\n",
+            "t".repeat(33)
+        ),
         3,
         "vault.pkcs11_token_label",
         "is not a PKCS#11 label",

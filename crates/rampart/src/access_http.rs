@@ -15,11 +15,11 @@ use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use rampart_identity::Principal;
 use rampart_identity::jit::RequestFilter;
 use rampart_identity::rbac::{
     AccessControl, AccessError, AssignmentFilter, AssignmentKind, Operation, Scope, actions,
 };
-use rampart_identity::Principal;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -113,7 +113,9 @@ async fn caller(
             Ok(principal) if verifier.meant_for_gateway(&principal) => {
                 return Ok((admin, (*principal).clone()));
             }
-            Ok(principal) => tracing::warn!(%client, principal = %principal.id, "access API token refused: issued for the vault only"),
+            Ok(principal) => {
+                tracing::warn!(%client, principal = %principal.id, "access API token refused: issued for the vault only")
+            }
             Err(err) => tracing::warn!(%client, error = %err, "access API token refused"),
         }
     }

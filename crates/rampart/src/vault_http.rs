@@ -120,7 +120,10 @@ fn refused(err: &VaultError) -> Refusal {
         | VaultError::InvalidSetting { .. } => StatusCode::BAD_REQUEST,
         other => {
             tracing::error!(error = %other, "vault admin operation failed");
-            return error(StatusCode::INTERNAL_SERVER_ERROR, "the vault operation failed");
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the vault operation failed",
+            );
         }
     };
     error(status, err)

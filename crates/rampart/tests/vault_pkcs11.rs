@@ -53,11 +53,23 @@ fn init_token(dir: &Path) -> PathBuf {
     )
     .unwrap();
     let out = Command::new("softhsm2-util")
-        .args(["--init-token", "--free", "--label", TOKEN, "--so-pin", "1234", "--pin", PIN])
+        .args([
+            "--init-token",
+            "--free",
+            "--label",
+            TOKEN,
+            "--so-pin",
+            "1234",
+            "--pin",
+            PIN,
+        ])
         .env("SOFTHSM2_CONF", &conf)
         .output()
         .unwrap();
-    assert!(out.status.success(), "softhsm2-util --init-token failed: {out:?}");
+    assert!(
+        out.status.success(),
+        "softhsm2-util --init-token failed: {out:?}"
+    );
     conf
 }
 
@@ -129,8 +141,14 @@ async fn pkcs11_seal_initializes_and_unseals_at_start() {
         (PIN_ENV, OsStr::new("wrongpin")),
     ];
     let stderr = failed_start(&plane, &wrong);
-    assert!(stderr.contains("cannot unseal the vault with the HSM key"), "{stderr}");
-    assert!(!stderr.contains("wrongpin"), "the PIN is in the output: {stderr}");
+    assert!(
+        stderr.contains("cannot unseal the vault with the HSM key"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("wrongpin"),
+        "the PIN is in the output: {stderr}"
+    );
     let stderr = failed_start(&plane, &[("SOFTHSM2_CONF", conf.as_os_str())]);
     assert!(stderr.contains(PIN_ENV), "{stderr}");
 

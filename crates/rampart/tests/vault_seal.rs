@@ -24,7 +24,11 @@ fn stdout_ok(output: &Output) -> String {
 }
 
 fn refused(output: &Output, needle: &str) {
-    assert_eq!(output.status.code(), Some(2), "expected a refusal: {output:?}");
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "expected a refusal: {output:?}"
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains(needle), "expected {needle:?} in {stderr}");
 }
@@ -59,7 +63,11 @@ async fn foreign_share() -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shamir_seal_through_the_cli_and_a_restart() {
     let mut plane = RunningPlane::start("seal = \"shamir\"\n");
-    assert!(plane.banner.contains("The vault is SEALED"), "{}", plane.banner);
+    assert!(
+        plane.banner.contains("The vault is SEALED"),
+        "{}",
+        plane.banner
+    );
     assert!(plane.banner.contains("vault init --shares 5 --threshold 3"));
     let before = status(&plane);
     assert!(before.contains("initialized   false"), "{before}");
@@ -93,13 +101,17 @@ async fn shamir_seal_through_the_cli_and_a_restart() {
     assert!(after_init.contains("initialized   true"), "{after_init}");
     assert!(after_init.contains("sealed        true"), "{after_init}");
     assert!(after_init.contains("seal type     shamir"), "{after_init}");
-    assert!(after_init.contains("threshold     3 of 5 shares"), "{after_init}");
+    assert!(
+        after_init.contains("threshold     3 of 5 shares"),
+        "{after_init}"
+    );
     assert!(after_init.contains("progress      0 of 3"), "{after_init}");
     sealed(vault.call("GET", "/secrets", None, None).await.unwrap());
 
     // Two shares: progress, still sealed; repeated, mistyped and foreign shares are refused
     // without losing the progress.
-    let one = stdout_ok(&plane.rampart_with_stdin(&["vault", "unseal"], &format!("{}\n", shares[0])));
+    let one =
+        stdout_ok(&plane.rampart_with_stdin(&["vault", "unseal"], &format!("{}\n", shares[0])));
     assert!(one.contains("unseal progress: 1 of 3"), "{one}");
     refused(
         &plane.rampart_with_stdin(&["vault", "unseal"], &shares[0]),
@@ -116,7 +128,10 @@ async fn shamir_seal_through_the_cli_and_a_restart() {
         &plane.rampart_with_stdin(&["vault", "unseal"], &foreign_share().await),
         "another vault initialization",
     );
-    refused(&plane.rampart_with_stdin(&["vault", "unseal"], ""), "no share given");
+    refused(
+        &plane.rampart_with_stdin(&["vault", "unseal"], ""),
+        "no share given",
+    );
     let two = stdout_ok(&plane.rampart_with_stdin(&["vault", "unseal"], &shares[3]));
     assert!(two.contains("unseal progress: 2 of 3"), "{two}");
     assert!(status(&plane).contains("progress      2 of 3"));
@@ -138,9 +153,18 @@ async fn shamir_seal_through_the_cli_and_a_restart() {
         "--scope",
         "/vaults/default",
     ]));
-    let (status_code, set) = vault.set_secret(&token, "db-password", "hunter2").await.unwrap();
+    let (status_code, set) = vault
+        .set_secret(&token, "db-password", "hunter2")
+        .await
+        .unwrap();
     assert_eq!(status_code, StatusCode::OK, "{set}");
-    let version = set["id"].as_str().unwrap().rsplit('/').next().unwrap().to_owned();
+    let version = set["id"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
     let listed = stdout_ok(&plane.rampart(&["vault", "list"]));
     assert!(listed.starts_with("default\t"), "{listed}");
 
@@ -148,7 +172,11 @@ async fn shamir_seal_through_the_cli_and_a_restart() {
     // the secret is there.
     plane.stop();
     let mut plane = RunningPlane::launch(plane.config.clone(), plane.data_dir.clone());
-    assert!(plane.banner.contains("The vault is SEALED"), "{}", plane.banner);
+    assert!(
+        plane.banner.contains("The vault is SEALED"),
+        "{}",
+        plane.banner
+    );
     assert!(!plane.banner.contains("vault init"), "{}", plane.banner);
     let restarted = status(&plane);
     assert!(restarted.contains("sealed        true"), "{restarted}");
@@ -156,7 +184,12 @@ async fn shamir_seal_through_the_cli_and_a_restart() {
     let vault = vault_client(&plane);
     // The issuer listens on a new port: a new token for the same workload.
     let (token, _) = managed_identity_token(&plane.field("workloads"), &header, resource);
-    sealed(vault.call("GET", "/secrets/db-password", Some(&token), None).await.unwrap());
+    sealed(
+        vault
+            .call("GET", "/secrets/db-password", Some(&token), None)
+            .await
+            .unwrap(),
+    );
     for (share, expected) in [(&shares[1], "1 of 3"), (&shares[2], "2 of 3")] {
         let out = stdout_ok(&plane.rampart_with_stdin(&["vault", "unseal"], share));
         assert!(out.contains(expected), "{out}");
@@ -164,7 +197,12 @@ async fn shamir_seal_through_the_cli_and_a_restart() {
     let out = stdout_ok(&plane.rampart_with_stdin(&["vault", "unseal"], &shares[0]));
     assert!(out.contains("vault unsealed"), "{out}");
     let (status_code, got) = vault
-        .call("GET", &format!("/secrets/db-password/{version}"), Some(&token), None)
+        .call(
+            "GET",
+            &format!("/secrets/db-password/{version}"),
+            Some(&token),
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(status_code, StatusCode::OK, "{got}");
@@ -176,7 +214,10 @@ async fn shamir_seal_through_the_cli_and_a_restart() {
     assert!(audit.contains("vault.init"), "{audit}");
     assert!(audit.contains("vault.unseal"), "{audit}");
     for share in &shares {
-        assert!(!audit.contains(share.as_str()), "a share is in the audit trail");
+        assert!(
+            !audit.contains(share.as_str()),
+            "a share is in the audit trail"
+        );
     }
 }
 

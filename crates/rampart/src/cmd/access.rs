@@ -160,7 +160,8 @@ pub async fn run(args: AccessArgs, settings: Settings) -> anyhow::Result<ExitCod
         AccessCommand::Revoke { id } => ("POST", format!("/access/revoke/{id}"), None),
     };
     let data_dir = &settings.config.data.dir;
-    let value = super::admin_client::call(data_dir, args.token.as_deref(), method, &path, body).await?;
+    let value =
+        super::admin_client::call(data_dir, args.token.as_deref(), method, &path, body).await?;
     println!("{}", serde_json::to_string_pretty(&value)?);
     Ok(ExitCode::SUCCESS)
 }

@@ -74,8 +74,9 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
     // One verifier for the own issuer and every trusted one, shared by the gateway, the access
     // API and the vault (one JWKS cache and one token cache per issuer); each checks the
     // audience meant for it.
-    let verifier = crate::identity_gate::verifier(&config, Some((&identity.issuer_url, dev_ca.as_deref())))?
-        .context("the plane's own issuer gives a verifier")?;
+    let verifier =
+        crate::identity_gate::verifier(&config, Some((&identity.issuer_url, dev_ca.as_deref())))?
+            .context("the plane's own issuer gives a verifier")?;
     let authenticator = Some(Arc::new(crate::identity_gate::IdentityGate::new(
         verifier.clone(),
         Some(Arc::clone(&access)),

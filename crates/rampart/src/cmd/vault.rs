@@ -120,7 +120,10 @@ enum RegistryOp {
 /// A registry operation through the running plane, or on the storage when none runs.
 async fn registry(command: RegistryOp, settings: Settings) -> anyhow::Result<ExitCode> {
     let config = &settings.config;
-    if admin_client::running_plane(&config.data.dir).await.is_some() {
+    if admin_client::running_plane(&config.data.dir)
+        .await
+        .is_some()
+    {
         return through_plane(command, &config.data.dir).await;
     }
     let data = DataDir::create(&config.data.dir)?;
@@ -143,8 +146,16 @@ fn print_status(status: &Value) {
     println!("sealed        {}", text("sealed"));
     println!("seal type     {}", text("seal_type"));
     if !status["threshold"].is_null() {
-        println!("threshold     {} of {} shares", text("threshold"), text("shares"));
-        println!("progress      {} of {}", text("progress"), text("threshold"));
+        println!(
+            "threshold     {} of {} shares",
+            text("threshold"),
+            text("shares")
+        );
+        println!(
+            "progress      {} of {}",
+            text("progress"),
+            text("threshold")
+        );
     }
     if !status["root_key_generation"].is_null() {
         println!("root key      generation {}", text("root_key_generation"));
@@ -192,7 +203,10 @@ fn read_share() -> anyhow::Result<String> {
     }
     read.context("cannot read the share from stdin")?;
     if line.trim().is_empty() {
-        return Err(UsageError("no share given (pipe it on stdin, or type it at the prompt)".into()).into());
+        return Err(UsageError(
+            "no share given (pipe it on stdin, or type it at the prompt)".into(),
+        )
+        .into());
     }
     Ok(line)
 }

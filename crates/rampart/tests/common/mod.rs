@@ -370,10 +370,9 @@ impl VaultHttp {
             .https_only()
             .enable_http1()
             .build();
-        let client = hyper_util::client::legacy::Client::builder(
-            hyper_util::rt::TokioExecutor::new(),
-        )
-        .build(connector);
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build(connector);
         Self {
             client,
             base: base.trim_end_matches('/').to_owned(),
