@@ -2,7 +2,7 @@
 //! (the plane starts sealed, `rampart vault init|unseal|status` through the admin API, the API
 //! answering 503 until a quorum of shares is in, wrong, foreign and repeated shares refused,
 //! sealed again after a restart), and the plane's one verifier (a token issued for the gateway
-//! is refused by the vault, a token issued for the vault by the access API).
+//! is refused by the vault, a token issued for the vault by the gateway and the access API).
 
 mod common;
 
@@ -223,7 +223,11 @@ async fn shamir_seal_through_the_cli_and_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_vault_and_the_gateway_share_one_verifier_but_not_their_audiences() {
-    let plane = RunningPlane::start("");
+    // A bearer route naming no audience: the own issuer's gateway audience is its URL.
+    let plane = RunningPlane::start(
+        "[[route]]\nname = \"secure\"\npath_prefix = \"/secure\"\n\
+         backends = [\"http://127.0.0.1:9\"]\nauth = \"bearer\"\n",
+    );
     let issuer = plane.field("identity");
     let resource = "https://vault.rampart.local";
     let (endpoint, header, _) = common::workload(&plane.config, &plane.data_dir, "svc");
@@ -245,6 +249,23 @@ async fn the_vault_and_the_gateway_share_one_verifier_but_not_their_audiences() 
     assert_eq!(status_code, StatusCode::UNAUTHORIZED, "{body}");
     let (status_code, body) = vault.set_secret(&vault_token, "s1", "v").await.unwrap();
     assert_eq!(status_code, StatusCode::OK, "{body}");
+
+    // The gateway lets the gateway-audience token through (to a backend that is down: 502)
+    // and refuses the vault's.
+    let gateway = VaultHttp::new(&plane.field("gateway"), &plane.data_dir.join("tls/ca.pem"));
+    let (status_code, _) = gateway
+        .call("GET", "/secure/x", Some(&vault_token), None)
+        .await
+        .unwrap();
+    assert_eq!(status_code, StatusCode::UNAUTHORIZED);
+    let (status_code, _) = gateway
+        .call("GET", "/secure/x", Some(&gateway_token), None)
+        .await
+        .unwrap();
+    assert!(
+        status_code != StatusCode::UNAUTHORIZED && status_code != StatusCode::FORBIDDEN,
+        "{status_code}"
+    );
 
     // And the other way round: the access API takes the gateway-audience token (the caller's
     // own elevation requests need no role), not the vault's.
