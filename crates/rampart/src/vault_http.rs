@@ -129,6 +129,21 @@ fn refused(err: &VaultError) -> Refusal {
     error(status, err)
 }
 
+/// The request's JSON body, read only once the caller is known (a 400 otherwise; the message
+/// never echoes the body, which may hold a share).
+fn json_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Refusal> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "the request body is not the expected JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            ),
+        )
+    })
+}
+
 fn status_json(status: &SealStatus) -> Value {
     json!({
         "initialized": status.initialized,
@@ -166,9 +181,10 @@ async fn init(
     State(state): State<AdminState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    axum::Json(body): axum::Json<InitBody>,
+    body: axum::body::Bytes,
 ) -> Reply {
     let vault = authorize(&state, client, &headers, "/vault/init")?;
+    let body: InitBody = json_body(&body)?;
     if vault.config.seal != VaultSeal::Shamir {
         return Err(error(
             StatusCode::CONFLICT,
@@ -230,9 +246,10 @@ async fn unseal(
     State(state): State<AdminState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    axum::Json(body): axum::Json<UnsealBody>,
+    body: axum::body::Bytes,
 ) -> Reply {
     let vault = authorize(&state, client, &headers, "/vault/unseal")?;
+    let body: UnsealBody = json_body(&body)?;
     let progress = match vault.barrier.submit_unseal_share(body.share.trim()).await {
         Ok(progress) => progress,
         Err(err) => {
@@ -301,9 +318,10 @@ async fn create(
     State(state): State<AdminState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    axum::Json(body): axum::Json<CreateBody>,
+    body: axum::body::Bytes,
 ) -> Reply {
     let vault = authorize(&state, client, &headers, "/vault/vaults")?;
+    let body: CreateBody = json_body(&body)?;
     let options = VaultOptions {
         retention_days: body.retention_days,
         purge_protection: body.purge_protection,

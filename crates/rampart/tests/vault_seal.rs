@@ -85,6 +85,23 @@ async fn shamir_seal_through_the_cli_and_a_restart() {
         &plane.rampart_with_stdin(&["vault", "unseal"], "rvs1-AAAA\n"),
         "not initialized",
     );
+    let listed = plane.rampart(&["vault", "list"]);
+    assert_eq!(listed.status.code(), Some(1), "{listed:?}");
+    assert!(
+        String::from_utf8_lossy(&listed.stderr).contains("sealed"),
+        "{listed:?}"
+    );
+    // The admin API wants the admin token (the refusal is audited).
+    let admin = plane.field("admin");
+    let mut stream = std::net::TcpStream::connect(admin.strip_prefix("http://").unwrap()).unwrap();
+    std::io::Write::write_all(
+        &mut stream,
+        b"POST /vault/unseal HTTP/1.0\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}",
+    )
+    .unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.0 401"), "{answer}");
 
     // init 5/3: five shares, printed once; the vault stays sealed.
     let init = stdout_ok(&plane.rampart(&["vault", "init", "--shares", "5", "--threshold", "3"]));
@@ -165,8 +182,24 @@ async fn shamir_seal_through_the_cli_and_a_restart() {
         .next()
         .unwrap()
         .to_owned();
+    // Vaults through the running plane (the redb file is the plane's).
+    let created =
+        stdout_ok(&plane.rampart(&["vault", "create", "stamp-9", "--retention-days", "30"]));
+    assert!(
+        created.contains("created vault stamp-9 (retention 30 days"),
+        "{created}"
+    );
+    refused(&plane.rampart(&["vault", "create", "stamp-9"]), "409");
+    refused(
+        &plane.rampart(&["vault", "create", "x", "--retention-days", "6"]),
+        "400",
+    );
     let listed = stdout_ok(&plane.rampart(&["vault", "list"]));
-    assert!(listed.starts_with("default\t"), "{listed}");
+    let names: Vec<&str> = listed
+        .lines()
+        .filter_map(|l| l.split('\t').next())
+        .collect();
+    assert_eq!(names, ["default", "stamp-9"], "{listed}");
 
     // Restart: sealed again, no progress kept; a quorum of other shares opens it again and
     // the secret is there.
@@ -213,6 +246,11 @@ async fn shamir_seal_through_the_cli_and_a_restart() {
     let audit = stdout_ok(&common::audit(&plane.data_dir, &["tail", "-n", "500"]));
     assert!(audit.contains("vault.init"), "{audit}");
     assert!(audit.contains("vault.unseal"), "{audit}");
+    assert!(audit.contains("vault.create"), "{audit}");
+    assert!(
+        audit.contains("/vault/unseal"),
+        "the refused admin call: {audit}"
+    );
     for share in &shares {
         assert!(
             !audit.contains(share.as_str()),
