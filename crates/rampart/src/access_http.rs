@@ -130,6 +130,21 @@ async fn caller(
     )))
 }
 
+/// The request's JSON body, read only once the caller is known: an unauthenticated call is a
+/// 401 (audited), never a body error.
+fn json_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Refusal> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "the request body is not the expected JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            ),
+        )
+    })
+}
+
 fn scope(text: Option<&str>) -> Result<Scope, Refusal> {
     Scope::parse(text.unwrap_or("/")).map_err(refused)
 }
@@ -203,9 +218,10 @@ async fn assign(
     State(state): State<AdminState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    axum::Json(body): axum::Json<AssignBody>,
+    body: axum::body::Bytes,
 ) -> Reply {
     let (admin, who) = caller(&state, client, &headers, "/access/assignments").await?;
+    let body: AssignBody = json_body(&body)?;
     let kind = if body.eligible {
         AssignmentKind::Eligible
     } else {
@@ -251,9 +267,10 @@ async fn check(
     State(state): State<AdminState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    axum::Json(body): axum::Json<CheckBody>,
+    body: axum::body::Bytes,
 ) -> Reply {
     let (admin, who) = caller(&state, client, &headers, "/access/check").await?;
+    let body: CheckBody = json_body(&body)?;
     let at = scope(Some(&body.scope))?;
     if who.id != body.principal {
         may_read(&admin, &who, actions::ROLE_ASSIGNMENTS_READ, &at).await?;
@@ -323,9 +340,10 @@ async fn request(
     State(state): State<AdminState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    axum::Json(body): axum::Json<RequestBody>,
+    body: axum::body::Bytes,
 ) -> Reply {
     let (admin, who) = caller(&state, client, &headers, "/access/requests").await?;
+    let body: RequestBody = json_body(&body)?;
     let created = admin
         .access
         .request_elevation(
@@ -360,9 +378,10 @@ async fn deny(
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    axum::Json(body): axum::Json<DenyBody>,
+    body: axum::body::Bytes,
 ) -> Reply {
     let (admin, who) = caller(&state, client, &headers, "/access/requests").await?;
+    let body: DenyBody = json_body(&body)?;
     ok(admin
         .access
         .deny(&who, &id, &body.reason)
