@@ -431,11 +431,49 @@ pub const VAULT_THROTTLE_KEY_TYPES: [&str; 7] = [
     "ec-p-256k",
 ];
 
-/// How the vault is unsealed at start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How the vault is unsealed.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VaultSeal {
-    /// A 256-bit key in a 0600 file in the data directory (`vault-unseal.key`).
+    /// A 256-bit key in a 0600 file in the data directory (`vault-unseal.key`), read at start.
     KeyFile,
+    /// Shamir shares held by operators: the plane starts sealed; `rampart vault init` makes
+    /// the shares, `rampart vault unseal` submits them.
+    Shamir,
+    /// An AES key on a PKCS#11 token, used at start to unseal.
+    Pkcs11(Pkcs11Seal),
+}
+
+impl VaultSeal {
+    /// The method's name, as in the configuration and `rampart vault status`.
+    pub fn method(&self) -> &'static str {
+        match self {
+            Self::KeyFile => "key-file",
+            Self::Shamir => "shamir",
+            Self::Pkcs11(_) => "pkcs11",
+        }
+    }
+}
+
+/// `[vault] seal = "pkcs11"`: where the HSM key is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pkcs11Seal {
+    /// The PKCS#11 module (shared library), `vault.pkcs11_module`.
+    pub module: PathBuf,
+    /// The label of the token (it selects the slot), `vault.pkcs11_token_label`.
+    pub token_label: String,
+    /// The label of the AES key on the token (generated there at first start).
+    pub key_label: String,
+    /// Where the user PIN comes from (never the configuration itself).
+    pub pin: PinSource,
+}
+
+/// Where a PKCS#11 user PIN comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PinSource {
+    /// An environment variable, `vault.pkcs11_pin_env`.
+    Env(String),
+    /// A file readable only by its owner (mode 0600), `vault.pkcs11_pin_file`.
+    File(PathBuf),
 }
 
 /// `[identity]`.
@@ -572,6 +610,10 @@ fn parse_default(addr: &str) -> SocketAddr {
 pub mod defaults {
     use std::time::Duration;
 
+    /// `vault.pkcs11_module`.
+    pub const PKCS11_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+    /// `vault.pkcs11_key_label`.
+    pub const PKCS11_KEY_LABEL: &str = "rampart-vault-root";
     /// `data.dir`.
     pub const DATA_DIR: &str = "./rampart-data";
     /// `log.level`.

@@ -17,9 +17,10 @@ use crate::raw::{
 use crate::{
     AdminConfig, AuditConfig, Config, ConfigError, ConfigErrorKind, CrsSource, DataConfig,
     DataRate, DemoConfig, GatewayConfig, HealthCheckConfig, IdentityConfig, IpNet, IssuerKeys,
-    LogConfig, LogFormat, RateLimitConfig, RateLimitKey, RouteAuthConfig, RouteConfig,
-    RoutineRecords, SigningAlgorithm, StorageBackend, StorageConfig, TlsMode, TrustedIssuerConfig,
-    Upstream, VaultConfig, VaultSeal, WafConfig, WafEngine, defaults, redact_url,
+    LogConfig, LogFormat, PinSource, Pkcs11Seal, RateLimitConfig, RateLimitKey, RouteAuthConfig,
+    RouteConfig, RoutineRecords, SigningAlgorithm, StorageBackend, StorageConfig, TlsMode,
+    TrustedIssuerConfig, Upstream, VaultConfig, VaultSeal, WafConfig, WafEngine, defaults,
+    redact_url,
 };
 
 pub(crate) fn from_toml_str(text: &str, origin: &Path) -> Result<Config, ConfigError> {
@@ -776,23 +777,7 @@ impl File<'_> {
                 text.clone()
             }
         };
-        let seal = match &raw.seal {
-            None => default.seal,
-            Some(value) => match value.get_ref().as_str() {
-                "key-file" => VaultSeal::KeyFile,
-                other => {
-                    return Err(self.error(
-                        value,
-                        "vault.seal",
-                        ConfigErrorKind::InvalidChoice {
-                            value: other.to_owned(),
-                            what: "vault seal method",
-                            expected: "\"key-file\"",
-                        },
-                    ));
-                }
-            },
-        };
+        let seal = self.vault_seal(&raw)?;
         let throttle_window = self.duration(
             raw.throttle_window.as_ref(),
             "vault.throttle_window",
@@ -858,6 +843,139 @@ impl File<'_> {
             purge_interval,
             read_only,
         })
+    }
+
+    /// `vault.seal` and, with `"pkcs11"`, the token's keys (the PIN only by reference: an
+    /// environment variable or a 0600 file, never in the file itself).
+    fn vault_seal(&self, raw: &RawVault) -> Result<VaultSeal, ConfigError> {
+        const PKCS11: &str = "vault.seal = \"pkcs11\"";
+        let method = match &raw.seal {
+            None => "key-file",
+            Some(value) => match value.get_ref().as_str() {
+                method @ ("key-file" | "shamir" | "pkcs11") => method,
+                other => {
+                    return Err(self.error(
+                        value,
+                        "vault.seal",
+                        ConfigErrorKind::InvalidChoice {
+                            value: other.to_owned(),
+                            what: "vault seal method",
+                            expected: "\"key-file\", \"shamir\" or \"pkcs11\"",
+                        },
+                    ));
+                }
+            },
+        };
+        let pkcs11_keys = [
+            (&raw.pkcs11_module, "pkcs11_module"),
+            (&raw.pkcs11_token_label, "pkcs11_token_label"),
+            (&raw.pkcs11_key_label, "pkcs11_key_label"),
+            (&raw.pkcs11_pin_env, "pkcs11_pin_env"),
+            (&raw.pkcs11_pin_file, "pkcs11_pin_file"),
+        ];
+        if method != "pkcs11" {
+            if let Some((value, key)) = pkcs11_keys
+                .iter()
+                .find_map(|(leaf, key)| leaf.as_ref().map(|value| (value, *key)))
+            {
+                return Err(self.error(
+                    value,
+                    &format!("vault.{key}"),
+                    ConfigErrorKind::NotApplicable { condition: PKCS11 },
+                ));
+            }
+            return Ok(if method == "shamir" {
+                VaultSeal::Shamir
+            } else {
+                VaultSeal::KeyFile
+            });
+        }
+        let label = |leaf: &Leaf<String>, key: &str| -> Result<Option<String>, ConfigError> {
+            let Some(value) = leaf else {
+                return Ok(None);
+            };
+            let text = value.get_ref();
+            if text.trim().is_empty() || text.len() > 32 {
+                return Err(self.error(
+                    value,
+                    key,
+                    ConfigErrorKind::Invalid {
+                        message: format!(
+                            "{text:?} is not a PKCS#11 label (expected 1-32 characters)"
+                        ),
+                    },
+                ));
+            }
+            Ok(Some(text.clone()))
+        };
+        let module = match &raw.pkcs11_module {
+            Some(value) => self.path(value, "vault.pkcs11_module", "the working directory")?,
+            None => PathBuf::from(defaults::PKCS11_MODULE),
+        };
+        let Some(token_label) = label(&raw.pkcs11_token_label, "vault.pkcs11_token_label")? else {
+            return Err(self.missing(
+                "vault",
+                "pkcs11_token_label",
+                ConfigErrorKind::Required {
+                    condition: PKCS11,
+                    expected: "the label of the token holding the key",
+                },
+            ));
+        };
+        let key_label = label(&raw.pkcs11_key_label, "vault.pkcs11_key_label")?
+            .unwrap_or_else(|| defaults::PKCS11_KEY_LABEL.to_owned());
+        let pin = match (&raw.pkcs11_pin_env, &raw.pkcs11_pin_file) {
+            (Some(_), Some(file)) => {
+                return Err(self.error(
+                    file,
+                    "vault.pkcs11_pin_file",
+                    ConfigErrorKind::Invalid {
+                        message:
+                            "give the PIN either by pkcs11_pin_env or by pkcs11_pin_file, not both"
+                                .to_owned(),
+                    },
+                ));
+            }
+            (Some(env), None) => {
+                let name = env.get_ref();
+                let ok = !name.is_empty()
+                    && !name.starts_with(|c: char| c.is_ascii_digit())
+                    && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+                if !ok {
+                    return Err(self.error(
+                        env,
+                        "vault.pkcs11_pin_env",
+                        ConfigErrorKind::Invalid {
+                            message: format!(
+                                "{name:?} is not an environment variable name (expected letters, digits and '_', e.g. \"RAMPART_HSM_PIN\"; the PIN itself never goes in the file)"
+                            ),
+                        },
+                    ));
+                }
+                PinSource::Env(name.clone())
+            }
+            (None, Some(file)) => PinSource::File(self.path(
+                file,
+                "vault.pkcs11_pin_file",
+                "the working directory",
+            )?),
+            (None, None) => {
+                return Err(self.missing(
+                    "vault",
+                    "pkcs11_pin_env",
+                    ConfigErrorKind::Required {
+                        condition: PKCS11,
+                        expected: "the name of the environment variable holding the PIN (or pkcs11_pin_file, a 0600 file)",
+                    },
+                ));
+            }
+        };
+        Ok(VaultSeal::Pkcs11(Pkcs11Seal {
+            module,
+            token_label,
+            key_label,
+            pin,
+        }))
     }
 
     fn waf(&self, raw: RawWaf, default: WafConfig) -> Result<WafConfig, ConfigError> {

@@ -53,6 +53,11 @@ fn the_example_sets_every_key_and_comments_every_section() {
         "postgres_table",
         "postgres_pool_size",
         "issuer_url",
+        "pkcs11_module",
+        "pkcs11_token_label",
+        "pkcs11_key_label",
+        "pkcs11_pin_env",
+        "pkcs11_pin_file",
     ];
     for section in [
         "data", "log", "admin", "gateway", "demo", "storage", "audit", "identity", "vault",
@@ -546,6 +551,33 @@ fn vault_settings() {
         (10, 2)
     );
     assert_eq!(config.vault.purge_interval, Duration::from_secs(300));
+    assert_eq!(config.vault.seal, rampart_config::VaultSeal::KeyFile);
+
+    let shamir = parse("[vault]\nseal = \"shamir\"\n").unwrap();
+    assert_eq!(shamir.vault.seal, rampart_config::VaultSeal::Shamir);
+    let hsm = parse(
+        "[vault]\nseal = \"pkcs11\"\npkcs11_token_label = \"rampart\"\npkcs11_pin_file = \"/etc/rampart/pin\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        hsm.vault.seal,
+        rampart_config::VaultSeal::Pkcs11(rampart_config::Pkcs11Seal {
+            module: "/usr/lib/softhsm/libsofthsm2.so".into(),
+            token_label: "rampart".into(),
+            key_label: "rampart-vault-root".into(),
+            pin: rampart_config::PinSource::File("/etc/rampart/pin".into()),
+        })
+    );
+    let by_env = parse(
+        "[vault]\nseal = \"pkcs11\"\npkcs11_module = \"/opt/hsm.so\"\npkcs11_token_label = \"t\"\npkcs11_key_label = \"k\"\npkcs11_pin_env = \"HSM_PIN\"\n",
+    )
+    .unwrap();
+    let rampart_config::VaultSeal::Pkcs11(seal) = by_env.vault.seal else {
+        panic!("not pkcs11");
+    };
+    assert_eq!(seal.module, Path::new("/opt/hsm.so"));
+    assert_eq!(seal.key_label, "k");
+    assert_eq!(seal.pin, rampart_config::PinSource::Env("HSM_PIN".into()));
 
     rejected(
         "[vault]\nlisten = \"8446\"\n",
@@ -598,10 +630,49 @@ fn vault_settings() {
         );
     }
     rejected(
-        "[vault]\nseal = \"shamir\"\n",
+        "[vault]\nseal = \"sss\"\n",
         2,
         "vault.seal",
-        "\"shamir\" is not a vault seal method (expected \"key-file\")",
+        "\"sss\" is not a vault seal method (expected \"key-file\", \"shamir\" or \"pkcs11\")",
+    );
+    rejected(
+        "[vault]\nseal = \"shamir\"\npkcs11_token_label = \"t\"\n",
+        3,
+        "vault.pkcs11_token_label",
+        "only allowed when vault.seal = \"pkcs11\"",
+    );
+    rejected(
+        "[vault]\nseal = \"pkcs11\"\npkcs11_pin_env = \"PIN\"\n",
+        1,
+        "vault.pkcs11_token_label",
+        "missing, required when vault.seal = \"pkcs11\"",
+    );
+    rejected(
+        "[vault]\nseal = \"pkcs11\"\npkcs11_token_label = \"t\"\n",
+        1,
+        "vault.pkcs11_pin_env",
+        "missing, required when vault.seal = \"pkcs11\"",
+    );
+    rejected(
+        "[vault]\nseal = \"pkcs11\"\npkcs11_token_label = \"t\"\npkcs11_pin_env = \"1234\"\n",
+        4,
+        "vault.pkcs11_pin_env",
+        "is not an environment variable name",
+    );
+    rejected(
+        "[vault]\nseal = \"pkcs11\"\npkcs11_token_label = \"t\"\npkcs11_pin_env = \"P\"\npkcs11_pin_file = \"/p\"\n",
+        5,
+        "vault.pkcs11_pin_file",
+        "not both",
+    );
+    rejected(
+        &format!(
+            "[vault]\nseal = \"pkcs11\"\npkcs11_token_label = \"{}\"\npkcs11_pin_env = \"P\"\n",
+            "t".repeat(33)
+        ),
+        3,
+        "vault.pkcs11_token_label",
+        "is not a PKCS#11 label",
     );
     rejected(
         "[vault]\nthrottle_window = \"0s\"\n",

@@ -15,24 +15,25 @@ use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use rampart_identity::Principal;
 use rampart_identity::jit::RequestFilter;
 use rampart_identity::rbac::{
     AccessControl, AccessError, AssignmentFilter, AssignmentKind, Operation, Scope, actions,
 };
-use rampart_identity::{Principal, Verifier};
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::admin::AdminState;
-use crate::identity_gate::LOCAL_ADMIN;
+use crate::identity_gate::{LOCAL_ADMIN, PlaneVerifier};
 
 /// The access model and the verifier of callers' tokens, when the plane runs them.
 #[derive(Debug, Clone)]
 pub struct AccessAdmin {
     /// The access model.
     pub access: Arc<AccessControl>,
-    /// Verifies callers that present an access token instead of the admin token.
-    pub verifier: Option<Verifier>,
+    /// Verifies callers that present an access token instead of the admin token (the plane's
+    /// one verifier; own-issuer tokens meant only for the vault are refused).
+    pub verifier: Option<PlaneVerifier>,
 }
 
 /// The `/access/...` routes.
@@ -108,8 +109,13 @@ async fn caller(
     }
     if let (Some(verifier), Some(token)) = (&admin.verifier, rampart_gateway::bearer_token(headers))
     {
-        match verifier.verify(token).await {
-            Ok(principal) => return Ok((admin, (*principal).clone())),
+        match verifier.verifier().verify(token).await {
+            Ok(principal) if verifier.meant_for_gateway(&principal) => {
+                return Ok((admin, (*principal).clone()));
+            }
+            Ok(principal) => {
+                tracing::warn!(%client, principal = %principal.id, "access API token refused: issued for the vault only")
+            }
             Err(err) => tracing::warn!(%client, error = %err, "access API token refused"),
         }
     }
@@ -122,6 +128,21 @@ async fn caller(
         )
             .into_response(),
     )))
+}
+
+/// The request's JSON body, read only once the caller is known: an unauthenticated call is a
+/// 401 (audited), never a body error.
+fn json_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Refusal> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "the request body is not the expected JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            ),
+        )
+    })
 }
 
 fn scope(text: Option<&str>) -> Result<Scope, Refusal> {
@@ -197,9 +218,10 @@ async fn assign(
     State(state): State<AdminState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    axum::Json(body): axum::Json<AssignBody>,
+    body: axum::body::Bytes,
 ) -> Reply {
     let (admin, who) = caller(&state, client, &headers, "/access/assignments").await?;
+    let body: AssignBody = json_body(&body)?;
     let kind = if body.eligible {
         AssignmentKind::Eligible
     } else {
@@ -245,9 +267,10 @@ async fn check(
     State(state): State<AdminState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    axum::Json(body): axum::Json<CheckBody>,
+    body: axum::body::Bytes,
 ) -> Reply {
     let (admin, who) = caller(&state, client, &headers, "/access/check").await?;
+    let body: CheckBody = json_body(&body)?;
     let at = scope(Some(&body.scope))?;
     if who.id != body.principal {
         may_read(&admin, &who, actions::ROLE_ASSIGNMENTS_READ, &at).await?;
@@ -317,9 +340,10 @@ async fn request(
     State(state): State<AdminState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    axum::Json(body): axum::Json<RequestBody>,
+    body: axum::body::Bytes,
 ) -> Reply {
     let (admin, who) = caller(&state, client, &headers, "/access/requests").await?;
+    let body: RequestBody = json_body(&body)?;
     let created = admin
         .access
         .request_elevation(
@@ -354,9 +378,10 @@ async fn deny(
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    axum::Json(body): axum::Json<DenyBody>,
+    body: axum::body::Bytes,
 ) -> Reply {
     let (admin, who) = caller(&state, client, &headers, "/access/requests").await?;
+    let body: DenyBody = json_body(&body)?;
     ok(admin
         .access
         .deny(&who, &id, &body.reason)

@@ -1,5 +1,6 @@
-//! The admin listener (loopback by default): `/healthz`, `/readyz`, and Prometheus `/metrics`,
-//! which requires the admin token (`Authorization: Bearer ...`), compared in constant time.
+//! The admin listener (loopback by default): `/healthz`, `/readyz`, Prometheus `/metrics`, and
+//! the management APIs (`/identity/...`, `/access/...`, `/vault/...`); `/metrics` requires the
+//! admin token (`Authorization: Bearer ...`), compared in constant time.
 //! Every refused request goes to the audit trail.
 
 use std::future::Future;
@@ -28,6 +29,8 @@ pub struct AdminState {
     pub identity: Option<crate::identity_http::IdentityAdmin>,
     /// The access model, when this plane runs it.
     pub access: Option<crate::access_http::AccessAdmin>,
+    /// The vault's seal and registry, when this plane runs the vault.
+    pub vault: Option<crate::vault_http::VaultAdmin>,
 }
 
 /// Builds the admin routes.
@@ -38,6 +41,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/metrics", get(metrics))
         .merge(crate::identity_http::admin_routes())
         .merge(crate::access_http::routes())
+        .merge(crate::vault_http::routes())
         .with_state(state)
 }
 

@@ -1,6 +1,12 @@
-//! The gateway's identity check: routes with `auth = "bearer"` get their tokens verified by
-//! the identity verifier (JWKS cache, outage continuity) and, with `authorize = true`, the
-//! caller's right to the route checked by RBAC at `/gateway/routes/<name>`.
+//! The plane's token verifier and the gateway's identity check: routes with `auth = "bearer"`
+//! get their tokens verified by the identity verifier (JWKS cache, outage continuity) and,
+//! with `authorize = true`, the caller's right to the route checked by RBAC at
+//! `/gateway/routes/<name>`.
+//!
+//! `rampart up` builds one [`PlaneVerifier`] and hands it to the gateway, the access API and
+//! the vault: the own issuer's accepted audiences are the routes' audiences plus the vault
+//! resource. Each user then checks the audience meant for it: the vault wants its resource,
+//! and the gateway and access API refuse own-issuer tokens that carry only the vault's.
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -57,12 +63,42 @@ pub fn gate(
         .map(|verifier| Arc::new(IdentityGate::new(verifier, access)) as Arc<dyn Authenticator>))
 }
 
+/// The plane's one verifier, and which of the own issuer's audiences are the gateway's.
+#[derive(Debug, Clone)]
+pub struct PlaneVerifier {
+    verifier: Verifier,
+    /// The own issuer's URL and the audiences its tokens need outside the vault.
+    own: Option<(String, Vec<String>)>,
+}
+
+impl PlaneVerifier {
+    /// The verifier (signature, issuer, expiry, an audience of the issuer's list).
+    pub fn verifier(&self) -> &Verifier {
+        &self.verifier
+    }
+
+    /// Whether `principal`'s token is meant for the gateway or the admin API: a token of the
+    /// own issuer must carry one of the gateway's audiences (a token for the vault resource
+    /// alone is not); trusted issuers' audiences are checked by the verifier.
+    pub fn meant_for_gateway(&self, principal: &Principal) -> bool {
+        match &self.own {
+            Some((issuer, audiences)) if principal.issuer == *issuer => audiences
+                .iter()
+                .any(|audience| principal.has_audience(audience)),
+            _ => true,
+        }
+    }
+}
+
 /// The verifier of every issuer the plane trusts (see [`gate`]); `None` when there is none.
+/// The own issuer's tokens are accepted for the routes' audiences (the issuer URL when no
+/// route names any) and for `[vault] resource`.
 pub fn verifier(
     config: &Config,
     own: Option<(&str, Option<&Path>)>,
-) -> anyhow::Result<Option<Verifier>> {
+) -> anyhow::Result<Option<PlaneVerifier>> {
     let mut verifier_config = VerifierConfig::default();
+    let mut own_audiences = None;
     if let Some((issuer_url, ca)) = own {
         // Our own tokens carry the resource they were requested for: accept the audiences
         // the routes name, or the issuer URL itself when no route names any.
@@ -77,10 +113,15 @@ pub fn verifier(
         if audiences.is_empty() {
             audiences.push(issuer_url.to_owned());
         }
-        let mut issuer = IssuerConfig::new(issuer_url, audiences);
+        let mut accepted = audiences.clone();
+        if !accepted.contains(&config.vault.resource) {
+            accepted.push(config.vault.resource.clone());
+        }
+        let mut issuer = IssuerConfig::new(issuer_url, accepted);
         issuer.jwks = JwksSource::JwksUri(format!("{issuer_url}/jwks"));
         verifier_config.issuers.push(issuer);
         verifier_config.extra_ca_file = ca.map(Path::to_path_buf);
+        own_audiences = Some((issuer_url.to_owned(), audiences));
     }
     for trusted in &config.trusted_issuers {
         let mut issuer = IssuerConfig::new(&trusted.issuer, trusted.audiences.iter().cloned());
@@ -95,22 +136,24 @@ pub fn verifier(
     if verifier_config.issuers.is_empty() {
         return Ok(None);
     }
-    Verifier::new(&verifier_config)
-        .map(Some)
-        .context("cannot set up the token verifier")
+    let verifier = Verifier::new(&verifier_config).context("cannot set up the token verifier")?;
+    Ok(Some(PlaneVerifier {
+        verifier,
+        own: own_audiences,
+    }))
 }
 
 /// Verifies route callers with the identity verifier and, where asked, RBAC.
 #[derive(Debug, Clone)]
 pub struct IdentityGate {
-    verifier: Verifier,
+    verifier: PlaneVerifier,
     access: Option<Arc<AccessControl>>,
 }
 
 impl IdentityGate {
     /// A gate over `verifier`; `access` answers routes with `authorize = true` (without it,
     /// such routes refuse every caller).
-    pub fn new(verifier: Verifier, access: Option<Arc<AccessControl>>) -> Self {
+    pub fn new(verifier: PlaneVerifier, access: Option<Arc<AccessControl>>) -> Self {
         Self { verifier, access }
     }
 
@@ -121,7 +164,7 @@ impl IdentityGate {
                 token_presented: false,
             };
         };
-        let principal = match self.verifier.verify(token).await {
+        let principal = match self.verifier.verifier().verify(token).await {
             Ok(principal) => principal,
             Err(error) => {
                 metrics::counter!("rampart_identity_rejected_total", "reason" => error.kind())
@@ -132,6 +175,14 @@ impl IdentityGate {
                 };
             }
         };
+        if policy.audiences.is_empty() && !self.verifier.meant_for_gateway(&principal) {
+            metrics::counter!("rampart_identity_rejected_total", "reason" => "audience")
+                .increment(1);
+            return AuthDecision::Unauthenticated {
+                reason: format!("token of {} not issued for the gateway", principal.id),
+                token_presented: true,
+            };
+        }
         if !policy.audiences.is_empty()
             && !policy
                 .audiences
@@ -320,6 +371,10 @@ mod tests {
             ),
             RouteOptions::catch_all(vec![origin.url()]),
         ];
+        let verifier = PlaneVerifier {
+            verifier,
+            own: None,
+        };
         options.authenticator = Some(Arc::new(IdentityGate::new(verifier, Some(access))));
         let gateway = Gateway::bind(options).await.unwrap();
         let addr = gateway.local_addr().unwrap();

@@ -14,6 +14,7 @@ mod plane;
 mod telemetry;
 mod tls;
 mod vault;
+mod vault_http;
 mod waf;
 
 use std::path::PathBuf;

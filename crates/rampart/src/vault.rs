@@ -1,10 +1,12 @@
-//! The plane's vault: the barrier opened on the plane's storage (unsealed with a 0600 key file
-//! in the data directory, created on first start), the default vault, the Azure Key Vault API
-//! listener (HTTPS with the gateway's certificate) and the purge scheduler.
+//! The plane's vault: the barrier opened on the plane's storage and unsealed as `[vault] seal`
+//! says (a 0600 key file in the data directory, created on first start; an HSM key on a
+//! PKCS#11 token; or Shamir shares, submitted by operators through the admin API while the
+//! plane runs sealed), the default vault, the Azure Key Vault API listener (HTTPS with the
+//! gateway's certificate) and the purge and rotation schedulers.
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,14 +15,14 @@ use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rampart_audit::{Auditor, Decision, Record};
-use rampart_config::{VaultConfig, VaultSeal};
+use rampart_config::{Pkcs11Seal, VaultConfig, VaultSeal};
 use rampart_identity::Verifier;
 use rampart_identity::rbac::{AccessControl, Scope};
-use rampart_identity::verifier::{IssuerConfig, JwksSource, VerifierConfig};
 use rampart_storage::Backend;
 use rampart_vault::store::unix_now;
 use rampart_vault::{
-    Barrier, InitMethod, VaultInfo, VaultOptions, VaultRegistry, VersionedStore, purge_expired,
+    Barrier, InitMethod, PinSource, Pkcs11Config, VaultError, VaultInfo, VaultOptions,
+    VaultRegistry, VersionedStore, purge_expired,
 };
 use rampart_vault_api::{
     ApiConfig, AuthDecision, AuthRequest, Authorizer, ThrottleLimits, VaultApi,
@@ -28,37 +30,73 @@ use rampart_vault_api::{
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
+use crate::cmd::UsageError;
 use crate::datadir::DataDir;
 
 /// The unseal key file, relative to the data directory.
 pub const KEY_FILE: &str = "vault-unseal.key";
 
-/// An open, unsealed vault store and its default vault.
-#[derive(Debug)]
-pub struct OpenVault {
-    /// The object store (its barrier is unsealed).
-    pub store: VersionedStore,
-    /// The default vault (created if it was missing).
-    pub default_vault: VaultInfo,
-    /// The unseal key file.
-    pub key_file: PathBuf,
+/// How the vault was unsealed at start (what the banner says about it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SealSummary {
+    /// Unsealed with this key file.
+    KeyFile(PathBuf),
+    /// Sealed: operators unseal it with Shamir shares (`initialized`: shares exist).
+    Shamir {
+        /// Whether `rampart vault init` already made the shares.
+        initialized: bool,
+    },
+    /// Unsealed by the HSM key `key_label` on the token `token_label`.
+    Pkcs11 {
+        /// The token.
+        token_label: String,
+        /// The key on it.
+        key_label: String,
+    },
 }
 
-/// Opens the barrier on `backend`: initializes it on first start, unseals it with the key
-/// file, and makes sure the default vault exists.
+/// An open vault store (unsealed, except with the Shamir seal).
+#[derive(Debug)]
+pub struct OpenVault {
+    /// The object store over the barrier.
+    pub store: VersionedStore,
+    /// How it was (or is to be) unsealed.
+    pub seal: SealSummary,
+}
+
+impl OpenVault {
+    /// The barrier under the store.
+    pub fn barrier(&self) -> &Arc<Barrier> {
+        self.store.barrier()
+    }
+}
+
+/// Opens the barrier on `backend` as `[vault] seal` says: key file and PKCS#11 initialize on
+/// first start and unseal now; Shamir leaves it sealed (initialized and unsealed later through
+/// the admin API). Storage sealed with another method than the configured one is refused.
+/// Once unsealed, the default vault is made sure to exist.
 pub async fn open(
     config: &VaultConfig,
     data: &DataDir,
     backend: Arc<dyn Backend>,
 ) -> anyhow::Result<OpenVault> {
-    let key_file = data.root().join(KEY_FILE);
     let barrier = Arc::new(Barrier::new(backend));
-    match config.seal {
+    let status = barrier
+        .status()
+        .await
+        .context("cannot read the vault's seal status")?;
+    if let Some(stored) = status.method
+        && stored != config.seal.method()
+    {
+        return Err(UsageError(format!(
+            "the vault in this storage is sealed with the {stored} method, but [vault] seal = \"{}\" (set seal = \"{stored}\")",
+            config.seal.method()
+        ))
+        .into());
+    }
+    let seal = match &config.seal {
         VaultSeal::KeyFile => {
-            let status = barrier
-                .status()
-                .await
-                .context("cannot read the vault's seal status")?;
+            let key_file = data.root().join(KEY_FILE);
             if status.initialized {
                 barrier
                     .unseal_with_key_file(key_file.clone())
@@ -73,11 +111,48 @@ pub async fn open(
                     .context("cannot initialize the vault")?;
                 tracing::info!(key_file = %key_file.display(), "vault initialized (key-file seal)");
             }
+            SealSummary::KeyFile(key_file)
         }
+        VaultSeal::Pkcs11(seal) => {
+            let hsm = pkcs11_config(seal)?;
+            if status.initialized {
+                barrier.unseal_with_pkcs11(&hsm).await.with_context(|| {
+                    format!(
+                        "cannot unseal the vault with the HSM key {:?} on token {:?}",
+                        seal.key_label, seal.token_label
+                    )
+                })?;
+            } else {
+                barrier
+                    .init(InitMethod::Pkcs11(hsm))
+                    .await
+                    .context("cannot initialize the vault with the HSM")?;
+                tracing::info!(token = %seal.token_label, key = %seal.key_label, "vault initialized (pkcs11 seal)");
+            }
+            SealSummary::Pkcs11 {
+                token_label: seal.token_label.clone(),
+                key_label: seal.key_label.clone(),
+            }
+        }
+        VaultSeal::Shamir => SealSummary::Shamir {
+            initialized: status.initialized,
+        },
+    };
+    if !barrier.is_sealed() {
+        ensure_default_vault(config, &barrier).await?;
     }
-    let store = VersionedStore::new(barrier.clone());
-    let registry = VaultRegistry::new(barrier);
-    let default_vault = registry
+    Ok(OpenVault {
+        store: VersionedStore::new(barrier),
+        seal,
+    })
+}
+
+/// Makes sure the default vault exists (the barrier must be unsealed).
+pub async fn ensure_default_vault(
+    config: &VaultConfig,
+    barrier: &Arc<Barrier>,
+) -> anyhow::Result<VaultInfo> {
+    VaultRegistry::new(Arc::clone(barrier))
         .ensure(
             &config.default_vault,
             &VaultOptions {
@@ -86,17 +161,55 @@ pub async fn open(
             },
         )
         .await
-        .with_context(|| format!("cannot open the default vault {:?}", config.default_vault))?;
-    Ok(OpenVault {
-        store,
-        default_vault,
-        key_file,
+        .with_context(|| format!("cannot open the default vault {:?}", config.default_vault))
+}
+
+/// The library's HSM settings for `[vault] seal = "pkcs11"`. A PIN file must be readable by
+/// its owner only; the PIN itself is read by the library when it logs in, and never logged.
+fn pkcs11_config(seal: &Pkcs11Seal) -> anyhow::Result<Pkcs11Config> {
+    let pin = match &seal.pin {
+        rampart_config::PinSource::Env(name) => PinSource::Env(name.clone()),
+        rampart_config::PinSource::File(path) => {
+            check_owner_only(path)?;
+            PinSource::File(path.clone())
+        }
+    };
+    Ok(Pkcs11Config {
+        module: seal.module.clone(),
+        token_label: seal.token_label.clone(),
+        pin,
+        key_label: seal.key_label.clone(),
     })
 }
 
-/// The vault's [`Authorizer`] over identity: the token verifier (signature, issuer, expiry,
-/// audience = the vault resource) and RBAC (the Key Vault data action at the object's scope,
-/// so the built-in Key Vault roles apply).
+/// Refuses a secret file that group or others may read.
+fn check_owner_only(path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)
+        .with_context(|| format!("cannot read the PIN file {}", path.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        return Err(UsageError(format!(
+            "the PIN file {} is readable by other users (mode {:o}); run chmod 600 on it",
+            path.display(),
+            mode & 0o777
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// Whether `error` only says the vault is sealed (schedulers wait quietly for the unseal).
+fn is_sealed(error: &VaultError) -> bool {
+    matches!(error, VaultError::Sealed | VaultError::NotInitialized)
+}
+
+/// The vault's [`Authorizer`] over identity: the plane's one token verifier (signature,
+/// issuer, expiry; shared with the gateway and the access API, so one JWKS cache and one token
+/// cache per issuer), then the vault's own audience check (a token issued for a gateway route
+/// is refused here), and RBAC (the Key Vault data action at the object's scope, so the
+/// built-in Key Vault roles apply).
 #[derive(Debug)]
 pub struct IdentityAuthorizer {
     verifier: Verifier,
@@ -161,31 +274,6 @@ impl Authorizer for IdentityAuthorizer {
             }
         }
     }
-}
-
-/// The authorizer of `rampart up`: tokens of the plane's own issuer (keys fetched from its
-/// JWKS, trusting `ca` when the plane uses its development CA) with audience `[vault]
-/// resource`, and the plane's access model.
-pub fn identity_authorizer(
-    config: &VaultConfig,
-    issuer_url: &str,
-    ca: Option<PathBuf>,
-    access: Arc<AccessControl>,
-) -> anyhow::Result<IdentityAuthorizer> {
-    let verifier = Verifier::new(&VerifierConfig {
-        issuers: vec![IssuerConfig {
-            jwks: JwksSource::JwksUri(format!("{issuer_url}/jwks")),
-            ..IssuerConfig::new(issuer_url, [config.resource.clone()])
-        }],
-        extra_ca_file: ca,
-        ..VerifierConfig::default()
-    })
-    .context("cannot configure the vault's token verifier")?;
-    Ok(IdentityAuthorizer::new(
-        verifier,
-        access,
-        config.resource.clone(),
-    ))
 }
 
 /// The per-class throttle limits of `[vault]`: Azure's defaults (the key table of
@@ -292,7 +380,7 @@ pub async fn purge_scheduler(
             () = &mut shutdown => return,
             _ = ticks.tick() => {}
         }
-        if api.is_read_only() {
+        if api.is_read_only() || api.store().barrier().is_sealed() {
             continue;
         }
         match purge_expired(api.registry(), api.store(), unix_now()).await {
@@ -309,6 +397,7 @@ pub async fn purge_scheduler(
                 );
             }
             Ok(_) => {}
+            Err(error) if is_sealed(&error) => {}
             Err(error) => {
                 tracing::warn!(%error, "vault purge scheduler failed; retrying at the next interval");
             }
@@ -349,6 +438,7 @@ pub async fn rotation_scheduler(
         }
         let vaults = match api.registry().list().await {
             Ok(vaults) => vaults,
+            Err(error) if is_sealed(&error) => continue,
             Err(error) => {
                 tracing::warn!(%error, "key rotation scheduler cannot list vaults; retrying at the next interval");
                 continue;

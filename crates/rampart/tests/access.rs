@@ -33,6 +33,18 @@ fn refused(output: &Output, needle: &str) {
 #[test]
 fn elevation_needs_another_principals_approval_and_revocation_is_immediate() {
     let plane = RunningPlane::start("");
+    // Without a credential, even a malformed body is a 401 (the body is read after the caller
+    // is known).
+    let admin = plane.field("admin");
+    let mut stream = std::net::TcpStream::connect(admin.strip_prefix("http://").unwrap()).unwrap();
+    std::io::Write::write_all(
+        &mut stream,
+        b"POST /access/assignments HTTP/1.0\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}",
+    )
+    .unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.0 401"), "{answer}");
     let issuer = plane.field("identity");
     let (alice_token, alice) = workload_token(&plane, "alice", &issuer);
     let (bob_token, bob) = workload_token(&plane, "bob", &issuer);

@@ -5,17 +5,11 @@
 //! `RAMPART_TOKEN`) gives an access token: then it acts as that token's principal, which is
 //! how a requester and a different approver use the same commands.
 
-use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::Context;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use super::{Settings, UsageError};
+use super::Settings;
 
 /// `rampart access ...`.
 #[derive(Debug, clap::Args)]
@@ -166,7 +160,8 @@ pub async fn run(args: AccessArgs, settings: Settings) -> anyhow::Result<ExitCod
         AccessCommand::Revoke { id } => ("POST", format!("/access/revoke/{id}"), None),
     };
     let data_dir = &settings.config.data.dir;
-    let value = call(data_dir, args.token.as_deref(), method, &path, body).await?;
+    let value =
+        super::admin_client::call(data_dir, args.token.as_deref(), method, &path, body).await?;
     println!("{}", serde_json::to_string_pretty(&value)?);
     Ok(ExitCode::SUCCESS)
 }
@@ -180,61 +175,4 @@ fn encode(text: &str) -> String {
             other => format!("%{other:02X}"),
         })
         .collect()
-}
-
-async fn call(
-    data_dir: &Path,
-    token: Option<&str>,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> anyhow::Result<Value> {
-    let runtime = data_dir.join("run").join("admin.url");
-    let base = std::fs::read_to_string(&runtime).map_err(|_| {
-        UsageError(format!(
-            "no running plane found in {} (start `rampart up` first)",
-            data_dir.display()
-        ))
-    })?;
-    let credential = match token {
-        Some(token) => token.to_owned(),
-        None => {
-            let path = data_dir.join("credentials").join("admin-token");
-            let bytes = crate::datadir::read_secret_file(&path)?;
-            String::from_utf8(bytes)
-                .context("the admin token is not text")?
-                .trim()
-                .to_owned()
-        }
-    };
-    let request = http::Request::builder()
-        .method(method)
-        .uri(format!("{}{path}", base.trim()))
-        .header(http::header::AUTHORIZATION, format!("Bearer {credential}"))
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .body(Full::new(Bytes::from(
-            body.map(|b| b.to_string()).unwrap_or_default(),
-        )))?;
-    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let response = client.request(request).await.with_context(|| {
-        format!(
-            "the plane in {} does not answer (is `rampart up` running?)",
-            data_dir.display()
-        )
-    })?;
-    let status = response.status();
-    let bytes = response.into_body().collect().await?.to_bytes();
-    let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    if status.is_success() {
-        return Ok(value);
-    }
-    let message = value["error"].as_str().map_or_else(
-        || String::from_utf8_lossy(&bytes).trim().to_owned(),
-        str::to_owned,
-    );
-    if status.is_client_error() {
-        Err(UsageError(format!("refused: {message} ({status})")).into())
-    } else {
-        Err(anyhow::anyhow!("the plane failed: {message} ({status})"))
-    }
 }

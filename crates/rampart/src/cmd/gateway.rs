@@ -95,6 +95,7 @@ pub async fn run(args: GatewayArgs, settings: Settings) -> anyhow::Result<ExitCo
             auditor: auditor.clone(),
             identity: None,
             access: None,
+            vault: None,
         },
         shutdown.signalled(),
     ));

@@ -195,6 +195,7 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
             managed_identity_url: identity.managed_identity_url.clone(),
         }),
         access: None,
+        vault: None,
     };
     tasks.spawn(admin::serve(admin_listener, state, shutdown.signalled()));
     let runtime_file = RuntimeFile::write(&data, admin_addr)?;

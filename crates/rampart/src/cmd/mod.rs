@@ -1,6 +1,7 @@
 //! One module per subcommand of the `rampart` binary, and the settings they share.
 
 pub mod access;
+pub mod admin_client;
 pub mod audit;
 pub mod config;
 pub mod gateway;

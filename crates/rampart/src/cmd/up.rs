@@ -71,14 +71,16 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
     )
     .await?;
     let access = crate::identity_gate::open_access(Arc::clone(&store), auditor.clone()).await?;
+    // One verifier for the own issuer and every trusted one, shared by the gateway, the access
+    // API and the vault (one JWKS cache and one token cache per issuer); each checks the
+    // audience meant for it.
     let verifier =
-        crate::identity_gate::verifier(&config, Some((&identity.issuer_url, dev_ca.as_deref())))?;
-    let authenticator = verifier.clone().map(|verifier| {
-        Arc::new(crate::identity_gate::IdentityGate::new(
-            verifier,
-            Some(Arc::clone(&access)),
-        )) as Arc<dyn rampart_gateway::Authenticator>
-    });
+        crate::identity_gate::verifier(&config, Some((&identity.issuer_url, dev_ca.as_deref())))?
+            .context("the plane's own issuer gives a verifier")?;
+    let authenticator = Some(Arc::new(crate::identity_gate::IdentityGate::new(
+        verifier.clone(),
+        Some(Arc::clone(&access)),
+    )) as Arc<dyn rampart_gateway::Authenticator>);
     let wiring = edge::Wiring {
         listen: config.gateway.listen,
         tls,
@@ -104,12 +106,11 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
     let opened = vault::open(&config.vault, &data, Arc::clone(&store)).await?;
     let vault_listener = plane::bind(config.vault.listen, "vault API").await?;
     let vault_addr = vault_listener.local_addr()?;
-    let authorizer = vault::identity_authorizer(
-        &config.vault,
-        &identity.issuer_url,
-        dev_ca.clone(),
+    let authorizer = vault::IdentityAuthorizer::new(
+        verifier.verifier().clone(),
         Arc::clone(&access),
-    )?;
+        config.vault.resource.clone(),
+    );
     let vault_api = vault::api(
         &config.vault,
         identity.issuer_url.clone(),
@@ -148,7 +149,14 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
             issuer: Arc::clone(&identity.issuer),
             managed_identity_url: identity.managed_identity_url.clone(),
         }),
-        access: Some(crate::access_http::AccessAdmin { access, verifier }),
+        access: Some(crate::access_http::AccessAdmin {
+            access,
+            verifier: Some(verifier),
+        }),
+        vault: Some(crate::vault_http::VaultAdmin {
+            barrier: Arc::clone(opened.barrier()),
+            config: Arc::new(config.vault.clone()),
+        }),
     };
     let runtime_file = RuntimeFile::write(&data, admin_addr)?;
     tasks.spawn(admin::serve(
@@ -163,8 +171,8 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
         upstream: &upstream_url,
         admin: admin_addr,
         vault: &vault_url,
-        default_vault: &opened.default_vault.name,
-        vault_key_file: &opened.key_file,
+        default_vault: &config.vault.default_vault,
+        vault_seal: &opened.seal,
         data: data.root(),
         storage: &storage_description,
         admin_token_path: &admin_token_path,
@@ -264,7 +272,7 @@ struct Banner<'a> {
     admin: SocketAddr,
     vault: &'a str,
     default_vault: &'a str,
-    vault_key_file: &'a Path,
+    vault_seal: &'a vault::SealSummary,
     data: &'a Path,
     storage: &'a str,
     admin_token_path: &'a Path,
@@ -351,17 +359,49 @@ impl std::fmt::Display for Banner<'_> {
             "  origin-lock keys  {}  (give them to backends that verify the edge)",
             self.origin_keys_path.display()
         )?;
-        writeln!(
-            out,
-            "  vault key         {}  (unseals the vault at start)",
-            self.vault_key_file.display()
-        )?;
+        match self.vault_seal {
+            vault::SealSummary::KeyFile(key_file) => writeln!(
+                out,
+                "  vault key         {}  (unseals the vault at start)",
+                key_file.display()
+            )?,
+            vault::SealSummary::Pkcs11 {
+                token_label,
+                key_label,
+            } => writeln!(
+                out,
+                "  vault key         HSM key {key_label:?} on PKCS#11 token {token_label:?}  (unsealed the vault at start)"
+            )?,
+            vault::SealSummary::Shamir { .. } => writeln!(
+                out,
+                "  vault key         Shamir shares held by the operators (never stored)"
+            )?,
+        }
         if let Some(ca) = self.dev_ca {
             writeln!(
                 out,
                 "  TLS CA            {}  (public; trust it to reach the gateway)",
                 ca.display()
             )?;
+        }
+        if let vault::SealSummary::Shamir { initialized } = self.vault_seal {
+            let rampart = format!("rampart --data-dir {}", self.data.display());
+            writeln!(out)?;
+            writeln!(
+                out,
+                "The vault is SEALED (Shamir seal): its API answers 503 until a quorum of shares is in."
+            )?;
+            if !initialized {
+                writeln!(
+                    out,
+                    "  {rampart} vault init --shares 5 --threshold 3   (prints the shares once)"
+                )?;
+            }
+            writeln!(
+                out,
+                "  {rampart} vault unseal   (one share per run, from stdin; repeat up to the threshold)"
+            )?;
+            writeln!(out, "  {rampart} vault status")?;
         }
         writeln!(out)?;
         writeln!(out, "Try:")?;

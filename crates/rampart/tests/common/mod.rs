@@ -102,6 +102,11 @@ pub struct RunningPlane {
 impl RunningPlane {
     /// Starts `rampart up` with every listener on port 0 and `extra_config` appended.
     pub fn start(extra_config: &str) -> Self {
+        Self::start_with_env(extra_config, &[])
+    }
+
+    /// [`RunningPlane::start`] with extra environment variables for the plane.
+    pub fn start_with_env(extra_config: &str, env: &[(&str, &std::ffi::OsStr)]) -> Self {
         let temp = tempfile::tempdir().unwrap();
         let data_dir = temp.path().join("data");
         let config = temp.path().join("rampart.toml");
@@ -115,19 +120,29 @@ impl RunningPlane {
             ),
         )
         .unwrap();
-        let mut plane = Self::launch(config, data_dir);
+        let mut plane = Self::launch_with_env(config, data_dir, env);
         plane._temp = Some(temp);
         plane
     }
 
     /// Starts `rampart up` with a config file and data dir the caller prepared (and keeps).
     pub fn launch(config: std::path::PathBuf, data_dir: std::path::PathBuf) -> Self {
+        Self::launch_with_env(config, data_dir, &[])
+    }
+
+    /// [`RunningPlane::launch`] with extra environment variables for the plane.
+    pub fn launch_with_env(
+        config: std::path::PathBuf,
+        data_dir: std::path::PathBuf,
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_rampart"))
             .arg("--config")
             .arg(&config)
             .arg("--data-dir")
             .arg(&data_dir)
             .arg("up")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -164,6 +179,49 @@ impl RunningPlane {
             .next()
             .unwrap()
             .to_owned()
+    }
+
+    /// SIGKILL, then waits (no shutdown: what was acknowledged must be on disk already).
+    pub fn kill9(&mut self) {
+        let status = Command::new("kill")
+            .args(["-KILL", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    pub fn stop(&mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert!(self.child.wait().unwrap().success());
+    }
+
+    /// Runs `rampart ... ARGS` against this plane with `stdin` piped in.
+    pub fn rampart_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        use std::io::Write;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rampart"))
+            .arg("--config")
+            .arg(&self.config)
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
     }
 
     /// Runs `rampart --config .. --data-dir .. ARGS...` against this plane.
@@ -249,14 +307,14 @@ pub fn workload(config: &Path, data: &Path, name: &str) -> (String, String, Stri
     (endpoint, header, oid)
 }
 
-/// An HTTPS client (HTTP/1.1, or HTTP/2 only with `http2`) trusting the CA in `ca_pem`.
-pub fn https_client(
-    ca_pem: &Path,
-    http2: bool,
-) -> hyper_util::client::legacy::Client<
-    impl Clone + Send + Sync + 'static + hyper_util::client::legacy::connect::Connect,
+/// An HTTPS client trusting a CA.
+pub type HttpsClient = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
     http_body_util::Full<bytes::Bytes>,
-> {
+>;
+
+/// An HTTPS client (HTTP/1.1, or HTTP/2 only with `http2`) trusting the CA in `ca_pem`.
+pub fn https_client(ca_pem: &Path, http2: bool) -> HttpsClient {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let mut roots = rustls::RootCertStore::empty();
     let pem = std::fs::read(ca_pem).unwrap();
@@ -279,20 +337,16 @@ pub fn https_client(
     }
 }
 
-/// A workload's token from the managed-identity endpoint (App Service protocol), and its
-/// principal id (the token's `oid`).
+/// A workload's token for `resource` from the managed-identity endpoint (App Service
+/// protocol), and its principal id (the token's `oid`). Registers the workload.
 pub fn workload_token(plane: &RunningPlane, name: &str, resource: &str) -> (String, String) {
-    let added = plane.rampart(&["identity", "workload", "add", name]);
-    assert!(added.status.success(), "{added:?}");
-    let text = String::from_utf8(added.stdout).unwrap();
-    let endpoint = text
-        .lines()
-        .find_map(|l| l.strip_prefix("IDENTITY_ENDPOINT="))
-        .unwrap();
-    let header = text
-        .lines()
-        .find_map(|l| l.strip_prefix("IDENTITY_HEADER="))
-        .unwrap();
+    let (endpoint, header, _) = workload(&plane.config, &plane.data_dir, name);
+    managed_identity_token(&endpoint, &header, resource)
+}
+
+/// A token for `resource` from the managed-identity `endpoint` with the workload's `header`,
+/// and its principal id (the token's `oid`).
+pub fn managed_identity_token(endpoint: &str, header: &str, resource: &str) -> (String, String) {
     let rest = endpoint.strip_prefix("http://").unwrap();
     let (host, path) = rest.split_once('/').unwrap();
     let mut stream = TcpStream::connect(host).unwrap();
@@ -317,4 +371,78 @@ pub fn workload_token(plane: &RunningPlane, name: &str, resource: &str) -> (Stri
     )
     .unwrap();
     (token, claims["oid"].as_str().unwrap().to_owned())
+}
+
+/// An HTTPS client of the plane's vault API, trusting the plane's development CA.
+#[derive(Clone)]
+pub struct VaultHttp {
+    client: HttpsClient,
+    base: String,
+}
+
+/// The API version the tests speak.
+pub const API_VERSION: &str = "2026-04-01";
+
+impl VaultHttp {
+    /// A client of the vault at `base` (the banner's vault URL), trusting `ca_pem`.
+    pub fn new(base: &str, ca_pem: &Path) -> Self {
+        let client = https_client(ca_pem, false);
+        Self {
+            client,
+            base: base.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    /// `method path?api-version=..` with an optional bearer token and JSON body: the status
+    /// and the JSON answer (`Null` when the body is not JSON).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> Result<(http::StatusCode, serde_json::Value), hyper_util::client::legacy::Error> {
+        use http_body_util::BodyExt;
+        let mut request = http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}?api-version={API_VERSION}", self.base))
+            .header("content-type", "application/json");
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let response = self
+            .client
+            .request(
+                request
+                    .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+                    .unwrap(),
+            )
+            .await?;
+        let status = response.status();
+        let bytes = match response.into_body().collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(_) => bytes::Bytes::new(),
+        };
+        Ok((
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+        ))
+    }
+
+    /// Sets a secret: the status and answer.
+    pub async fn set_secret(
+        &self,
+        token: &str,
+        name: &str,
+        value: &str,
+    ) -> Result<(http::StatusCode, serde_json::Value), hyper_util::client::legacy::Error> {
+        self.call(
+            "PUT",
+            &format!("/secrets/{name}"),
+            Some(token),
+            Some(serde_json::json!({ "value": value })),
+        )
+        .await
+    }
 }
