@@ -175,7 +175,7 @@ def main():
         "--tls-verify", os.environ["RAMPART_CA"],
         "--checks", "not_a_server_error,response_schema_conformance",
         "--seed", seed,
-        "--max-examples", os.environ.get("RAMPART_SCHEMA_EXAMPLES", "25"),
+        "--max-examples", os.environ.get("RAMPART_SCHEMA_EXAMPLES", "10"),
         "--generation-database", "none",
         "--report", "junit", "--report-dir", str(out_dir),
         "--no-color",
