@@ -58,13 +58,16 @@ fi
 
 # Azure SDK clients, one venv for the Python suites: crates/rampart/tests/identity.rs runs
 # tests/python/test_managed_identity.py, crates/rampart/tests/vault_sdk.rs runs pytest on
-# tests/python/test_vault_secrets.py, with this interpreter.
+# tests/python/test_vault_secrets.py, with this interpreter; crates/rampart/tests/vault_schema.rs
+# runs schemathesis (pinned: its checks and generation change between releases) from it.
 venv="${XDG_CACHE_HOME:-$HOME/.cache}/rampart/venv-identity"
-if ! "$venv/bin/python" -c 'import azure.identity, azure.keyvault.secrets, azure.keyvault.keys, azure.keyvault.certificates, cryptography, pytest' 2>/dev/null; then
-  log "installing azure-identity, azure-keyvault-{secrets,keys,certificates}, cryptography and pytest in $venv"
+schemathesis_version=4.32.5
+if ! "$venv/bin/python" -c 'import azure.identity, azure.keyvault.secrets, azure.keyvault.keys, azure.keyvault.certificates, cryptography, pytest' 2>/dev/null \
+  || [ "$("$venv/bin/schemathesis" --version 2>/dev/null)" != "schemathesis, version $schemathesis_version" ]; then
+  log "installing azure-identity, azure-keyvault-{secrets,keys,certificates}, cryptography, pytest and schemathesis in $venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q azure-identity azure-keyvault-secrets azure-keyvault-keys \
-    azure-keyvault-certificates cryptography pytest
+    azure-keyvault-certificates cryptography pytest "schemathesis==$schemathesis_version"
 fi
 export RAMPART_TEST_PYTHON="$venv/bin/python"
 

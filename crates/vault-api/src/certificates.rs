@@ -341,6 +341,8 @@ impl<'a> CertOut<'a> {
 #[serde(rename_all = "camelCase")]
 struct ListOut<'a> {
     value: Vec<CertOut<'a>>,
+    /// Absent on the last page (the spec's `nextLink` is a string, never null).
+    #[serde(skip_serializing_if = "Option::is_none")]
     next_link: Option<String>,
 }
 

@@ -411,6 +411,8 @@ impl<'a> KeyOut<'a> {
 #[serde(rename_all = "camelCase")]
 struct ListOut<'a> {
     value: Vec<KeyOut<'a>>,
+    /// Absent on the last page (the spec's `nextLink` is a string, never null).
+    #[serde(skip_serializing_if = "Option::is_none")]
     next_link: Option<String>,
 }
 

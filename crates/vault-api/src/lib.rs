@@ -50,6 +50,7 @@ pub mod certificates;
 pub mod context;
 pub mod error;
 pub mod keys;
+mod read_ahead;
 mod secrets;
 pub mod throttle;
 
@@ -262,6 +263,7 @@ impl VaultApi {
                 ApiError::no_route(req.method().as_str(), req.uri().path()).into_response()
             })
             .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+            .layer(axum::middleware::from_fn(read_ahead::read_body_first))
             .with_state(self.clone())
     }
 }

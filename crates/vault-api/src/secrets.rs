@@ -232,6 +232,8 @@ impl<'a> SecretOut<'a> {
 #[serde(rename_all = "camelCase")]
 struct ListOut<'a> {
     value: Vec<SecretOut<'a>>,
+    /// Absent on the last page (the spec's `nextLink` is a string, never null).
+    #[serde(skip_serializing_if = "Option::is_none")]
     next_link: Option<String>,
 }
 
