@@ -3,7 +3,8 @@
 # sign over HTTPS keep-alive (wrk), against
 #   rampart    `rampart up` (Azure Key Vault API, redb storage, fsync per commit)
 #   bao-dev    OpenBao's dev server with -dev-tls (in memory: writes are NOT durable)
-#   bao-raft   OpenBao with integrated raft storage and TLS (durable: the fair write peer)
+#   bao-raft   OpenBao with integrated raft storage, TLS and a file audit device (durable and
+#              audited, as rampart is: the production-like peer)
 # using each one's native API: Azure `GET/PUT /secrets/{name}` and `POST /keys/{name}/sign`
 # (RS256 over a SHA-256 digest); OpenBao KV v2 `GET/POST /v1/secret/data/{name}` and transit
 # `POST /v1/transit/sign/{key}/sha2-256` (prehashed, pkcs1v15 = RS256).
@@ -163,6 +164,12 @@ api_addr = "https://127.0.0.1:$BAO_RAFT_PORT"
 cluster_addr = "https://127.0.0.1:$((BAO_RAFT_PORT + 1))"
 disable_mlock = true
 log_level = "warn"
+# Audited like rampart (which records every request): a file audit device.
+audit "file" "file" {
+  options {
+    file_path = "$dir/audit.log"
+  }
+}
 HCL
   "$BAO" server -config="$dir/bao.hcl" >"$work/bao-raft.out" 2>&1 &
   bao_raft_pid=$!
@@ -181,6 +188,7 @@ HCL
   curl -fsS --cacert "$ca" -o /dev/null -X POST -H "X-Vault-Token: $tok" \
     -d '{"type":"kv","options":{"version":"2"}}' "$bao_raft_url/v1/sys/mounts/secret"
   bao_setup "$bao_raft_url" "$tok" "$ca"
+  [ -s "$dir/audit.log" ] || { echo "bao-raft: the audit device wrote nothing" >&2; return 1; }
   bao_raft_auth="X-Vault-Token: $tok"
 }
 
