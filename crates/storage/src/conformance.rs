@@ -1118,7 +1118,7 @@ pub async fn concurrent_reads_follow_writes(b: &dyn Backend) {
             assert!(seen >= last, "a reader saw {last}, then {seen}");
             last = seen;
             reads += 1;
-            if reads % 16 == 0 {
+            if reads.is_multiple_of(16) {
                 tokio::task::yield_now().await;
             }
         }

@@ -1122,7 +1122,7 @@ pub async fn reads_follow_every_change(ctx: &Ctx) {
                     last = seen;
                 }
                 reads += 1;
-                if reads % 8 == 0 {
+                if reads.is_multiple_of(8) {
                     tokio::task::yield_now().await;
                 }
             }
@@ -1159,7 +1159,7 @@ pub async fn reads_follow_every_change(ctx: &Ctx) {
                 got.attributes, updated.attributes,
                 "attributes after update {n}"
             );
-            if n % 4 == 0 {
+            if n.is_multiple_of(4) {
                 let info = DeletionInfo {
                     deleted_on: 1,
                     scheduled_purge: 2,
