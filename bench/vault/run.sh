@@ -113,7 +113,7 @@ CONF
   # One of each request, checked, before any load.
   curl -fsS --cacert "$ca" -H "$rampart_auth" "$rampart_url/secrets/bench-1?$API" | json 'd["value"]' | grep -q "^$value$"
   curl -fsS --cacert "$ca" -X POST -H "$rampart_auth" -H 'Content-Type: application/json' \
-    -d "{\"alg\":\"RS256\",\"value\":\"$digest_b64u\"}" "$rampart_url/keys/bench-rsa/sign?$API" | json 'd["value"]' >/dev/null
+    -d "{\"alg\":\"RS256\",\"value\":\"$digest_b64u\"}" "$rampart_url/keys/bench-rsa//sign?$API" | json 'd["value"]' >/dev/null
 }
 
 # ---- OpenBao -----------------------------------------------------------------------------------
@@ -207,7 +207,7 @@ measure() { # $1 round, $2 server, $3 op
   case $server/$op in
     rampart/get) method=GET path="/secrets/bench-%d?$API" body= keys=$KEYS ;;
     rampart/set) method=PUT path="/secrets/w-$round-%d?$API" body="{\"value\":\"$value-%d\"}" keys=1000000 ;;
-    rampart/sign) method=POST path="/keys/bench-rsa/sign?$API" body="{\"alg\":\"RS256\",\"value\":\"$digest_b64u\"}" keys=1 ;;
+    rampart/sign) method=POST path="/keys/bench-rsa//sign?$API" body="{\"alg\":\"RS256\",\"value\":\"$digest_b64u\"}" keys=1 ;;
     bao-*/get) method=GET path="/v1/secret/data/bench-%d" body= keys=$KEYS ;;
     bao-*/set) method=POST path="/v1/secret/data/w-$round-%d" body="{\"data\":{\"value\":\"$value-%d\"}}" keys=1000000 ;;
     bao-*/sign) method=POST path="/v1/transit/sign/bench-rsa/sha2-256" body="{\"input\":\"$digest_b64\",\"prehashed\":true,\"signature_algorithm\":\"pkcs1v15\"}" keys=1 ;;
