@@ -54,6 +54,7 @@ macro_rules! conformance_tests {
             concurrent_claims,
             concurrent_write_skew,
             concurrent_mixed_increments,
+            concurrent_reads_follow_writes,
         );
     };
     (@cases $run:path; $($case:ident),* $(,)?) => {
@@ -1061,6 +1062,89 @@ fn assert_entries(page: &Page, expected: &BTreeMap<Vec<u8>, Vec<u8>>, what: &str
         .map(|(k, v)| (show(k), v.as_slice()))
         .collect();
     assert_eq!(got, want, "{what}");
+}
+
+/// Reads never go back in time, whatever caching a backend does: while one task writes
+/// 1, 2, 3, ... to a key (by put, compare-and-swap and transaction in turn, then deletes it),
+/// every read that starts after write `n` returned sees at least `n`, readers never see a
+/// value go down, the writer reads its own writes, and a deleted key reads as absent.
+pub async fn concurrent_reads_follow_writes(b: &dyn Backend) {
+    const WRITES: usize = 60;
+    let key = b"conc/follow";
+    let other = b"conc/follow-other";
+    let finished = AtomicUsize::new(0); // the last write that returned
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let writer = async {
+        for n in 1..=WRITES {
+            let value = n.to_string();
+            match n % 3 {
+                0 => ok(b.put(key, value.as_bytes()).await, "put"),
+                1 => {
+                    let previous = (n - 1).to_string();
+                    let expected = (n > 1).then_some(previous.as_bytes());
+                    let outcome = ok(
+                        b.compare_and_swap(key, expected, Some(value.as_bytes()))
+                            .await,
+                        "compare_and_swap",
+                    );
+                    assert!(outcome.is_swapped(), "write {n}: {outcome:?}");
+                }
+                _ => {
+                    let txn = Transaction::new()
+                        .put(key, value.as_bytes())
+                        .put(other, value.as_bytes());
+                    assert!(commit(b, txn).await.is_committed(), "write {n}");
+                }
+            }
+            finished.store(n, Ordering::SeqCst);
+            assert_eq!(
+                read_counter(b, key).await,
+                n,
+                "the writer did not read its own write {n}"
+            );
+        }
+        done.store(true, Ordering::SeqCst);
+    };
+    let reader = || async {
+        let mut last = 0;
+        let mut reads = 0usize;
+        while !done.load(Ordering::SeqCst) {
+            let floor = finished.load(Ordering::SeqCst);
+            let seen = read_counter(b, key).await;
+            assert!(
+                seen >= floor,
+                "a read started after write {floor} returned saw {seen}"
+            );
+            assert!(seen >= last, "a reader saw {last}, then {seen}");
+            last = seen;
+            reads += 1;
+            if reads.is_multiple_of(16) {
+                tokio::task::yield_now().await;
+            }
+        }
+    };
+    let readers: Vec<_> = (0..TASKS).map(|_| reader()).collect();
+    let readers = join_all(readers);
+    let (_, _) = tokio::join!(writer, readers);
+    assert_eq!(
+        read_counter(b, other).await % 3,
+        2,
+        "the transaction's second key"
+    );
+    assert!(ok(b.delete(key).await, "delete"), "the key existed");
+    assert_eq!(get(b, key).await, None, "a deleted key still reads");
+    let cas = ok(
+        b.compare_and_swap(other, Some(b"59"), None).await,
+        "compare_and_swap delete",
+    );
+    assert!(cas.is_swapped(), "{cas:?}");
+    assert_eq!(
+        get(b, other).await,
+        None,
+        "a key deleted by compare-and-swap still reads"
+    );
+    ok(b.put(key, b"again").await, "put after delete");
+    assert_eq!(get(b, key).await.as_deref(), Some(&b"again"[..]));
 }
 
 async fn increment_with_cas(b: &dyn Backend, key: &[u8]) {

@@ -102,6 +102,16 @@ pub enum StorageError {
         source: Box<redb::Error>,
     },
 
+    /// A redb write was committed in a batch with other writes (group commit) and the batch
+    /// failed: none of it was applied.
+    #[error("redb {op} failed: {reason}")]
+    Batch {
+        /// The operation, e.g. `put`.
+        op: &'static str,
+        /// The batch's error.
+        reason: String,
+    },
+
     /// The blocking task running a redb operation panicked or was cancelled.
     #[error("redb {op} worker task failed")]
     Worker {

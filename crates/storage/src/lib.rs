@@ -34,6 +34,7 @@
 mod backend;
 pub mod error;
 mod postgres_backend;
+mod read_cache;
 mod redb_backend;
 
 #[cfg(feature = "conformance")]

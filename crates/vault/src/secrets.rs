@@ -242,11 +242,10 @@ impl Secrets {
         name: &str,
         version: Option<&str>,
     ) -> Result<Secret> {
-        let found = self
+        let (meta, found) = self
             .store
-            .get_version(&vault.name, KIND, name, version)
+            .get_version_with_meta(&vault.name, KIND, name, version)
             .await?;
-        let meta = self.display_name(vault, name).await?;
         if !found.attributes.enabled {
             return Err(VaultError::Disabled {
                 what: format!("secret {:?}", meta.name),
@@ -263,11 +262,10 @@ impl Secrets {
         name: &str,
         version: Option<&str>,
     ) -> Result<SecretProperties> {
-        let found = self
+        let (meta, found) = self
             .store
-            .get_version(&vault.name, KIND, name, version)
+            .get_version_with_meta(&vault.name, KIND, name, version)
             .await?;
-        let meta = self.display_name(vault, name).await?;
         Ok(props(meta.name, found))
     }
 

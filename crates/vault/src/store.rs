@@ -467,19 +467,36 @@ impl VersionedStore {
         name: &str,
         version: Option<&str>,
     ) -> Result<ObjectVersion> {
+        Ok(self
+            .get_version_with_meta(vault, kind, name, version)
+            .await?
+            .1)
+    }
+
+    /// A version of a live object (`None`: the latest) and the object's metadata (display
+    /// name, latest version), from one read of each. Deleted objects are not found.
+    pub async fn get_version_with_meta(
+        &self,
+        vault: &str,
+        kind: ObjectKind,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<(ObjectMeta, ObjectVersion)> {
         let (vault, name) = (check_name("vault name", vault)?, check_name("name", name)?);
         let obj = Obj {
             vault: &vault,
             kind,
             name: &name,
         };
-        let (_, version) = self.resolve(obj, version, false).await?;
-        self.read_version(obj, &version)
+        let (meta, version) = self.resolve(obj, version, false).await?;
+        let found = self
+            .read_version(obj, &version)
             .await?
             .map(|(v, _)| v)
             .ok_or_else(|| VaultError::NotFound {
                 what: format!("version {version} of {}", obj.describe()),
-            })
+            })?;
+        Ok((meta, found))
     }
 
     /// The metadata and latest version of a deleted (recoverable) object.

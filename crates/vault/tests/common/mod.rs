@@ -117,6 +117,7 @@ macro_rules! vault_suite {
             versioned_store_lifecycle,
             versioned_store_paging,
             concurrent_writers_keep_the_latest_pointer_consistent,
+            reads_follow_every_change,
         );
     };
     (@cases $run:path; $($case:ident),* $(,)?) => {
@@ -1072,5 +1073,136 @@ pub async fn concurrent_writers_keep_the_latest_pointer_consistent(ctx: &Ctx) {
             .ids,
         vec!["hot"]
     );
+    ctx.target.cleanup().await;
+}
+
+/// The value of the latest version of `v/secrets/hot` as a number, `None` when it is not
+/// found (deleted).
+async fn latest_number(s: &VersionedStore) -> Option<usize> {
+    match s.get_version("v", ObjectKind::Secret, "hot", None).await {
+        Ok(v) => Some(std::str::from_utf8(&v.value).unwrap().parse().unwrap()),
+        Err(VaultError::NotFound { .. }) => None,
+        Err(e) => panic!("read failed: {e}"),
+    }
+}
+
+/// Reads never lag behind writes (the redb backend caches records; PostgreSQL, shared by
+/// processes, must not): while one task makes versions 1, 2, 3, ... of a secret and deletes
+/// and recovers it every few versions, readers in this process (and, on PostgreSQL, through a
+/// second connection pool and barrier, as another process would) see every version that was
+/// made before their read started, never a version going back, and the writer sees each
+/// change at once: the new latest, the version list, deleted, recovered, purged.
+pub async fn reads_follow_every_change(ctx: &Ctx) {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    const VERSIONS: usize = 16;
+    let writer_store = VersionedStore::new(ctx.init_key_file().await);
+    let mut reader_stores = vec![writer_store.clone()];
+    if let Target::Postgres(_) = ctx.target {
+        let other = Arc::new(Barrier::new(ctx.target.open().await));
+        other.unseal_with_key_file(ctx.key_file()).await.unwrap();
+        reader_stores.push(VersionedStore::new(other));
+    }
+    let finished = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let k = ObjectKind::Secret;
+    let reader = |s: VersionedStore| {
+        let (finished, done) = (finished.clone(), done.clone());
+        tokio::spawn(async move {
+            let mut last = 0;
+            let mut reads = 0usize;
+            while !done.load(Ordering::SeqCst) {
+                let floor = finished.load(Ordering::SeqCst);
+                // Not found while deleted (or before the first version, or purged).
+                if let Some(seen) = latest_number(&s).await {
+                    assert!(
+                        seen >= floor,
+                        "a read started after version {floor} was made saw {seen}"
+                    );
+                    assert!(seen >= last, "a reader saw {last}, then {seen}");
+                    last = seen;
+                }
+                reads += 1;
+                if reads.is_multiple_of(8) {
+                    tokio::task::yield_now().await;
+                }
+            }
+            reads
+        })
+    };
+    let readers: Vec<_> = (0..4)
+        .map(|i| reader(reader_stores[i % reader_stores.len()].clone()))
+        .collect();
+    let writer = async {
+        let s = &writer_store;
+        for n in 1..=VERSIONS {
+            s.create_version(
+                "v",
+                k,
+                "hot",
+                n.to_string().as_bytes(),
+                Attributes::default(),
+            )
+            .await
+            .unwrap();
+            finished.store(n, Ordering::SeqCst);
+            assert_eq!(latest_number(s).await, Some(n), "latest after version {n}");
+            let (ids, _) = all_pages(s, "v", k, Some("hot"), 1000).await;
+            assert_eq!(ids.len(), n, "version list after version {n}");
+            let updated = s
+                .update_attributes("v", k, "hot", None, |a| {
+                    a.content_type = Some(n.to_string())
+                })
+                .await
+                .unwrap();
+            let got = s.get_version("v", k, "hot", None).await.unwrap();
+            assert_eq!(
+                got.attributes, updated.attributes,
+                "attributes after update {n}"
+            );
+            if n.is_multiple_of(4) {
+                let info = DeletionInfo {
+                    deleted_on: 1,
+                    scheduled_purge: 2,
+                };
+                s.mark_deleted("v", k, "hot", info).await.unwrap();
+                assert_eq!(latest_number(s).await, None, "deleted at {n}");
+                let (_, deleted) = s.get_deleted("v", k, "hot").await.unwrap();
+                assert_eq!(deleted.value.as_slice(), n.to_string().as_bytes());
+                s.recover("v", k, "hot").await.unwrap();
+                assert_eq!(latest_number(s).await, Some(n), "recovered at {n}");
+            }
+        }
+        s.mark_deleted(
+            "v",
+            k,
+            "hot",
+            DeletionInfo {
+                deleted_on: 1,
+                scheduled_purge: 2,
+            },
+        )
+        .await
+        .unwrap();
+        s.purge("v", k, "hot").await.unwrap();
+        assert!(matches!(
+            s.meta("v", k, "hot").await,
+            Err(VaultError::NotFound { .. })
+        ));
+        assert!(matches!(
+            s.get_deleted("v", k, "hot").await,
+            Err(VaultError::NotFound { .. })
+        ));
+        s.create_version("v", k, "hot", b"100", Attributes::default())
+            .await
+            .unwrap();
+        let (ids, _) = all_pages(s, "v", k, Some("hot"), 1000).await;
+        assert_eq!(ids.len(), 1, "a purged name starts a new version list");
+        assert_eq!(latest_number(s).await, Some(100));
+        done.store(true, Ordering::SeqCst);
+    };
+    writer.await;
+    for r in readers {
+        assert!(r.await.unwrap() > 0, "a reader never read");
+    }
     ctx.target.cleanup().await;
 }
