@@ -141,6 +141,7 @@ impl Drop for Transaction {
     fn drop(&mut self) {
         std::mem::take(&mut self.cache).recycle();
         std::mem::take(&mut self.scratch).recycle();
+        recycle_tx_map(std::mem::take(&mut self.data.tx));
     }
 }
 
@@ -205,7 +206,9 @@ impl Ctx<'_> {
                         }
                     }
                     "phase" => out.extend_from_slice(rule.phase.to_string().as_bytes()),
-                    "ver" => out.extend_from_slice(rule.ver.as_deref().unwrap_or_default().as_bytes()),
+                    "ver" => {
+                        out.extend_from_slice(rule.ver.as_deref().unwrap_or_default().as_bytes())
+                    }
                     "logdata" => meta(&rule.logdata, out),
                     _ => {}
                 }
@@ -260,7 +263,42 @@ fn set_value(map: &mut HashMap<String, Vec<u8>>, key: &str, value: &[u8]) {
 const CAPTURE_KEYS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
 
 fn lossy(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+    // `from_utf8` checks ASCII a word at a time; the lossy path only for invalid input.
+    match std::str::from_utf8(b) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(b).into_owned(),
+    }
+}
+
+thread_local! {
+    /// Emptied TX maps of finished transactions, kept with their table allocation.
+    static TX_MAPS: std::cell::RefCell<Vec<HashMap<String, Vec<u8>>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// TX maps kept per thread for reuse.
+const TX_MAPS_MAX: usize = 4;
+
+/// An empty TX map, from this thread's pool when there is one.
+fn take_tx_map() -> HashMap<String, Vec<u8>> {
+    TX_MAPS
+        .with(|p| p.borrow_mut().pop())
+        // CRS sets about a hundred TX variables per transaction: no rehashing on the way.
+        .unwrap_or_else(|| HashMap::with_capacity(128))
+}
+
+/// Returns `map` (emptied) to this thread's pool.
+fn recycle_tx_map(mut map: HashMap<String, Vec<u8>>) {
+    if map.capacity() > 1024 {
+        return;
+    }
+    map.clear();
+    TX_MAPS.with(|p| {
+        let mut p = p.borrow_mut();
+        if p.len() < TX_MAPS_MAX {
+            p.push(map);
+        }
+    });
 }
 
 fn percent_decode(input: &[u8]) -> Vec<u8> {
@@ -310,8 +348,7 @@ impl Transaction {
         let data = TxData {
             unique_id: format!("{epoch:x}{n:08x}").into_bytes(),
             start_epoch: epoch,
-            // CRS sets about a hundred TX variables per transaction: no rehashing on the way.
-            tx: std::collections::HashMap::with_capacity(128),
+            tx: take_tx_map(),
             ..TxData::default()
         };
         Self {
@@ -467,6 +504,7 @@ impl Transaction {
             None
         };
         if let Some(p) = processor {
+            self.cache.clear();
             self.state.body_processor = Some(p.to_owned());
             self.data.reqbody_processor = p.as_bytes().to_vec();
         }
@@ -496,9 +534,11 @@ impl Transaction {
         if let Some(i) = self.catch_up(1) {
             return Some(i);
         }
-        self.cache.clear();
+        // The cache stays valid from phase 1: body processing only adds values (new
+        // allocations), and every setter that frees or rewrites a value clears the cache.
         let cfg = &self.ruleset.inner.config;
         if self.state.body_over_limit && cfg.request_body_limit_action == BodyLimitAction::Reject {
+            self.cache.clear();
             self.data.reqbody_error = true;
             self.data.reqbody_error_msg =
                 b"Request body is larger than the configured limit".to_vec();
@@ -1021,8 +1061,7 @@ impl Transaction {
                         val.write_full_name(&mut h.name);
                         h.value.clear();
                         h.value.extend_from_slice(value);
-                        h.captures =
-                            (want_capture && !m.captures.is_empty()).then_some(m.captures);
+                        h.captures = (want_capture && !m.captures.is_empty()).then_some(m.captures);
                     });
                     if !link.multi_match {
                         break;
@@ -1067,7 +1106,10 @@ impl Transaction {
                     };
                     self.data.persistent.entry(name).or_default()
                 };
-                let k = String::from_utf8_lossy(&key);
+                let k = match std::str::from_utf8(&key) {
+                    Ok(k) => Cow::Borrowed(k),
+                    Err(_) => String::from_utf8_lossy(&key),
+                };
                 match op {
                     SetVarOp::Set => set_value(map, &k, &val),
                     SetVarOp::Delete => {
@@ -1154,6 +1196,8 @@ impl Transaction {
                 }
             }
             Ctl::RequestBodyProcessor(p) => {
+                // The old REQBODY_PROCESSOR value is freed: its cached results must go.
+                self.cache.clear();
                 self.state.body_processor = Some(p.clone());
                 self.data.reqbody_processor = p.as_bytes().to_vec();
             }
