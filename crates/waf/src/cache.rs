@@ -6,54 +6,48 @@
 //! whenever the transaction's data is mutated. A pipeline sharing a prefix with one computed
 //! before (`t:urlDecodeUni,t:lowercase` after `t:urlDecodeUni`) resumes from the cached prefix.
 //!
-//! Keys are addresses and node numbers, never request bytes, so the map uses a cheap
-//! multiplicative hash ([`FastHasher`]) instead of SipHash: an attacker cannot choose them.
-//! The maps and buffers of finished transactions are kept in a small per-thread pool
+//! Keys are addresses and node numbers, never request bytes, so they go into a flat,
+//! open-addressed table with a multiplicative hash (an attacker cannot choose them), cleared
+//! by bumping an epoch number. The tables and buffers of finished transactions are kept in a small per-thread pool
 //! ([`TCache::take`], [`TCache::recycle`]) so a new transaction starts with warm capacity.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::ruleset::PipeNode;
 
-/// A multiplicative hasher for keys that are integers (addresses, indexes), not input bytes.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct FastHasher(u64);
-
+/// The multiplier of the slot hash.
 const K: u64 = 0xf135_7aea_2e62_a9c5;
 
-impl Hasher for FastHasher {
-    fn finish(&self) -> u64 {
-        self.0.rotate_left(26)
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.write_u64(u64::from(*b));
-        }
-    }
-
-    fn write_u32(&mut self, i: u32) {
-        self.write_u64(u64::from(i));
-    }
-
-    fn write_usize(&mut self, i: usize) {
-        self.write_u64(i as u64);
-    }
-
-    fn write_u64(&mut self, i: u64) {
-        self.0 = self.0.wrapping_add(i).wrapping_mul(K);
-    }
+/// One slot of [`TCache`]'s table: a key (pipeline node, value address and length) and the
+/// result, valid while `epoch` is the table's.
+#[derive(Debug, Default, Clone, Copy)]
+struct Slot {
+    epoch: u32,
+    node: u32,
+    ptr: usize,
+    len: usize,
+    result: Option<u32>,
 }
 
-/// A `HashMap` keyed by integers with [`FastHasher`].
-pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
+/// Slots probed per key before an entry is evicted.
+const PROBES: usize = 4;
+/// The table's initial number of slots (a power of two).
+const INITIAL_SLOTS: usize = 1 << 10;
+/// Tables larger than this do not go back to the pool.
+const POOL_MAX_SLOTS: usize = 1 << 16;
 
 /// Cached transformation results.
+///
+/// The table is open-addressed and direct: a key hashes to a slot and the next
+/// [`PROBES`] - 1 ones, compared in full; clearing bumps a epoch number instead of
+/// touching the slots. When every probed slot is taken, the table doubles once it is more than
+/// half full (rehashing the live entries), else the first probed slot is overwritten: a lost
+/// entry only means a transformation is computed again, the answer stays exact.
 #[derive(Debug, Default)]
 pub(crate) struct TCache {
-    map: FastMap<(u32, usize, usize), Option<u32>>,
+    slots: Vec<Slot>,
+    epoch: u32,
+    live: usize,
     arena: Vec<Vec<u8>>,
 }
 
@@ -64,6 +58,14 @@ thread_local! {
 /// Caches kept per thread for reuse (two per transaction).
 const POOL_MAX: usize = 8;
 
+fn slot_hash(node: u32, ptr: usize, len: usize) -> usize {
+    let h = (ptr as u64)
+        .wrapping_add(u64::from(node).wrapping_mul(K))
+        .wrapping_mul(K)
+        ^ (len as u64);
+    (h.wrapping_mul(K) >> 20) as usize
+}
+
 impl TCache {
     /// An empty cache, from this thread's pool when there is one.
     pub(crate) fn take() -> Self {
@@ -73,7 +75,7 @@ impl TCache {
     /// Returns `self` to this thread's pool.
     pub(crate) fn recycle(mut self) {
         self.clear();
-        if self.map.capacity() > 1 << 16 {
+        if self.slots.len() > POOL_MAX_SLOTS {
             return;
         }
         POOL.with(|p| {
@@ -85,8 +87,92 @@ impl TCache {
     }
 
     pub(crate) fn clear(&mut self) {
-        self.map.clear();
+        if self.live > 0 {
+            self.epoch = self.epoch.wrapping_add(1);
+            if self.epoch == 0 {
+                // Wrapped: no slot may look current.
+                self.slots.fill(Slot::default());
+                self.epoch = 1;
+            }
+            self.live = 0;
+        }
         self.arena.clear();
+    }
+
+    fn lookup(&self, node: u32, ptr: usize, len: usize) -> Option<Option<u32>> {
+        let mask = self.slots.len().wrapping_sub(1);
+        let h = slot_hash(node, ptr, len);
+        for i in 0..PROBES {
+            let s = self.slots.get(h.wrapping_add(i) & mask)?;
+            if s.epoch != self.epoch {
+                return None;
+            }
+            if s.node == node && s.ptr == ptr && s.len == len {
+                return Some(s.result);
+            }
+        }
+        None
+    }
+
+    fn insert(&mut self, node: u32, ptr: usize, len: usize, result: Option<u32>) {
+        if self.slots.is_empty() {
+            self.slots = vec![Slot::default(); INITIAL_SLOTS];
+            self.epoch = 1;
+        }
+        let entry = Slot {
+            epoch: self.epoch,
+            node,
+            ptr,
+            len,
+            result,
+        };
+        if !self.place(entry) {
+            if self.live * 2 > self.slots.len() {
+                self.grow();
+                if self.place(entry) {
+                    return;
+                }
+            }
+            // Evict the first probed slot.
+            let mask = self.slots.len() - 1;
+            if let Some(s) = self.slots.get_mut(slot_hash(node, ptr, len) & mask) {
+                *s = entry;
+            }
+        }
+    }
+
+    /// Puts `entry` in a free (or its own) probed slot; false when all are taken.
+    fn place(&mut self, entry: Slot) -> bool {
+        let mask = self.slots.len() - 1;
+        let h = slot_hash(entry.node, entry.ptr, entry.len);
+        let epoch = self.epoch;
+        for i in 0..PROBES {
+            let Some(s) = self.slots.get_mut(h.wrapping_add(i) & mask) else {
+                return false;
+            };
+            if s.epoch != epoch {
+                *s = entry;
+                self.live += 1;
+                return true;
+            }
+            if s.node == entry.node && s.ptr == entry.ptr && s.len == entry.len {
+                *s = entry;
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Doubles the table, keeping the live entries.
+    fn grow(&mut self) {
+        let epoch = self.epoch;
+        let size = self.slots.len() * 2;
+        let old = std::mem::replace(&mut self.slots, vec![Slot::default(); size]);
+        self.live = 0;
+        for s in old.into_iter().filter(|s| s.epoch == epoch) {
+            // An entry that finds no room in the larger table is dropped (recomputed if needed).
+            let _ = self.place(s);
+        }
     }
 
     fn push(&mut self, out: Vec<u8>) -> u32 {
@@ -110,11 +196,11 @@ impl TCache {
         let mut start = 0;
         if memo {
             for (k, node) in path.iter().enumerate().rev() {
-                if let Some(r) = self.map.get(&(*node, ptr, len)) {
+                if let Some(r) = self.lookup(*node, ptr, len) {
                     if k + 1 == path.len() {
-                        return *r;
+                        return r;
                     }
-                    cur = *r;
+                    cur = r;
                     start = k + 1;
                     break;
                 }
@@ -132,7 +218,7 @@ impl TCache {
                 cur = Some(self.push(out));
             }
             if memo {
-                self.map.insert((*node, ptr, len), cur);
+                self.insert(*node, ptr, len, cur);
             }
         }
         cur

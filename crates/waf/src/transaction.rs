@@ -6,6 +6,8 @@
 //! the shared, immutable [`Ruleset`].
 
 use std::borrow::Cow;
+use std::collections::HashMap;
+use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rampart_seclang::{
@@ -18,7 +20,7 @@ use crate::body;
 use crate::cache::TCache;
 use crate::operators::{Expand, OpMatch};
 use crate::ruleset::{Entry, Link, Rule, Ruleset};
-use crate::variables::{ArgEntry, CVar, Coll, Sel, TxData, Val};
+use crate::variables::{ArgEntry, CVar, Coll, Reuse, Sel, TxData, Val};
 
 /// What the gateway must do instead of forwarding.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,12 +130,18 @@ pub struct Transaction {
     pre_bits: Vec<u64>,
     /// Per prefilter group, whether `pre_bits` holds its answer for this phase.
     pre_done: Vec<bool>,
+    /// The values that matched the link being evaluated.
+    hits: Reuse<Hit>,
+    /// Scratch buffers of `setvar` (the expanded name and value).
+    key_buf: Vec<u8>,
+    val_buf: Vec<u8>,
 }
 
 impl Drop for Transaction {
     fn drop(&mut self) {
         std::mem::take(&mut self.cache).recycle();
         std::mem::take(&mut self.scratch).recycle();
+        recycle_tx_map(std::mem::take(&mut self.data.tx));
     }
 }
 
@@ -144,7 +152,8 @@ fn recycle_vals<'b>(mut v: Vec<Val<'_>>) -> Vec<Val<'b>> {
     v.into_iter().map(|_| unreachable!("cleared")).collect()
 }
 
-/// A value that matched.
+/// A value that matched (its buffers are reused from rule to rule, see [`Reuse`]).
+#[derive(Debug, Default)]
 struct Hit {
     name: Vec<u8>,
     value: Vec<u8>,
@@ -158,92 +167,138 @@ struct Ctx<'a> {
 }
 
 impl Expand for Ctx<'_> {
-    fn expand(&self, m: &MacroString) -> Vec<u8> {
-        let mut out = Vec::with_capacity(32);
+    fn expand_into(&self, m: &MacroString, out: &mut Vec<u8>) {
         for part in &m.parts {
             match part {
                 MacroPart::Text(t) => out.extend_from_slice(t.as_bytes()),
                 MacroPart::Var { collection, key } => {
-                    out.extend_from_slice(&self.lookup(collection, key.as_deref()));
+                    self.lookup_into(collection, key.as_deref(), out);
                 }
             }
         }
-        out
     }
 }
 
 impl Ctx<'_> {
-    fn lookup(&self, collection: &str, key: Option<&str>) -> Vec<u8> {
-        if collection == "RULE" {
-            let Some(rule) = self.rule else {
-                return Vec::new();
-            };
-            let key = key.unwrap_or_default().to_ascii_lowercase();
-            return match key.as_str() {
-                "id" => rule.id.to_string().into_bytes(),
-                "msg" => rule
-                    .msg
-                    .as_ref()
-                    .map(|m| {
-                        Ctx {
-                            data: self.data,
-                            rule: None,
-                        }
-                        .expand(m)
-                    })
-                    .unwrap_or_default(),
-                "severity" => rule
-                    .severity
-                    .map(|s| s.level().to_string().into_bytes())
-                    .unwrap_or_default(),
-                "phase" => rule.phase.to_string().into_bytes(),
-                "ver" => rule.ver.clone().unwrap_or_default().into_bytes(),
-                "logdata" => rule
-                    .logdata
-                    .as_ref()
-                    .map(|m| {
-                        Ctx {
-                            data: self.data,
-                            rule: None,
-                        }
-                        .expand(m)
-                    })
-                    .unwrap_or_default(),
-                _ => Vec::new(),
-            };
-        }
-        if collection == "TX"
-            && let Some(key) = key
-        {
-            // The common case (`%{tx.critical_anomaly_score}`): one map lookup, no copies of
-            // the key unless it has upper-case letters.
-            let v = if key.bytes().any(|b| b.is_ascii_uppercase()) {
-                self.data.tx.get(&key.to_ascii_lowercase())
-            } else {
-                self.data.tx.get(key)
-            };
-            return v.cloned().unwrap_or_default();
-        }
-        let coll = Coll::from_name(collection);
-        let var = CVar {
-            coll,
-            sel: match key {
-                Some(k) => Sel::Key(k.to_ascii_lowercase().into_bytes()),
-                None => Sel::All,
-            },
-            count: false,
+    /// Appends the value of `%{collection.key}` to `out`.
+    fn lookup_into(&self, collection: &str, key: Option<&str>, out: &mut Vec<u8>) {
+        let meta = |m: &Option<MacroString>, out: &mut Vec<u8>| {
+            if let Some(m) = m {
+                Ctx {
+                    data: self.data,
+                    rule: None,
+                }
+                .expand_into(m, out);
+            }
         };
-        let mut vals = Vec::new();
-        self.data.collect(&var, &mut vals);
-        vals.into_iter()
-            .next()
-            .map(|v| v.data.into_owned())
-            .unwrap_or_default()
+        match (collection, key) {
+            ("RULE", key) => {
+                let Some(rule) = self.rule else {
+                    return;
+                };
+                let key = key.unwrap_or_default().to_ascii_lowercase();
+                match key.as_str() {
+                    "id" => out.extend_from_slice(rule.id.to_string().as_bytes()),
+                    "msg" => meta(&rule.msg, out),
+                    "severity" => {
+                        if let Some(s) = rule.severity {
+                            out.extend_from_slice(s.level().to_string().as_bytes());
+                        }
+                    }
+                    "phase" => out.extend_from_slice(rule.phase.to_string().as_bytes()),
+                    "ver" => {
+                        out.extend_from_slice(rule.ver.as_deref().unwrap_or_default().as_bytes())
+                    }
+                    "logdata" => meta(&rule.logdata, out),
+                    _ => {}
+                }
+            }
+            ("TX", Some(key)) => {
+                // The common case (`%{tx.critical_anomaly_score}`): one map lookup, no copies
+                // of the key unless it has upper-case letters.
+                let v = if key.bytes().any(|b| b.is_ascii_uppercase()) {
+                    self.data.tx.get(&key.to_ascii_lowercase())
+                } else {
+                    self.data.tx.get(key)
+                };
+                if let Some(v) = v {
+                    out.extend_from_slice(v);
+                }
+            }
+            ("MATCHED_VAR", None) => out.extend_from_slice(&self.data.matched_var),
+            ("MATCHED_VAR_NAME", None) => out.extend_from_slice(&self.data.matched_var_name),
+            _ => {
+                let var = CVar {
+                    coll: Coll::from_name(collection),
+                    sel: match key {
+                        Some(k) => Sel::Key(k.to_ascii_lowercase().into_bytes()),
+                        None => Sel::All,
+                    },
+                    count: false,
+                };
+                let mut vals = Vec::new();
+                self.data.collect(&var, &mut vals);
+                if let Some(v) = vals.first() {
+                    out.extend_from_slice(&v.data);
+                }
+            }
+        }
     }
 }
 
+/// Sets `key` of a collection map to `value`, reusing the existing entry's allocation.
+fn set_value(map: &mut HashMap<String, Vec<u8>>, key: &str, value: &[u8]) {
+    match map.get_mut(key) {
+        Some(v) => {
+            v.clear();
+            v.extend_from_slice(value);
+        }
+        None => {
+            map.insert(key.to_owned(), value.to_vec());
+        }
+    }
+}
+
+/// The names `TX:0` to `TX:9` of the capture variables.
+const CAPTURE_KEYS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+
 fn lossy(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+    // `from_utf8` checks ASCII a word at a time; the lossy path only for invalid input.
+    match std::str::from_utf8(b) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(b).into_owned(),
+    }
+}
+
+thread_local! {
+    /// Emptied TX maps of finished transactions, kept with their table allocation.
+    static TX_MAPS: std::cell::RefCell<Vec<HashMap<String, Vec<u8>>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// TX maps kept per thread for reuse.
+const TX_MAPS_MAX: usize = 4;
+
+/// An empty TX map, from this thread's pool when there is one.
+fn take_tx_map() -> HashMap<String, Vec<u8>> {
+    TX_MAPS
+        .with(|p| p.borrow_mut().pop())
+        // CRS sets about a hundred TX variables per transaction: no rehashing on the way.
+        .unwrap_or_else(|| HashMap::with_capacity(128))
+}
+
+/// Returns `map` (emptied) to this thread's pool.
+fn recycle_tx_map(mut map: HashMap<String, Vec<u8>>) {
+    if map.capacity() > 1024 {
+        return;
+    }
+    map.clear();
+    TX_MAPS.with(|p| {
+        let mut p = p.borrow_mut();
+        if p.len() < TX_MAPS_MAX {
+            p.push(map);
+        }
+    });
 }
 
 fn percent_decode(input: &[u8]) -> Vec<u8> {
@@ -293,8 +348,7 @@ impl Transaction {
         let data = TxData {
             unique_id: format!("{epoch:x}{n:08x}").into_bytes(),
             start_epoch: epoch,
-            // CRS sets about a hundred TX variables per transaction: no rehashing on the way.
-            tx: std::collections::HashMap::with_capacity(128),
+            tx: take_tx_map(),
             ..TxData::default()
         };
         Self {
@@ -306,6 +360,9 @@ impl Transaction {
             vals_buf: Vec::new(),
             pre_bits: vec![0; ruleset.inner.pre_words],
             pre_done: vec![false; ruleset.inner.groups.len()],
+            hits: Reuse::default(),
+            key_buf: Vec::new(),
+            val_buf: Vec::new(),
             ruleset,
         }
     }
@@ -447,6 +504,7 @@ impl Transaction {
             None
         };
         if let Some(p) = processor {
+            self.cache.clear();
             self.state.body_processor = Some(p.to_owned());
             self.data.reqbody_processor = p.as_bytes().to_vec();
         }
@@ -476,9 +534,11 @@ impl Transaction {
         if let Some(i) = self.catch_up(1) {
             return Some(i);
         }
-        self.cache.clear();
+        // The cache stays valid from phase 1: body processing only adds values (new
+        // allocations), and every setter that frees or rewrites a value clears the cache.
         let cfg = &self.ruleset.inner.config;
         if self.state.body_over_limit && cfg.request_body_limit_action == BodyLimitAction::Reject {
+            self.cache.clear();
             self.data.reqbody_error = true;
             self.data.reqbody_error_msg =
                 b"Request body is larger than the configured limit".to_vec();
@@ -787,35 +847,36 @@ impl Transaction {
             if !link.pre.is_empty() && !link.pre.iter().any(|&(g, m)| self.prefilter_pass(g, m)) {
                 // Debug builds (the test suites) check that the skipped link cannot match.
                 #[cfg(debug_assertions)]
-                {
-                    let hits = self.eval_link(rule, link);
-                    assert!(
-                        hits.is_empty(),
-                        "prefilter skipped rule {} whose link matches",
-                        rule.id
-                    );
-                }
+                assert!(
+                    !self.eval_link(rule, link),
+                    "prefilter skipped rule {} whose link matches",
+                    rule.id
+                );
                 return false;
             }
-            let hits = self.eval_link(rule, link);
-            if hits.is_empty() {
+            if !self.eval_link(rule, link) {
                 return false;
             }
-            for hit in hits {
-                if let Some(caps) = hit.captures {
-                    for (i, c) in caps.into_iter().enumerate().take(10) {
-                        self.data.tx.insert(i.to_string(), c);
+            let hits = std::mem::take(&mut self.hits);
+            for hit in hits.as_slice() {
+                if let Some(caps) = &hit.captures {
+                    for (key, c) in CAPTURE_KEYS.iter().zip(caps) {
+                        set_value(&mut self.data.tx, key, c);
                     }
                 }
                 self.data.matched_var_name.clone_from(&hit.name);
                 self.data.matched_var.clone_from(&hit.value);
-                self.data.matched_vars.push((hit.name, hit.value));
+                self.data.matched_vars.push_with(|(n, v)| {
+                    n.clone_from(&hit.name);
+                    v.clone_from(&hit.value);
+                });
                 for a in &link.actions {
                     if matches!(a, RunAction::SetVar { .. }) {
                         self.run_action(rule, a);
                     }
                 }
             }
+            self.hits = hits;
         }
         for link in &rule.links {
             for a in &link.actions {
@@ -932,16 +993,18 @@ impl Transaction {
         self.pre_bits.get(word).is_none_or(|w| w & bit != 0)
     }
 
-    /// The values of `link` that match (a `SecAction` link matches once, with no value).
-    fn eval_link(&mut self, rule: &Rule, link: &Link) -> Vec<Hit> {
-        let mut hits = Vec::new();
+    /// Whether `link` matches; the values that match are left in `self.hits` (a `SecAction`
+    /// link matches once, with no value).
+    fn eval_link(&mut self, rule: &Rule, link: &Link) -> bool {
+        let hits = &mut self.hits;
+        hits.clear();
         if link.no_vars {
-            hits.push(Hit {
-                name: Vec::new(),
-                value: Vec::new(),
-                captures: None,
+            hits.push_with(|h| {
+                h.name.clear();
+                h.value.clear();
+                h.captures = None;
             });
-            return hits;
+            return true;
         }
         let pipes = &self.ruleset.inner.pipes;
         let data = &self.data;
@@ -977,25 +1040,28 @@ impl Transaction {
             let input: &[u8] = &val.data;
             let memo = val.stable && matches!(val.data, Cow::Borrowed(_));
             let first = if link.multi_match { 0 } else { link.path.len() };
-            let mut prev: Option<Vec<u8>> = None;
+            let c = if memo { &mut *cache } else { &mut *scratch };
+            let mut prev: Option<Option<u32>> = None;
             for k in first..=link.path.len() {
                 let path = link.path.get(..k).unwrap_or_default();
-                let c = if memo { &mut *cache } else { &mut *scratch };
                 let r = c.run(pipes, path, input, memo);
                 let value = c.get(r, input);
                 if link.multi_match {
-                    if prev.as_deref() == Some(value) {
+                    // A stage that left the value as the previous one had it is not
+                    // inspected twice.
+                    if prev.is_some_and(|p| c.get(p, input) == value) {
                         continue;
                     }
-                    prev = Some(value.to_vec());
+                    prev = Some(r);
                 }
                 let mut m = OpMatch::default();
                 let res = link.op.eval(value, &ctx, want_capture, &mut m);
                 if res != link.negated {
-                    hits.push(Hit {
-                        name: val.full_name(),
-                        value: value.to_vec(),
-                        captures: (want_capture && !m.captures.is_empty()).then_some(m.captures),
+                    hits.push_with(|h| {
+                        val.write_full_name(&mut h.name);
+                        h.value.clear();
+                        h.value.extend_from_slice(value);
+                        h.captures = (want_capture && !m.captures.is_empty()).then_some(m.captures);
                     });
                     if !link.multi_match {
                         break;
@@ -1004,7 +1070,7 @@ impl Transaction {
             }
         }
         self.vals_buf = recycle_vals(vals);
-        hits
+        !self.hits.is_empty()
     }
 
     fn run_action(&mut self, rule: &Rule, a: &RunAction) {
@@ -1015,16 +1081,19 @@ impl Transaction {
                 op,
                 value,
             } => {
+                let mut key = std::mem::take(&mut self.key_buf);
+                let mut val = std::mem::take(&mut self.val_buf);
+                key.clear();
+                val.clear();
                 let ctx = Ctx {
                     data: &self.data,
                     rule: Some(rule),
                 };
-                let mut key = match String::from_utf8(ctx.expand(name)) {
-                    Ok(k) => k,
-                    Err(e) => lossy(e.as_bytes()),
-                };
+                ctx.expand_into(name, &mut key);
+                if *op != SetVarOp::Delete {
+                    ctx.expand_into(value, &mut val);
+                }
                 key.make_ascii_lowercase();
-                let v = ctx.expand(value);
                 let map = if collection == "TX" {
                     &mut self.data.tx
                 } else {
@@ -1037,24 +1106,38 @@ impl Transaction {
                     };
                     self.data.persistent.entry(name).or_default()
                 };
+                let k = match std::str::from_utf8(&key) {
+                    Ok(k) => Cow::Borrowed(k),
+                    Err(_) => String::from_utf8_lossy(&key),
+                };
                 match op {
-                    SetVarOp::Set => {
-                        map.insert(key, v);
-                    }
+                    SetVarOp::Set => set_value(map, &k, &val),
                     SetVarOp::Delete => {
-                        map.remove(&key);
+                        map.remove(k.as_ref());
                     }
                     SetVarOp::Add | SetVarOp::Sub => {
-                        let cur = map.get(&key).map_or(0, |c| crate::operators::to_int(c));
-                        let d = crate::operators::to_int(&v);
-                        let n = if *op == SetVarOp::Add {
-                            cur.saturating_add(d)
-                        } else {
-                            cur.saturating_sub(d)
+                        let d = crate::operators::to_int(&val);
+                        let apply = |cur: i64| {
+                            if *op == SetVarOp::Add {
+                                cur.saturating_add(d)
+                            } else {
+                                cur.saturating_sub(d)
+                            }
                         };
-                        map.insert(key, n.to_string().into_bytes());
+                        match map.get_mut(k.as_ref()) {
+                            Some(cur) => {
+                                let n = apply(crate::operators::to_int(cur));
+                                cur.clear();
+                                let _ = write!(cur, "{n}");
+                            }
+                            None => {
+                                map.insert(k.into_owned(), apply(0).to_string().into_bytes());
+                            }
+                        }
                     }
                 }
+                self.key_buf = key;
+                self.val_buf = val;
             }
             RunAction::SetEnv { name, value } => {
                 let ctx = Ctx {
@@ -1113,6 +1196,8 @@ impl Transaction {
                 }
             }
             Ctl::RequestBodyProcessor(p) => {
+                // The old REQBODY_PROCESSOR value is freed: its cached results must go.
+                self.cache.clear();
                 self.state.body_processor = Some(p.clone());
                 self.data.reqbody_processor = p.as_bytes().to_vec();
             }

@@ -395,14 +395,47 @@ pub(crate) struct Val<'a> {
 }
 
 impl Val<'_> {
-    /// `ARGS:foo`, `REQUEST_URI`.
-    pub(crate) fn full_name(&self) -> Vec<u8> {
-        let mut n = self.coll.name().as_bytes().to_vec();
+    /// Writes `ARGS:foo`, `REQUEST_URI` into `out` (replacing what it held).
+    pub(crate) fn write_full_name(&self, out: &mut Vec<u8>) {
+        out.clear();
+        out.extend_from_slice(self.coll.name().as_bytes());
         if !self.key.is_empty() {
-            n.push(b':');
-            n.extend_from_slice(&self.key);
+            out.push(b':');
+            out.extend_from_slice(&self.key);
         }
-        n
+    }
+}
+
+/// A list whose elements keep their allocations when it is cleared: [`Reuse::push_with`]
+/// hands a spare element (as it was left) to the caller to overwrite, so a list filled and
+/// cleared once per rule allocates only while it grows.
+#[derive(Debug, Default)]
+pub(crate) struct Reuse<T> {
+    items: Vec<T>,
+    spare: Vec<T>,
+}
+
+impl<T: Default> Reuse<T> {
+    /// Empties the list (the elements' buffers are kept for reuse).
+    pub(crate) fn clear(&mut self) {
+        self.spare.append(&mut self.items);
+    }
+
+    /// Appends an element filled by `fill` from a spare one (whatever it held before).
+    pub(crate) fn push_with(&mut self, fill: impl FnOnce(&mut T)) {
+        let mut x = self.spare.pop().unwrap_or_default();
+        fill(&mut x);
+        self.items.push(x);
+    }
+
+    /// The elements, in order.
+    pub(crate) fn as_slice(&self) -> &[T] {
+        &self.items
+    }
+
+    /// Whether the list is empty.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.items.is_empty()
     }
 }
 
@@ -496,7 +529,7 @@ pub(crate) struct TxData {
     pub env: HashMap<String, Vec<u8>>,
     pub matched_var: Vec<u8>,
     pub matched_var_name: Vec<u8>,
-    pub matched_vars: Vec<(Vec<u8>, Vec<u8>)>,
+    pub matched_vars: Reuse<(Vec<u8>, Vec<u8>)>,
     pub unique_id: Vec<u8>,
     pub highest_severity: Option<u8>,
     pub start_epoch: u64,
@@ -725,7 +758,7 @@ impl TxData {
                 stable: false,
             }),
             Coll::MatchedVars => {
-                for (k, d) in &self.matched_vars {
+                for (k, d) in self.matched_vars.as_slice() {
                     if v.sel.accepts(k) {
                         out.push(Val {
                             coll,
@@ -737,7 +770,7 @@ impl TxData {
                 }
             }
             Coll::MatchedVarsNames => {
-                for (k, _) in &self.matched_vars {
+                for (k, _) in self.matched_vars.as_slice() {
                     if v.sel.accepts(k) {
                         out.push(Val {
                             coll,

@@ -30,8 +30,15 @@ thread_local! {
 
 /// Macro expansion, provided by the transaction.
 pub(crate) trait Expand {
+    /// Appends `m` with its `%{...}` references expanded to `out`.
+    fn expand_into(&self, m: &MacroString, out: &mut Vec<u8>);
+
     /// Expands `%{...}` references in `m`.
-    fn expand(&self, m: &MacroString) -> Vec<u8>;
+    fn expand(&self, m: &MacroString) -> Vec<u8> {
+        let mut out = Vec::with_capacity(32);
+        self.expand_into(m, &mut out);
+        out
+    }
 }
 
 /// An operator argument: literal, or with macros to expand per evaluation.
@@ -312,8 +319,8 @@ mod tests {
 
     struct NoMacros;
     impl Expand for NoMacros {
-        fn expand(&self, _: &MacroString) -> Vec<u8> {
-            b"5".to_vec()
+        fn expand_into(&self, _: &MacroString, out: &mut Vec<u8>) {
+            out.extend_from_slice(b"5");
         }
     }
 
