@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Plain-proxy benchmark, side by side in one run: wrk through the rampart gateway and through
-# nginx (Debian), both in front of the same static upstream on this machine. Prints req/s and
-# p99 latency for each and the ratio rampart/nginx.
-#   bench/gateway-proxy/run.sh            (DURATION=15s CONNECTIONS=50 THREADS=2 by default)
+# nginx (Debian), both in front of the same static upstream on this machine, alternating
+# (nginx, rampart, nginx, rampart, ...) so that both see the same machine load. Prints req/s,
+# p99 latency and server CPU per request (process utime+stime over the run / requests) for
+# every round, then min and median per server, the ratios of the medians, and the load average.
+#   bench/gateway-proxy/run.sh      (ROUNDS=3 DURATION=15s CONNECTIONS=50 THREADS=2 by default;
+#                                    BUILD=0 skips the cargo build)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-15s}
 CONNECTIONS=${CONNECTIONS:-50}
 THREADS=${THREADS:-2}
-UPSTREAM_PORT=18080 NGINX_PORT=18081 RAMPART_PORT=18082
+UPSTREAM_PORT=${UPSTREAM_PORT:-18080} NGINX_PORT=${NGINX_PORT:-18081} RAMPART_PORT=${RAMPART_PORT:-18082}
+RAMPART=${CARGO_TARGET_DIR:-target}/release/rampart
 
 install_missing() {
   local missing=()
@@ -17,8 +22,8 @@ install_missing() {
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
 }
-install_missing wrk nginx
-cargo build --release --locked -p rampart >/dev/null 2>&1
+install_missing wrk nginx curl
+[ "${BUILD:-1}" = 0 ] || cargo build --release --locked -p rampart >/dev/null 2>&1
 
 work=$(mktemp -d)
 pids=()
@@ -59,22 +64,60 @@ listen = "127.0.0.1:0"
 [waf]
 crs = "off"
 CONF
-./target/release/rampart --config "$work/rampart.toml" --data-dir "$work/rampart-data" gateway \
+"$RAMPART" --config "$work/rampart.toml" --data-dir "$work/rampart-data" gateway \
   --listen 127.0.0.1:$RAMPART_PORT --upstream http://127.0.0.1:$UPSTREAM_PORT --dangerous-plaintext \
   >"$work/rampart.out" 2>"$work/rampart.err" &
-pids+=($!)
+rampart_pid=$!
+pids+=("$rampart_pid")
 for _ in $(seq 1 100); do curl -fs -o /dev/null http://127.0.0.1:$RAMPART_PORT/ && break; sleep 0.1; done
 curl -fs -o /dev/null http://127.0.0.1:$NGINX_PORT/
+sleep 0.5
+nginx_workers=$(pgrep -P "$(cat "$work/proxy/nginx.pid")" | tr '\n' ' ')
 
-measure() { # $1 label, $2 port -> "label req/s p99"
-  local out rps p99
-  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -H 'Host: localhost' "http://127.0.0.1:$2/")
+hz=$(getconf CLK_TCK)
+ticks_of() { local t=0; for pid in "$@"; do t=$((t + $(awk '{print $14+$15}' "/proc/$pid/stat"))); done; echo "$t"; }
+to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'; }
+
+measure() { # $1 label, $2 port, $3.. server pids -> prints a line, echoes "rps p99_ms cpu_us_per_req"
+  local label=$1 port=$2; shift 2
+  local t0 t1 out rps reqs p99 cpu
+  t0=$(ticks_of "$@")
+  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -H 'Host: localhost' "http://127.0.0.1:$port/")
+  t1=$(ticks_of "$@")
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-  p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
-  printf '%-8s %12s req/s   p99 %s\n' "$1" "$rps" "$p99" >&2
-  echo "$rps"
+  reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+  p99=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
+  cpu=$(awk -v d=$((t1 - t0)) -v n="$reqs" -v hz="$hz" 'BEGIN { printf "%.1f", d * 1e6 / hz / n }')
+  printf '  %-8s %10s req/s   p99 %7s ms   cpu %6s us/req\n' "$label" "$rps" "$p99" "$cpu" >&2
+  echo "$rps $p99 $cpu"
 }
-echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, static upstream (nginx), same machine, same run:" >&2
-nginx_rps=$(measure nginx $NGINX_PORT)
-rampart_rps=$(measure rampart $RAMPART_PORT)
-awk -v r="$rampart_rps" -v n="$nginx_rps" 'BEGIN { printf "ratio rampart/nginx: %.2f\n", r / n }'
+
+stats() { # stdin: numbers -> "min median"
+  sort -g | awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%s %s", v[1], m }'
+}
+
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, static upstream (nginx), same machine, same run, $ROUNDS rounds alternating:" >&2
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+: > "$work/nginx.tsv"; : > "$work/rampart.tsv"
+for round in $(seq 1 "$ROUNDS"); do
+  echo "round $round" >&2
+  measure nginx "$NGINX_PORT" $nginx_workers >> "$work/nginx.tsv"
+  measure rampart "$RAMPART_PORT" "$rampart_pid" >> "$work/rampart.tsv"
+done
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+
+summary() { # $1 file, $2 column -> "min median"
+  awk -v c="$2" '{ print $c }' "$1" | stats
+}
+read -r n_rps_min n_rps_med < <(summary "$work/nginx.tsv" 1)
+read -r r_rps_min r_rps_med < <(summary "$work/rampart.tsv" 1)
+read -r n_p99_min n_p99_med < <(summary "$work/nginx.tsv" 2)
+read -r r_p99_min r_p99_med < <(summary "$work/rampart.tsv" 2)
+read -r n_cpu_min n_cpu_med < <(summary "$work/nginx.tsv" 3)
+read -r r_cpu_min r_cpu_med < <(summary "$work/rampart.tsv" 3)
+printf '%-8s req/s min %s median %s   p99 ms min %s median %s   cpu us/req min %s median %s\n' \
+  nginx "$n_rps_min" "$n_rps_med" "$n_p99_min" "$n_p99_med" "$n_cpu_min" "$n_cpu_med"
+printf '%-8s req/s min %s median %s   p99 ms min %s median %s   cpu us/req min %s median %s\n' \
+  rampart "$r_rps_min" "$r_rps_med" "$r_p99_min" "$r_p99_med" "$r_cpu_min" "$r_cpu_med"
+awk -v r="$r_rps_med" -v n="$n_rps_med" -v rp="$r_p99_med" -v np="$n_p99_med" -v rc="$r_cpu_med" -v nc="$n_cpu_med" \
+  'BEGIN { printf "ratio rampart/nginx (medians): req/s %.2fx   p99 %.2fx   cpu per request %.2fx\n", r / n, rp / np, rc / nc }'

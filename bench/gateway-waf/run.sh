@@ -4,7 +4,8 @@
 # ../shared/peers/nginx-modsec.sh), both in front of the same static nginx upstream. Reports
 # req/s, p99 and server CPU per request (process utime+stime over the run / requests: the figure
 # that survives a noisy shared machine) for each, and the ratios.
-#   bench/gateway-waf/run.sh        (DURATION=15s CONNECTIONS=50 THREADS=2 by default)
+#   bench/gateway-waf/run.sh        (DURATION=15s CONNECTIONS=50 THREADS=2 by default; BUILD=0
+#                                    skips the cargo build)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION=${DURATION:-15s}
@@ -23,7 +24,8 @@ for tool in wrk nginx curl; do command -v "$tool" >/dev/null || need+=("$tool");
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx libnginx-mod-http-modsecurity wrk curl >/dev/null
 fi
-cargo build --release --locked -p rampart >/dev/null 2>&1
+[ "${BUILD:-1}" = 0 ] || cargo build --release --locked -p rampart >/dev/null 2>&1
+RAMPART=${CARGO_TARGET_DIR:-target}/release/rampart
 
 work=$(mktemp -d)
 cleanup() {
@@ -46,7 +48,7 @@ listen = "127.0.0.1:0"
 crs = "$CRS"
 paranoia_level = 1
 CONF
-./target/release/rampart --config "$work/rampart.toml" --data-dir "$work/rampart-data" gateway \
+"$RAMPART" --config "$work/rampart.toml" --data-dir "$work/rampart-data" gateway \
   --listen 127.0.0.1:$RAMPART_PORT --upstream http://127.0.0.1:$STATIC_PORT --dangerous-plaintext \
   >"$work/rampart.out" 2>"$work/rampart.err" &
 rampart_pid=$!
@@ -81,7 +83,9 @@ measure() { # $1 label, $2 port, $3.. pids -> prints a line, echoes "rps cpu_us_
 }
 
 echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION GET $TARGET, CRS v4.28.0 PL1 blocking, static upstream, same run:" >&2
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 read -r peer_rps peer_cpu < <(measure "nginx+ModSecurity+CRS" $WAF_PORT $(nginx_workers))
 read -r ours_rps ours_cpu < <(measure "rampart+CRS" $RAMPART_PORT "$rampart_pid")
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 awk -v r="$ours_rps" -v n="$peer_rps" -v rc="$ours_cpu" -v nc="$peer_cpu" \
   'BEGIN { printf "ratio req/s rampart/nginx+modsec: %.1fx   CPU per request nginx+modsec/rampart: %.1fx\n", r / n, nc / rc }'

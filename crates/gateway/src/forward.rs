@@ -84,10 +84,17 @@ type UpstreamBody = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
 /// Warning lines about denied requests, per second, for the whole process.
 static DENIAL_LOG: LogBudget = LogBudget::new(20);
 
-/// Sends requests to the routes' upstream pools over a shared connection pool.
+/// The connector every upstream connection is made with (HTTP, or HTTPS with the system's
+/// roots).
+pub(crate) type UpstreamConnector = HttpsConnector<HttpConnector>;
+
+/// An upstream connection pool. Each worker thread has its own, so a request and the
+/// connection it travels on stay on one thread.
+pub(crate) type UpstreamClient = Client<UpstreamConnector, UpstreamBody>;
+
+/// Sends requests to the routes' upstream pools, over the calling worker's connection pool.
 #[derive(Debug, Clone)]
 pub(crate) struct Forwarder {
-    client: Client<HttpsConnector<HttpConnector>, UpstreamBody>,
     router: Arc<Router>,
     min_body_rate: MinRate,
     rate_limiter: Option<Arc<RateLimiter>>,
@@ -100,6 +107,39 @@ pub(crate) struct Forwarder {
     filters: Filters,
     deny_observer: Option<Arc<dyn DenyObserver>>,
     authenticator: Option<Arc<dyn Authenticator>>,
+    metrics: Arc<RequestMetrics>,
+}
+
+/// The per-request metrics, looked up once rather than on every request.
+#[derive(Debug)]
+struct RequestMetrics {
+    /// `rampart_gateway_requests_total` by status class: 1xx to 5xx.
+    requests_by_class: [metrics::Counter; 5],
+    duration: metrics::Histogram,
+}
+
+impl RequestMetrics {
+    fn new() -> Self {
+        let class = |class: &'static str| metrics::counter!("rampart_gateway_requests_total", "status" => class);
+        Self {
+            requests_by_class: [
+                class("1xx"),
+                class("2xx"),
+                class("3xx"),
+                class("4xx"),
+                class("5xx"),
+            ],
+            duration: metrics::histogram!("rampart_gateway_request_duration_seconds"),
+        }
+    }
+
+    fn record(&self, status: u16, elapsed: Duration) {
+        let class = usize::from(status.clamp(100, 599) / 100 - 1);
+        if let Some(counter) = self.requests_by_class.get(class) {
+            counter.increment(1);
+        }
+        self.duration.record(elapsed.as_secs_f64());
+    }
 }
 
 /// What the gateway knows about the connection a request came on.
@@ -109,21 +149,31 @@ pub(crate) struct ConnectionInfo {
     pub tls: bool,
 }
 
-/// The HTTP client every upstream request and health check goes through.
-pub(crate) fn upstream_client<B>() -> Result<Client<HttpsConnector<HttpConnector>, B>, GatewayError>
-where
-    B: hyper::body::Body + Send + 'static,
-    B::Data: Send,
-{
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
+/// The connector for upstream connections: plain HTTP or HTTPS (the system's roots), with
+/// Nagle's algorithm off (a request is written at once, not held for the previous ACK).
+pub(crate) fn upstream_connector() -> Result<UpstreamConnector, GatewayError> {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    Ok(hyper_rustls::HttpsConnectorBuilder::new()
         .with_native_roots()
         .map_err(GatewayErrorKind::UpstreamTls)?
         .https_or_http()
         .enable_http1()
-        .build();
-    Ok(Client::builder(TokioExecutor::new())
+        .wrap_connector(http))
+}
+
+/// An HTTP client with its own connection pool over `connector`: one per worker thread for
+/// requests, one per pool for health checks. Its connection tasks run on the runtime that
+/// sends the requests.
+pub(crate) fn upstream_client<B>(connector: UpstreamConnector) -> Client<UpstreamConnector, B>
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+{
+    Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(90))
-        .build(https))
+        .build(connector)
 }
 
 impl Forwarder {
@@ -135,7 +185,6 @@ impl Forwarder {
             .transpose()
             .map_err(|error| GatewayErrorKind::RateLimit(error.to_string()))?;
         Ok(Self {
-            client: upstream_client()?,
             router,
             min_body_rate: options.min_request_body_rate,
             rate_limiter: rate_limiter.map(Arc::new),
@@ -148,6 +197,7 @@ impl Forwarder {
             filters: options.filters.clone().into(),
             deny_observer: options.deny_observer.clone(),
             authenticator: options.authenticator.clone(),
+            metrics: Arc::new(RequestMetrics::new()),
         })
     }
 
@@ -156,16 +206,16 @@ impl Forwarder {
         &self.router
     }
 
-    /// A forwarder for new options that keeps what did not change: the upstream connection
-    /// pool, the rate-limit buckets (when the limits are the same) and the load-shedding gate
-    /// with its in-flight count (when its bounds are the same).
+    /// A forwarder for new options that keeps what did not change: the rate-limit buckets
+    /// (when the limits are the same) and the load-shedding gate with its in-flight count
+    /// (when its bounds are the same). The upstream connection pools belong to the worker
+    /// threads and stay as they are.
     pub(crate) fn rebuilt(
         &self,
         options: &GatewayOptions,
         router: Arc<Router>,
     ) -> Result<Self, GatewayError> {
         let mut next = Self::new(options, router)?;
-        next.client = self.client.clone();
         if next.rate_limit_options == self.rate_limit_options {
             next.rate_limiter.clone_from(&self.rate_limiter);
         }
@@ -175,27 +225,27 @@ impl Forwarder {
         Ok(next)
     }
 
-    /// Forwards one request; every failure becomes a response, never an error.
+    /// Forwards one request over `client` (the worker's pool); every failure becomes a
+    /// response, never an error.
     pub(crate) async fn handle(
         &self,
         request: Request<Incoming>,
         connection: ConnectionInfo,
+        client_pool: &UpstreamClient,
     ) -> Result<Response<GatewayBody>, Infallible> {
         let started = Instant::now();
-        let request_id = uuid::Uuid::now_v7().to_string();
+        let request_id = crate::request_id::new_request_id();
         let method = request.method().clone();
-        let path = request.uri().path().to_owned();
+        let target = request.uri().clone();
         let client = client_address(
             connection.peer.ip(),
             request.headers(),
             &self.trusted_proxies,
         );
-        let path_and_query = request
-            .uri()
-            .path_and_query()
-            .map_or("/", PathAndQuery::as_str)
-            .to_owned();
-        let mut response = match self.forward(request, connection, client, &request_id).await {
+        let mut response = match self
+            .forward(request, connection, client, &request_id, client_pool)
+            .await
+        {
             Ok(response) => response,
             Err(failure) => {
                 if let Some((by, denial)) = failure.denial() {
@@ -218,7 +268,10 @@ impl Forwarder {
                             request_id: request_id.clone(),
                             client,
                             method: method.to_string(),
-                            path: path_and_query,
+                            path: target
+                                .path_and_query()
+                                .map_or("/", PathAndQuery::as_str)
+                                .to_owned(),
                             by,
                             status: denial.status.as_u16(),
                             reason: denial.reason,
@@ -234,15 +287,12 @@ impl Forwarder {
         }
         let status = response.status().as_u16();
         let elapsed = started.elapsed();
-        metrics::counter!("rampart_gateway_requests_total", "status" => status_class(status))
-            .increment(1);
-        metrics::histogram!("rampart_gateway_request_duration_seconds")
-            .record(elapsed.as_secs_f64());
+        self.metrics.record(status, elapsed);
         tracing::info!(
             request_id,
             %client,
             %method,
-            path,
+            path = target.path(),
             status,
             elapsed_ms = elapsed.as_secs_f64() * 1000.0,
             "request"
@@ -300,17 +350,13 @@ impl Forwarder {
         connection: ConnectionInfo,
         client: std::net::IpAddr,
         request_id: &str,
+        client_pool: &UpstreamClient,
     ) -> Result<Response<GatewayBody>, Failure> {
-        let client_path = request
-            .uri()
-            .path_and_query()
-            .map_or("/", PathAndQuery::as_str)
-            .to_owned();
         if let Some(outer_edge) = &self.require_edge
             && let Err(rejection) = outer_edge.verify(
                 request.headers(),
                 request.method().as_str(),
-                &client_path,
+                client_path(request.uri()),
                 unix_now(),
             )
         {
@@ -327,12 +373,16 @@ impl Forwarder {
             }
         }
         let (mut parts, body) = request.into_parts();
-        let host = parts
+        // HTTP/1.1 names the host in `Host`; HTTP/2 in `:authority`, which becomes `Host`
+        // upstream.
+        let host_header = parts
             .headers
             .get(header::HOST)
             .and_then(|value| value.to_str().ok())
-            .map(str::to_owned)
-            .or_else(|| parts.uri.authority().map(|authority| authority.to_string()));
+            .map(str::to_owned);
+        let host_from_header = host_header.is_some();
+        let host =
+            host_header.or_else(|| parts.uri.authority().map(|authority| authority.to_string()));
         let route = self
             .router
             .route(host.as_deref(), parts.uri.path())
@@ -395,7 +445,9 @@ impl Forwarder {
                 request_id,
             },
         );
-        if let Some(host) = host.and_then(|host| HeaderValue::from_str(&host).ok()) {
+        if !host_from_header
+            && let Some(host) = host.and_then(|host| HeaderValue::from_str(&host).ok())
+        {
             parts.headers.insert(header::HOST, host);
         }
 
@@ -413,12 +465,20 @@ impl Forwarder {
         };
         let mut body = body.map(|body| MinRateBody::new(body, self.min_body_rate).boxed());
         let mut last_failure = Failure::Unreachable;
-        for backend in route.pool.candidates().into_iter().take(attempts) {
+        let candidates = route.pool.candidates();
+        let attempts = attempts.min(candidates.len());
+        let mut client_headers = Some(std::mem::take(&mut parts.headers));
+        for (attempt, backend) in candidates.into_iter().take(attempts).enumerate() {
             let uri = backend
                 .target
-                .uri_for(&client_path)
+                .uri_for(client_path(&parts.uri))
                 .map_err(|_| Failure::BadRequest)?;
-            let mut headers = parts.headers.clone();
+            // The last attempt takes the client's headers; earlier ones send copies.
+            let mut headers = if attempt + 1 == attempts {
+                client_headers.take().unwrap_or_default()
+            } else {
+                client_headers.clone().unwrap_or_default()
+            };
             if let Some(lock) = &self.origin_lock {
                 let signed_path = uri.path_and_query().map_or("/", PathAndQuery::as_str);
                 lock.sign(
@@ -443,10 +503,10 @@ impl Forwarder {
             *upstream_request.version_mut() = Version::HTTP_11;
             *upstream_request.headers_mut() = headers;
             let outcome =
-                tokio::time::timeout(route.timeout, self.client.request(upstream_request)).await;
+                tokio::time::timeout(route.timeout, client_pool.request(upstream_request)).await;
             match outcome {
                 Ok(Ok(response)) => {
-                    route.pool.report(&backend, true);
+                    route.pool.report(backend, true);
                     let (mut response_parts, response_body) = response.into_parts();
                     strip_hop_by_hop(&mut response_parts.headers);
                     let response_body =
@@ -462,12 +522,12 @@ impl Forwarder {
                 }
                 Ok(Err(error)) => {
                     tracing::warn!(request_id, backend = %backend.url, %error, "upstream request failed");
-                    route.pool.report(&backend, false);
+                    route.pool.report(backend, false);
                     last_failure = Failure::Unreachable;
                 }
                 Err(_) => {
                     tracing::warn!(request_id, backend = %backend.url, "upstream timed out");
-                    route.pool.report(&backend, false);
+                    route.pool.report(backend, false);
                     last_failure = Failure::Timeout;
                 }
             }
@@ -476,6 +536,11 @@ impl Forwarder {
         }
         Err(last_failure)
     }
+}
+
+/// The path and query of a request target, `/` when it has none (`OPTIONS *` and the like).
+fn client_path(uri: &Uri) -> &str {
+    uri.path_and_query().map_or("/", PathAndQuery::as_str)
 }
 
 fn full_body(bytes: Bytes) -> UpstreamBody {
@@ -730,16 +795,6 @@ pub(crate) fn error_response(
         HeaderValue::from_static("application/json"),
     );
     response
-}
-
-fn status_class(status: u16) -> &'static str {
-    match status {
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        _ => "5xx",
-    }
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ mod headers;
 mod log_budget;
 mod rate;
 mod ratelimit;
+mod request_id;
 mod server;
 mod shedding;
 mod shield;

@@ -1,8 +1,18 @@
-//! Listeners: accepting connections, TLS handshakes, HTTP/1.1 and HTTP/2, graceful shutdown.
+//! Listeners: worker threads, accepting connections, TLS handshakes, HTTP/1.1 and HTTP/2,
+//! graceful shutdown.
+//!
+//! The gateway runs thread-per-core: each worker thread has its own single-threaded event
+//! loop, its own listening socket on the gateway's address (`SO_REUSEPORT`: the kernel spreads
+//! new connections over them) and its own upstream connection pool. A connection, its requests
+//! and the upstream connections they use stay on one thread, so forwarding a request never
+//! wakes another thread. What must be global is shared between the workers: connection caps
+//! and fair shedding, rate-limit buckets, the load-shedding gate, the live settings that a
+//! reload swaps, metrics.
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use http_body_util::BodyExt as _;
@@ -10,11 +20,12 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::{oneshot, watch};
 use tokio_rustls::TlsAcceptor;
 
 use crate::error::{GatewayError, GatewayErrorKind};
-use crate::forward::{ConnectionInfo, Forwarder};
+use crate::forward::{ConnectionInfo, Forwarder, UpstreamClient, UpstreamConnector};
 use crate::rate::{MinRate, MinRateIo};
 use crate::ratelimit::RateLimitOptions;
 use crate::shedding::LoadShedding;
@@ -63,6 +74,9 @@ pub struct GatewayOptions {
     /// Verifies callers of routes with an [`auth`](RouteOptions::auth) policy. A route that
     /// demands identity while none is set refuses every request (fail closed).
     pub authenticator: Option<Arc<dyn crate::auth::Authenticator>>,
+    /// Worker threads, each with its own event loop, listening socket and upstream connection
+    /// pool; 0 means one per CPU the process may run on.
+    pub workers: usize,
 }
 
 /// Protocol-level bounds: request head size, and HTTP/2 abuse limits (stream floods, rapid
@@ -122,15 +136,27 @@ impl GatewayOptions {
             filters: Vec::new(),
             deny_observer: None,
             authenticator: None,
+            workers: 0,
+        }
+    }
+
+    /// The number of worker threads these options ask for (at least one).
+    fn worker_count(&self) -> usize {
+        match self.workers {
+            0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            workers => workers,
         }
     }
 }
 
 /// A gateway bound to its listen address, ready to serve.
 pub struct Gateway {
-    listener: TcpListener,
+    /// One listening socket per worker, all on `local_addr`.
+    listeners: Vec<std::net::TcpListener>,
+    local_addr: SocketAddr,
     tls: Option<TlsAcceptor>,
     live: Arc<Live>,
+    connector: UpstreamConnector,
     options: GatewayOptions,
 }
 
@@ -139,10 +165,29 @@ pub struct Gateway {
 #[derive(Debug)]
 struct Live {
     forwarder: std::sync::RwLock<Arc<Forwarder>>,
+    /// Bumped after every swap, so workers know when their copy is stale without taking the
+    /// lock.
+    generation: AtomicU64,
     health_checks: std::sync::Mutex<tokio::task::JoinSet<()>>,
 }
 
 impl Live {
+    fn new(forwarder: Forwarder) -> Self {
+        Self {
+            forwarder: std::sync::RwLock::new(Arc::new(forwarder)),
+            generation: AtomicU64::new(0),
+            health_checks: std::sync::Mutex::new(tokio::task::JoinSet::new()),
+        }
+    }
+
+    fn swap(&self, next: Forwarder) {
+        match self.forwarder.write() {
+            Ok(mut guard) => *guard = Arc::new(next),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(next),
+        }
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
     fn current(&self) -> Arc<Forwarder> {
         match self.forwarder.read() {
             Ok(guard) => Arc::clone(&guard),
@@ -186,10 +231,7 @@ impl GatewayReloader {
         let router = Arc::new(Router::new(&options.routes, options.request_timeout)?);
         let next = self.live.current().rebuilt(options, Arc::clone(&router))?;
         self.live.check_health_of(&router);
-        match self.live.forwarder.write() {
-            Ok(mut guard) => *guard = Arc::new(next),
-            Err(poisoned) => *poisoned.into_inner() = Arc::new(next),
-        }
+        self.live.swap(next);
         metrics::counter!("rampart_gateway_reloads_total").increment(1);
         tracing::info!(routes = options.routes.len(), "gateway settings reloaded");
         Ok(())
@@ -200,7 +242,8 @@ impl std::fmt::Debug for Gateway {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter
             .debug_struct("Gateway")
-            .field("listener", &self.listener)
+            .field("local_addr", &self.local_addr)
+            .field("workers", &self.listeners.len())
             .field("tls", &self.tls.is_some())
             .field("options", &self.options)
             .finish_non_exhaustive()
@@ -208,29 +251,32 @@ impl std::fmt::Debug for Gateway {
 }
 
 impl Gateway {
-    /// Binds the listen address and checks the upstream.
+    /// Binds the listen address (one socket per worker) and checks the upstream.
     pub async fn bind(options: GatewayOptions) -> Result<Self, GatewayError> {
         let router = Arc::new(Router::new(&options.routes, options.request_timeout)?);
         let forwarder = Forwarder::new(&options, router)?;
-        let live = Arc::new(Live {
-            forwarder: std::sync::RwLock::new(Arc::new(forwarder)),
-            health_checks: std::sync::Mutex::new(tokio::task::JoinSet::new()),
-        });
-        let listener =
-            TcpListener::bind(options.listen)
-                .await
-                .map_err(|source| GatewayErrorKind::Bind {
-                    addr: options.listen,
-                    source,
-                })?;
+        let connector = crate::forward::upstream_connector()?;
+        let live = Arc::new(Live::new(forwarder));
+        let bind_error = |source| GatewayErrorKind::Bind {
+            addr: options.listen,
+            source,
+        };
+        let listeners =
+            bind_listeners(options.listen, options.worker_count()).map_err(bind_error)?;
+        let local_addr = match listeners.first() {
+            Some(listener) => listener.local_addr().map_err(bind_error)?,
+            None => options.listen,
+        };
         let tls = options
             .tls
             .as_ref()
             .map(|tls| TlsAcceptor::from(Arc::clone(&tls.config)));
         Ok(Self {
-            listener,
+            listeners,
+            local_addr,
             tls,
             live,
+            connector,
             options,
         })
     }
@@ -244,35 +290,38 @@ impl Gateway {
 
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.listener.local_addr()
+        Ok(self.local_addr)
     }
 
     /// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests
-    /// finish for at most `grace`.
+    /// finish for at most `grace`. The workers run on threads of their own; dropping this
+    /// future stops them at once.
     pub async fn serve(self, shutdown: impl Future<Output = ()>, grace: Duration) {
-        let graceful = GracefulShutdown::new();
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        let limits = self.options.protocol_limits;
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            // The whole-head deadline is the connection's idle deadline (see `Connection`),
-            // measured by the gateway: hyper's own timer can fire while a long response is
-            // still being written, and does not cover HTTP/2 or protocol detection.
-            .header_read_timeout(None)
-            .max_buf_size(limits.max_request_head_bytes.max(8192))
-            .max_headers(limits.max_headers);
-        builder
-            .http2()
-            .timer(TokioTimer::new())
-            .max_concurrent_streams(limits.h2_max_concurrent_streams)
-            .max_header_list_size(limits.h2_max_header_list_bytes)
-            .max_pending_accept_reset_streams(limits.h2_max_pending_accept_reset_streams)
-            .max_local_error_reset_streams(limits.h2_max_local_error_reset_streams)
-            .keep_alive_interval(limits.h2_keep_alive_interval)
-            .keep_alive_timeout(limits.h2_keep_alive_interval);
-        let builder = Arc::new(builder);
+        let builder = Arc::new(protocol_builder(self.options.protocol_limits));
         let tracker = ConnectionTracker::new(self.options.limits);
+        let (stop, stopping) = watch::channel(Stop::Serving);
+        let stop = StopOnDrop(stop);
+        let workers: Vec<_> = self
+            .listeners
+            .into_iter()
+            .enumerate()
+            .map(|(index, listener)| {
+                Worker {
+                    index,
+                    listener,
+                    client: Arc::new(crate::forward::upstream_client(self.connector.clone())),
+                    tracker: Arc::clone(&tracker),
+                    builder: Arc::clone(&builder),
+                    tls: self.tls.clone(),
+                    tls_handshake_timeout: self.options.tls_handshake_timeout,
+                    min_response_rate: self.options.min_response_rate,
+                    idle_timeout: self.options.header_read_timeout,
+                    live: Arc::new(WorkerForwarder::new(Arc::clone(&self.live))),
+                    stop: stopping.clone(),
+                }
+                .start()
+            })
+            .collect();
         let mut background = tokio::task::JoinSet::new();
         if let Some(reloader) = self
             .options
@@ -283,12 +332,211 @@ impl Gateway {
             background.spawn(reloader.watch(Duration::from_secs(5)));
         }
         self.live.check_health_of(self.live.current().router());
+        // The active/idle connection gauges change with every request: published once a
+        // second rather than per request.
+        let mut gauges = tokio::time::interval(Duration::from_secs(1));
+        gauges.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
-                accepted = self.listener.accept() => match accepted {
+                () = &mut shutdown => break,
+                _ = gauges.tick() => tracker.publish(),
+            }
+        }
+        stop.0.send_replace(Stop::Draining(grace));
+        background.abort_all();
+        self.live.stop_health_checks();
+        tracing::info!(open_connections = tracker.open(), "gateway draining");
+        let mut drained = true;
+        for finished in workers {
+            drained &= finished.await.unwrap_or(false);
+        }
+        if !drained {
+            tracing::warn!(
+                grace_ms = grace.as_millis() as u64,
+                "grace period over; closing remaining connections"
+            );
+        }
+    }
+}
+
+/// Binds `count` listening sockets on `addr`: one plain socket when `count` is 1, otherwise
+/// a `SO_REUSEPORT` group on the same port (the kernel spreads connections over them).
+fn bind_listeners(addr: SocketAddr, count: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
+    // An ordinary bind first: it fails when anything listens on the address already (a
+    // reuse-port group included, so a second gateway on the same port is refused instead of
+    // joining the group), and it picks the port when `addr` asks for any (port 0).
+    let first = std::net::TcpListener::bind(addr)?;
+    if count <= 1 {
+        first.set_nonblocking(true)?;
+        return Ok(vec![first]);
+    }
+    let addr = first.local_addr()?;
+    drop(first);
+    (0..count)
+        .map(|_| {
+            let socket = if addr.is_ipv4() {
+                TcpSocket::new_v4()?
+            } else {
+                TcpSocket::new_v6()?
+            };
+            socket.set_reuseaddr(true)?;
+            socket.set_reuseport(true)?;
+            socket.bind(addr)?;
+            socket.listen(1024)?.into_std()
+        })
+        .collect()
+}
+
+/// The HTTP/1.1 and HTTP/2 server settings every connection is served with.
+fn protocol_builder(limits: ProtocolLimits) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        // The whole-head deadline is the connection's idle deadline (see `Connection`),
+        // measured by the gateway: hyper's own timer can fire while a long response is
+        // still being written, and does not cover HTTP/2 or protocol detection.
+        .header_read_timeout(None)
+        .max_buf_size(limits.max_request_head_bytes.max(8192))
+        .max_headers(limits.max_headers);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.h2_max_concurrent_streams)
+        .max_header_list_size(limits.h2_max_header_list_bytes)
+        .max_pending_accept_reset_streams(limits.h2_max_pending_accept_reset_streams)
+        .max_local_error_reset_streams(limits.h2_max_local_error_reset_streams)
+        .keep_alive_interval(limits.h2_keep_alive_interval)
+        .keep_alive_timeout(limits.h2_keep_alive_interval);
+    builder
+}
+
+/// What the workers are told to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Serving,
+    /// Stop accepting; let requests in flight finish for at most this long.
+    Draining(Duration),
+    /// Close everything now.
+    Now,
+}
+
+/// Tells the workers to stop at once when `serve` ends or is dropped.
+struct StopOnDrop(watch::Sender<Stop>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.send_replace(Stop::Now);
+    }
+}
+
+/// One worker thread: a listening socket, a single-threaded event loop serving the
+/// connections it accepts, and the upstream connection pool their requests use.
+struct Worker {
+    index: usize,
+    listener: std::net::TcpListener,
+    client: Arc<UpstreamClient>,
+    tracker: Arc<ConnectionTracker>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    tls: Option<TlsAcceptor>,
+    tls_handshake_timeout: Duration,
+    min_response_rate: MinRate,
+    idle_timeout: Duration,
+    live: Arc<WorkerForwarder>,
+    stop: watch::Receiver<Stop>,
+}
+
+/// A worker's copy of the live forwarder. Every request takes a reference to it; keeping one
+/// copy per worker means that reference count is only touched by its own thread (a shared
+/// one would bounce between the cores on every request).
+#[derive(Debug)]
+struct WorkerForwarder {
+    live: Arc<Live>,
+    copy: Mutex<(u64, Arc<Forwarder>)>,
+}
+
+impl WorkerForwarder {
+    fn new(live: Arc<Live>) -> Self {
+        let generation = live.generation.load(Ordering::Acquire);
+        let copy = Arc::new(Forwarder::clone(&live.current()));
+        Self {
+            live,
+            copy: Mutex::new((generation, copy)),
+        }
+    }
+
+    /// The forwarder of the latest reload.
+    fn current(&self) -> Arc<Forwarder> {
+        let generation = self.live.generation.load(Ordering::Acquire);
+        let mut copy = self.copy.lock().unwrap_or_else(PoisonError::into_inner);
+        if copy.0 != generation {
+            *copy = (generation, Arc::new(Forwarder::clone(&self.live.current())));
+        }
+        Arc::clone(&copy.1)
+    }
+}
+
+impl Worker {
+    /// Runs the worker on a thread of its own; the receiver says whether its connections
+    /// drained within the grace period.
+    fn start(self) -> oneshot::Receiver<bool> {
+        let (finished, outcome) = oneshot::channel();
+        let name = format!("rampart-gateway-{}", self.index);
+        // Shared with the thread so that, if no thread can be made, the worker still runs
+        // (as a task of the calling runtime) rather than leaving its socket unserved.
+        let slot = Arc::new(Mutex::new(Some((self, finished))));
+        let on_thread = Arc::clone(&slot);
+        let spawned = std::thread::Builder::new().name(name).spawn(move || {
+            let Some((worker, finished)) = on_thread
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take()
+            else {
+                return;
+            };
+            let drained = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime.block_on(worker.run()),
+                Err(error) => {
+                    tracing::error!(%error, "gateway worker cannot start its event loop");
+                    true
+                }
+            };
+            let _ = finished.send(drained);
+        });
+        if let Err(error) = spawned {
+            tracing::error!(%error, "cannot start a gateway worker thread; serving its socket from the main runtime");
+            if let Some((worker, finished)) =
+                slot.lock().unwrap_or_else(PoisonError::into_inner).take()
+            {
+                tokio::spawn(async move {
+                    let _ = finished.send(worker.run().await);
+                });
+            }
+        }
+        outcome
+    }
+
+    /// Accepts and serves connections until told to stop; true when every connection it
+    /// served finished within the grace period.
+    async fn run(self) -> bool {
+        let listener = match TcpListener::from_std(self.listener) {
+            Ok(listener) => listener,
+            Err(error) => {
+                tracing::error!(%error, worker = self.index, "gateway worker cannot listen");
+                return true;
+            }
+        };
+        let graceful = GracefulShutdown::new();
+        let mut stop = self.stop;
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => match accepted {
                     Ok((stream, peer)) => {
-                        let admission = match tracker.admit(peer.ip()) {
+                        let admission = match self.tracker.admit(peer.ip()) {
                             Ok(admission) => admission,
                             Err(refusal) => {
                                 metrics::counter!(
@@ -303,12 +551,13 @@ impl Gateway {
                         };
                         let connection = Connection {
                             admission: Arc::new(admission),
-                            builder: Arc::clone(&builder),
+                            builder: Arc::clone(&self.builder),
                             tls: self.tls.clone(),
-                            tls_handshake_timeout: self.options.tls_handshake_timeout,
-                            min_response_rate: self.options.min_response_rate,
-                            idle_timeout: self.options.header_read_timeout,
+                            tls_handshake_timeout: self.tls_handshake_timeout,
+                            min_response_rate: self.min_response_rate,
+                            idle_timeout: self.idle_timeout,
                             live: Arc::clone(&self.live),
+                            client: Arc::clone(&self.client),
                             watcher: graceful.watcher(),
                         };
                         tokio::spawn(connection.serve(stream, peer));
@@ -319,22 +568,18 @@ impl Gateway {
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                 },
-                () = &mut shutdown => break,
+                _ = async { stop.wait_for(|stop| *stop != Stop::Serving).await.map(|_| ()) } => break,
             }
         }
-        drop(self.listener);
-        background.abort_all();
-        self.live.stop_health_checks();
-        let open = graceful.count();
-        tracing::info!(open_connections = open, "gateway draining");
-        if tokio::time::timeout(grace, graceful.shutdown())
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                grace_ms = grace.as_millis() as u64,
-                "grace period over; closing remaining connections"
-            );
+        drop(listener);
+        let stopping = *stop.borrow();
+        let grace = match stopping {
+            Stop::Draining(grace) => grace,
+            Stop::Serving | Stop::Now => return false,
+        };
+        tokio::select! {
+            drained = tokio::time::timeout(grace, graceful.shutdown()) => drained.is_ok(),
+            _ = async { stop.wait_for(|stop| *stop == Stop::Now).await.map(|_| ()) } => false,
         }
     }
 }
@@ -347,7 +592,8 @@ struct Connection {
     tls_handshake_timeout: Duration,
     min_response_rate: MinRate,
     idle_timeout: Duration,
-    live: Arc<Live>,
+    live: Arc<WorkerForwarder>,
+    client: Arc<UpstreamClient>,
     watcher: hyper_util::server::graceful::Watcher,
 }
 
@@ -395,12 +641,14 @@ impl Connection {
             tls: self.tls.is_some(),
         };
         let live = self.live;
+        let client = self.client;
         let admission = Arc::clone(&self.admission);
         let service = service_fn(move |request| {
             let forwarder = live.current();
+            let client = Arc::clone(&client);
             let in_flight = admission.request();
             async move {
-                let response = forwarder.handle(request, info).await;
+                let response = forwarder.handle(request, info, &client).await;
                 // In flight until the last byte of the response is handed to the connection:
                 // a long download is neither idle nor a candidate for shedding.
                 response

@@ -5,11 +5,10 @@
 //! answers `503` with `Retry-After` at once, so clients back off and the requests that are
 //! admitted still finish quickly.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 /// Bounds on upstream concurrency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,7 +34,7 @@ impl Default for LoadShedding {
 /// Admits requests to the upstreams or sheds them.
 #[derive(Debug)]
 pub(crate) struct UpstreamGate {
-    slots: Arc<Semaphore>,
+    slots: Semaphore,
     queued: AtomicUsize,
     bounds: LoadShedding,
 }
@@ -43,15 +42,15 @@ pub(crate) struct UpstreamGate {
 impl UpstreamGate {
     pub(crate) fn new(bounds: LoadShedding) -> Self {
         Self {
-            slots: Arc::new(Semaphore::new(bounds.max_in_flight.max(1))),
+            slots: Semaphore::new(bounds.max_in_flight.max(1)),
             queued: AtomicUsize::new(0),
             bounds,
         }
     }
 
     /// A slot, or `None` when the request should be shed.
-    pub(crate) async fn enter(&self) -> Option<OwnedSemaphorePermit> {
-        if let Ok(permit) = Arc::clone(&self.slots).try_acquire_owned() {
+    pub(crate) async fn enter(&self) -> Option<SemaphorePermit<'_>> {
+        if let Ok(permit) = self.slots.try_acquire() {
             return Some(permit);
         }
         if self.queued.fetch_add(1, Ordering::AcqRel) >= self.bounds.max_queued {
@@ -59,11 +58,7 @@ impl UpstreamGate {
             metrics::counter!("rampart_gateway_shed_total", "reason" => "queue_full").increment(1);
             return None;
         }
-        let waited = tokio::time::timeout(
-            self.bounds.max_queue_wait,
-            Arc::clone(&self.slots).acquire_owned(),
-        )
-        .await;
+        let waited = tokio::time::timeout(self.bounds.max_queue_wait, self.slots.acquire()).await;
         self.queued.fetch_sub(1, Ordering::AcqRel);
         match waited {
             Ok(Ok(permit)) => Some(permit),

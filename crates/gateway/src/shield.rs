@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -56,12 +57,25 @@ impl Refusal {
     }
 }
 
+/// Per-connection progress, updated by the connection's own requests without the tracker's
+/// lock (requests start and finish far more often than connections open).
+#[derive(Debug)]
+struct Progress {
+    /// Requests in flight, or [`EVICTED`] once the tracker picked this idle connection to shed.
+    in_flight: AtomicUsize,
+    /// When the connection last started or finished a request (or opened), in nanoseconds
+    /// since the tracker's epoch.
+    last_progress: AtomicU64,
+}
+
+/// Set on an idle connection's `in_flight` when it is shed: only a connection with nothing in
+/// flight can be switched to it, so a request that started first keeps its connection.
+const EVICTED: usize = usize::MAX / 2;
+
 #[derive(Debug)]
 struct Entry {
     client: IpAddr,
-    in_flight: usize,
-    /// When the connection last started or finished a request (or opened).
-    last_progress: Instant,
+    progress: Arc<Progress>,
     evict: Arc<Notify>,
 }
 
@@ -70,8 +84,6 @@ struct State {
     next_id: u64,
     connections: HashMap<u64, Entry>,
     per_client: HashMap<IpAddr, usize>,
-    /// Connections with a request in flight (the rest are idle).
-    active: usize,
     /// Per-client token buckets for new connections: tokens and when they were counted.
     accept_buckets: HashMap<IpAddr, (f64, Instant)>,
 }
@@ -80,20 +92,8 @@ struct State {
 const MAX_ACCEPT_BUCKETS: usize = 65_536;
 
 impl State {
-    /// Publishes the connection gauges: open, and open by state.
-    fn publish(&self) {
-        let open = self.connections.len();
-        metrics::gauge!("rampart_gateway_open_connections").set(open as f64);
-        metrics::gauge!("rampart_gateway_connections", "state" => "active").set(self.active as f64);
-        metrics::gauge!("rampart_gateway_connections", "state" => "idle")
-            .set(open.saturating_sub(self.active) as f64);
-    }
-
     fn forget(&mut self, id: u64) -> Option<Entry> {
         let entry = self.connections.remove(&id)?;
-        if entry.in_flight > 0 {
-            self.active = self.active.saturating_sub(1);
-        }
         if let Some(count) = self.per_client.get_mut(&entry.client) {
             *count = count.saturating_sub(1);
             if *count == 0 {
@@ -104,11 +104,26 @@ impl State {
     }
 }
 
-/// Tracks open connections and decides admissions and evictions.
+/// The connection gauges, looked up once (a lookup per request would cost more than the
+/// update).
+#[derive(Debug)]
+struct ConnectionGauges {
+    open: metrics::Gauge,
+    active: metrics::Gauge,
+    idle: metrics::Gauge,
+}
+
+/// Tracks open connections and decides admissions and evictions. Shared by every worker
+/// thread: admissions and closes take a lock, requests starting and finishing only touch
+/// their own connection's atomics.
 #[derive(Debug)]
 pub(crate) struct ConnectionTracker {
     limits: ConnectionLimits,
     state: Mutex<State>,
+    /// Open connections (mirrors `state.connections.len()`).
+    open: AtomicUsize,
+    epoch: Instant,
+    gauges: ConnectionGauges,
 }
 
 impl ConnectionTracker {
@@ -116,12 +131,53 @@ impl ConnectionTracker {
         Arc::new(Self {
             limits,
             state: Mutex::new(State::default()),
+            open: AtomicUsize::new(0),
+            epoch: Instant::now(),
+            gauges: ConnectionGauges {
+                open: metrics::gauge!("rampart_gateway_open_connections"),
+                active: metrics::gauge!("rampart_gateway_connections", "state" => "active"),
+                idle: metrics::gauge!("rampart_gateway_connections", "state" => "idle"),
+            },
         })
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         // The state stays consistent even if a holder panicked: every update is one step.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Publishes the open-connections gauge (on every open and close).
+    fn publish_open(&self) {
+        self.gauges
+            .open
+            .set(self.open.load(Ordering::Relaxed) as f64);
+    }
+
+    /// Publishes every connection gauge: open, and open by state (active or idle). Counting
+    /// the active ones walks the connections, so this runs on a timer, not per request.
+    pub(crate) fn publish(&self) {
+        let state = self.state();
+        let open = state.connections.len();
+        let active = state
+            .connections
+            .values()
+            .filter(|entry| {
+                let in_flight = entry.progress.in_flight.load(Ordering::Relaxed);
+                in_flight > 0 && in_flight < EVICTED
+            })
+            .count();
+        drop(state);
+        self.gauges.open.set(open as f64);
+        self.gauges.active.set(active as f64);
+        self.gauges.idle.set(open.saturating_sub(active) as f64);
+    }
+
+    fn nanos_since_epoch(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn instant_of(&self, nanos: u64) -> Instant {
+        self.epoch + Duration::from_nanos(nanos)
     }
 
     /// Admits a connection from `client`, shedding the longest-idle one if the gateway is full.
@@ -137,16 +193,11 @@ impl ConnectionTracker {
             return Err(Refusal::PerClientRate);
         }
         if state.connections.len() >= self.limits.max_connections {
-            let victim = state
-                .connections
-                .iter()
-                .filter(|(_, entry)| entry.in_flight == 0)
-                .min_by_key(|(_, entry)| entry.last_progress)
-                .map(|(id, _)| *id);
-            let Some(victim) = victim else {
+            let Some(victim) = Self::claim_longest_idle(&state) else {
                 return Err(Refusal::Full);
             };
             if let Some(entry) = state.forget(victim) {
+                self.open.fetch_sub(1, Ordering::Relaxed);
                 entry.evict.notify_one();
                 metrics::counter!("rampart_gateway_connections_shed_total", "reason" => "evicted_for_new")
                     .increment(1);
@@ -155,47 +206,63 @@ impl ConnectionTracker {
         let id = state.next_id;
         state.next_id = state.next_id.wrapping_add(1);
         let evict = Arc::new(Notify::new());
+        let progress = Arc::new(Progress {
+            in_flight: AtomicUsize::new(0),
+            last_progress: AtomicU64::new(self.nanos_since_epoch(now)),
+        });
         state.connections.insert(
             id,
             Entry {
                 client,
-                in_flight: 0,
-                last_progress: now,
+                progress: Arc::clone(&progress),
                 evict: Arc::clone(&evict),
             },
         );
         *state.per_client.entry(client).or_insert(0) += 1;
-        state.publish();
+        self.open.fetch_add(1, Ordering::Relaxed);
+        drop(state);
+        self.publish_open();
         Ok(Admission {
             id,
             tracker: Arc::clone(self),
+            progress,
             evict,
         })
     }
 
-    fn request_started(&self, id: u64) {
-        let mut state = self.state();
-        if let Some(entry) = state.connections.get_mut(&id) {
-            entry.in_flight += 1;
-            entry.last_progress = Instant::now();
-            if entry.in_flight == 1 {
-                state.active += 1;
-                state.publish();
-            }
-        }
+    /// The idle connection that made progress longest ago, marked evicted so no request can
+    /// start on it any more; `None` when every connection is busy.
+    fn claim_longest_idle(state: &State) -> Option<u64> {
+        let mut idle: Vec<(u64, u64)> = state
+            .connections
+            .iter()
+            .filter(|(_, entry)| entry.progress.in_flight.load(Ordering::Acquire) == 0)
+            .map(|(id, entry)| (entry.progress.last_progress.load(Ordering::Relaxed), *id))
+            .collect();
+        idle.sort_unstable();
+        idle.into_iter().find_map(|(_, id)| {
+            let entry = state.connections.get(&id)?;
+            entry
+                .progress
+                .in_flight
+                .compare_exchange(0, EVICTED, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+                .then_some(id)
+        })
     }
 
-    fn request_finished(&self, id: u64) {
-        let mut state = self.state();
-        if let Some(entry) = state.connections.get_mut(&id) {
-            let was_active = entry.in_flight > 0;
-            entry.in_flight = entry.in_flight.saturating_sub(1);
-            entry.last_progress = Instant::now();
-            if was_active && entry.in_flight == 0 {
-                state.active = state.active.saturating_sub(1);
-                state.publish();
-            }
-        }
+    fn request_started(&self, progress: &Progress) {
+        progress
+            .last_progress
+            .store(self.nanos_since_epoch(Instant::now()), Ordering::Relaxed);
+        progress.in_flight.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn request_finished(&self, progress: &Progress) {
+        progress
+            .last_progress
+            .store(self.nanos_since_epoch(Instant::now()), Ordering::Relaxed);
+        progress.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 
     /// Takes one new-connection token from `client`'s bucket; false when it is empty.
@@ -221,17 +288,9 @@ impl ConnectionTracker {
         }
     }
 
-    /// `None` when the connection is gone; `Some(None)` while a request is in flight;
-    /// `Some(Some(since))` when idle since `since`.
-    fn idle_since(&self, id: u64) -> Option<Option<Instant>> {
-        let state = self.state();
-        let entry = state.connections.get(&id)?;
-        Some((entry.in_flight == 0).then_some(entry.last_progress))
-    }
-
-    #[cfg(test)]
-    fn open(&self) -> usize {
-        self.state().connections.len()
+    /// Open connections, across every worker.
+    pub(crate) fn open(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
     }
 }
 
@@ -240,6 +299,7 @@ impl ConnectionTracker {
 pub(crate) struct Admission {
     id: u64,
     tracker: Arc<ConnectionTracker>,
+    progress: Arc<Progress>,
     evict: Arc<Notify>,
 }
 
@@ -254,13 +314,19 @@ impl Admission {
     /// deadline and the idle keep-alive limit in one).
     pub(crate) async fn idle_expired(&self, timeout: Duration) {
         loop {
-            let wait = match self.tracker.idle_since(self.id) {
-                None => return std::future::pending().await,
-                Some(None) => timeout,
-                Some(Some(since)) => match timeout.checked_sub(since.elapsed()) {
-                    Some(left) if !left.is_zero() => left,
-                    _ => return,
-                },
+            let wait = match self.progress.in_flight.load(Ordering::Acquire) {
+                // Shed: the eviction ends the connection.
+                EVICTED.. => return std::future::pending().await,
+                0 => {
+                    let since = self
+                        .tracker
+                        .instant_of(self.progress.last_progress.load(Ordering::Relaxed));
+                    match timeout.checked_sub(since.elapsed()) {
+                        Some(left) if !left.is_zero() => left,
+                        _ => return,
+                    }
+                }
+                _ => timeout,
             };
             tokio::time::sleep(wait).await;
         }
@@ -268,10 +334,10 @@ impl Admission {
 
     /// Marks a request in flight until the returned guard drops.
     pub(crate) fn request(&self) -> InFlight {
-        self.tracker.request_started(self.id);
+        self.tracker.request_started(&self.progress);
         InFlight {
-            id: self.id,
             tracker: Arc::clone(&self.tracker),
+            progress: Arc::clone(&self.progress),
         }
     }
 }
@@ -279,21 +345,24 @@ impl Admission {
 impl Drop for Admission {
     fn drop(&mut self) {
         let mut state = self.tracker.state();
-        state.forget(self.id);
-        state.publish();
+        if state.forget(self.id).is_some() {
+            self.tracker.open.fetch_sub(1, Ordering::Relaxed);
+        }
+        drop(state);
+        self.tracker.publish_open();
     }
 }
 
 /// A request in flight on a connection.
 #[derive(Debug)]
 pub(crate) struct InFlight {
-    id: u64,
     tracker: Arc<ConnectionTracker>,
+    progress: Arc<Progress>,
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.tracker.request_finished(self.id);
+        self.tracker.request_finished(&self.progress);
     }
 }
 

@@ -7,7 +7,7 @@
 //! fail several times in a row (passive ejection, for a while); requests go round-robin over
 //! the backends in rotation, and when none is, over all of them rather than none.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -98,48 +98,65 @@ impl Default for PassiveEjection {
     }
 }
 
-#[derive(Debug)]
-struct BackendState {
-    consecutive_failures: u32,
-    ejected_until: Option<Instant>,
-    healthy: bool,
-    health_streak: u32,
-}
-
-/// One backend of a pool.
+/// One backend of a pool. Every request reads whether it is in rotation and reports how it
+/// went, from every worker thread: that state is atomics, written only when it changes.
 #[derive(Debug)]
 pub(crate) struct Backend {
     pub(crate) target: UpstreamTarget,
     pub(crate) url: String,
-    state: Mutex<BackendState>,
+    healthy: AtomicBool,
+    consecutive_failures: AtomicU32,
+    /// Out of rotation until this many nanoseconds after `epoch`; 0 when not ejected.
+    ejected_until: AtomicU64,
+    epoch: Instant,
+    /// Health-check results in a row that disagree with `healthy` (health checks only).
+    health_streak: Mutex<u32>,
 }
 
 impl Backend {
-    fn state(&self) -> std::sync::MutexGuard<'_, BackendState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    fn new(url: &str) -> Result<Self, GatewayError> {
+        Ok(Self {
+            target: UpstreamTarget::parse(url)?,
+            url: url.to_owned(),
+            healthy: AtomicBool::new(true),
+            consecutive_failures: AtomicU32::new(0),
+            ejected_until: AtomicU64::new(0),
+            epoch: Instant::now(),
+            health_streak: Mutex::new(0),
+        })
+    }
+
+    fn nanos_since_epoch(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.epoch).as_nanos())
+            .unwrap_or(u64::MAX)
+            .max(1)
     }
 
     fn in_rotation(&self, now: Instant) -> bool {
-        let state = self.state();
-        state.healthy && state.ejected_until.is_none_or(|until| until <= now)
+        let ejected_until = self.ejected_until.load(Ordering::Relaxed);
+        self.healthy.load(Ordering::Relaxed)
+            && (ejected_until == 0 || ejected_until <= self.nanos_since_epoch(now))
     }
 
     /// Records a health-check result.
     pub(crate) fn health_result(&self, passed: bool, check: &HealthCheck) {
-        let mut state = self.state();
-        if passed == state.healthy {
-            state.health_streak = 0;
+        let mut streak = self
+            .health_streak
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if passed == self.healthy.load(Ordering::Relaxed) {
+            *streak = 0;
             return;
         }
-        state.health_streak += 1;
+        *streak += 1;
         let threshold = if passed {
             check.healthy_after
         } else {
             check.unhealthy_after
         };
-        if state.health_streak >= threshold.max(1) {
-            state.healthy = passed;
-            state.health_streak = 0;
+        if *streak >= threshold.max(1) {
+            self.healthy.store(passed, Ordering::Relaxed);
+            *streak = 0;
             tracing::warn!(backend = %self.url, healthy = passed, "backend health changed");
             metrics::gauge!("rampart_gateway_backend_healthy", "backend" => self.url.clone())
                 .set(if passed { 1.0 } else { 0.0 });
@@ -161,18 +178,7 @@ impl Pool {
         let backends = options
             .backends
             .iter()
-            .map(|url| {
-                Ok(Arc::new(Backend {
-                    target: UpstreamTarget::parse(url)?,
-                    url: url.clone(),
-                    state: Mutex::new(BackendState {
-                        consecutive_failures: 0,
-                        ejected_until: None,
-                        healthy: true,
-                        health_streak: 0,
-                    }),
-                }))
-            })
+            .map(|url| Backend::new(url).map(Arc::new))
             .collect::<Result<Vec<_>, GatewayError>>()?;
         Ok(Self {
             backends,
@@ -183,29 +189,40 @@ impl Pool {
     }
 
     /// Backends in the order to try them: those in rotation round-robin, then the rest.
-    pub(crate) fn candidates(&self) -> Vec<Arc<Backend>> {
+    pub(crate) fn candidates(&self) -> Vec<&Backend> {
         let now = Instant::now();
         let count = self.backends.len();
-        let start = self.next.fetch_add(1, Ordering::Relaxed);
-        let rotated = (0..count).filter_map(|offset| self.backends.get((start + offset) % count));
-        let (mut available, unavailable): (Vec<_>, Vec<_>) = rotated
-            .cloned()
-            .partition(|backend| backend.in_rotation(now));
+        // One backend needs no turn-taking (and no shared counter written per request).
+        let start = if count > 1 {
+            self.next.fetch_add(1, Ordering::Relaxed)
+        } else {
+            0
+        };
+        let rotated = (0..count)
+            .filter_map(|offset| self.backends.get((start + offset) % count))
+            .map(Arc::as_ref);
+        let (mut available, unavailable): (Vec<_>, Vec<_>) =
+            rotated.partition(|backend| backend.in_rotation(now));
         available.extend(unavailable);
         available
     }
 
     /// Records the outcome of a real request to `backend`.
     pub(crate) fn report(&self, backend: &Backend, succeeded: bool) {
-        let mut state = backend.state();
         if succeeded {
-            state.consecutive_failures = 0;
+            // Read first: a healthy backend's counter stays untouched (no shared write).
+            if backend.consecutive_failures.load(Ordering::Relaxed) != 0 {
+                backend.consecutive_failures.store(0, Ordering::Relaxed);
+            }
             return;
         }
-        state.consecutive_failures += 1;
-        if state.consecutive_failures >= self.ejection.consecutive_failures.max(1) {
-            state.consecutive_failures = 0;
-            state.ejected_until = Some(Instant::now() + self.ejection.duration);
+        let failures = backend.consecutive_failures.fetch_add(1, Ordering::AcqRel) + 1;
+        if failures >= self.ejection.consecutive_failures.max(1) {
+            backend.consecutive_failures.store(0, Ordering::Relaxed);
+            backend.ejected_until.store(
+                backend.nanos_since_epoch(Instant::now() + self.ejection.duration),
+                Ordering::Relaxed,
+            );
             tracing::warn!(backend = %backend.url, for_secs = self.ejection.duration.as_secs(), "backend ejected after failures");
             metrics::counter!("rampart_gateway_backend_ejections_total", "backend" => backend.url.clone())
                 .increment(1);
@@ -218,8 +235,10 @@ pub(crate) async fn check_health_forever(pool: Arc<Pool>) {
     let Some(check) = pool.health_check.clone() else {
         return;
     };
-    let client = match crate::forward::upstream_client::<http_body_util::Empty<bytes::Bytes>>() {
-        Ok(client) => client,
+    let client = match crate::forward::upstream_connector() {
+        Ok(connector) => {
+            crate::forward::upstream_client::<http_body_util::Empty<bytes::Bytes>>(connector)
+        }
         Err(error) => {
             tracing::error!(%error, "health checks cannot run");
             return;
