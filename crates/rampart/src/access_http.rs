@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use rampart_identity::Principal;
 use rampart_identity::jit::RequestFilter;
@@ -21,9 +21,9 @@ use rampart_identity::rbac::{
     AccessControl, AccessError, AssignmentFilter, AssignmentKind, Operation, Scope, actions,
 };
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::admin::AdminState;
+use crate::admin_reply::{Refusal, Reply, error, json_body, unauthorized};
 use crate::identity_gate::{LOCAL_ADMIN, PlaneVerifier};
 
 /// The access model and the verifier of callers' tokens, when the plane runs them.
@@ -47,24 +47,6 @@ pub fn routes() -> Router<AdminState> {
         .route("/access/requests/{id}/approve", post(approve))
         .route("/access/requests/{id}/deny", post(deny))
         .route("/access/revoke/{id}", post(revoke))
-}
-
-type Reply = Result<Response, Refusal>;
-
-/// A refused call's response (boxed: it is the large error side of every handler's result).
-#[derive(Debug)]
-struct Refusal(Box<Response>);
-
-impl IntoResponse for Refusal {
-    fn into_response(self) -> Response {
-        *self.0
-    }
-}
-
-fn error(status: StatusCode, message: impl std::fmt::Display) -> Refusal {
-    Refusal(Box::new(
-        (status, axum::Json(json!({ "error": message.to_string() }))).into_response(),
-    ))
 }
 
 fn refused(err: AccessError) -> Refusal {
@@ -119,30 +101,12 @@ async fn caller(
             Err(err) => tracing::warn!(%client, error = %err, "access API token refused"),
         }
     }
-    crate::auditing::admin_denied(&state.auditor, client, path);
-    Err(Refusal(Box::new(
-        (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Bearer realm=\"rampart-admin\"")],
-            axum::Json(json!({ "error": "the admin token or a valid access token is required" })),
-        )
-            .into_response(),
-    )))
-}
-
-/// The request's JSON body, read only once the caller is known: an unauthenticated call is a
-/// 401 (audited), never a body error.
-fn json_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Refusal> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        error(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "the request body is not the expected JSON (line {}, column {})",
-                e.line(),
-                e.column()
-            ),
-        )
-    })
+    Err(unauthorized(
+        state,
+        client,
+        path,
+        "the admin token or a valid access token is required",
+    ))
 }
 
 fn scope(text: Option<&str>) -> Result<Scope, Refusal> {

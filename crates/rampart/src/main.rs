@@ -3,6 +3,7 @@
 
 mod access_http;
 mod admin;
+mod admin_reply;
 mod auditing;
 mod cmd;
 mod datadir;

@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use rampart_audit::{Decision, Record};
 use rampart_config::{VaultConfig, VaultSeal};
@@ -25,6 +25,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::admin::AdminState;
+use crate::admin_reply::{Refusal, Reply, error, json_body, unauthorized};
 use crate::identity_gate::LOCAL_ADMIN;
 
 /// What the `/vault/...` routes act on.
@@ -45,24 +46,6 @@ pub fn routes() -> Router<AdminState> {
         .route("/vault/vaults", get(list).post(create))
 }
 
-type Reply = Result<Response, Refusal>;
-
-/// A refused call's response (boxed: it is the large error side of every handler's result).
-#[derive(Debug)]
-struct Refusal(Box<Response>);
-
-impl IntoResponse for Refusal {
-    fn into_response(self) -> Response {
-        *self.0
-    }
-}
-
-fn error(status: StatusCode, message: impl std::fmt::Display) -> Refusal {
-    Refusal(Box::new(
-        (status, axum::Json(json!({ "error": message.to_string() }))).into_response(),
-    ))
-}
-
 /// The admin token's holder, or a 401 (audited).
 fn authorize(
     state: &AdminState,
@@ -71,15 +54,12 @@ fn authorize(
     path: &str,
 ) -> Result<VaultAdmin, Refusal> {
     if !crate::admin::bearer_matches(headers, &state.admin_token) {
-        crate::auditing::admin_denied(&state.auditor, client, path);
-        return Err(Refusal(Box::new(
-            (
-                StatusCode::UNAUTHORIZED,
-                [(header::WWW_AUTHENTICATE, "Bearer realm=\"rampart-admin\"")],
-                axum::Json(json!({ "error": "the admin token is required" })),
-            )
-                .into_response(),
-        )));
+        return Err(unauthorized(
+            state,
+            client,
+            path,
+            "the admin token is required",
+        ));
     }
     state
         .vault
@@ -127,21 +107,6 @@ fn refused(err: &VaultError) -> Refusal {
         }
     };
     error(status, err)
-}
-
-/// The request's JSON body, read only once the caller is known (a 400 otherwise; the message
-/// never echoes the body, which may hold a share).
-fn json_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Refusal> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        error(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "the request body is not the expected JSON (line {}, column {})",
-                e.line(),
-                e.column()
-            ),
-        )
-    })
 }
 
 fn status_json(status: &SealStatus) -> Value {

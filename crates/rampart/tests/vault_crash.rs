@@ -10,13 +10,12 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use common::{RunningPlane, VaultHttp, managed_identity_token};
+use common::RunningPlane;
 use http::StatusCode;
 
 /// Writers running at once, and how many acknowledged writes to wait for before the kill.
 const WRITERS: usize = 8;
 const ACKED_BEFORE_KILL: usize = 400;
-const RESOURCE: &str = "https://vault.rampart.local";
 
 /// One acknowledged write.
 #[derive(Debug, Clone)]
@@ -30,18 +29,8 @@ async fn crash_and_recover(extra_config: &str) {
     let mut plane = RunningPlane::start(&format!(
         "throttle_all = 10000000\nthrottle_secret_create = 10000000\n{extra_config}"
     ));
-    let (_, header, _) = common::workload(&plane.config, &plane.data_dir, "writer");
-    let (token, oid) = managed_identity_token(&plane.field("workloads"), &header, RESOURCE);
-    let assigned = plane.rampart(&[
-        "access",
-        "assign",
-        &oid,
-        "Key Vault Secrets Officer",
-        "--scope",
-        "/vaults/default",
-    ]);
-    assert!(assigned.status.success(), "{assigned:?}");
-    let vault = VaultHttp::new(&plane.field("vault "), &plane.data_dir.join("tls/ca.pem"));
+    let (token, header) = plane.vault_workload("writer", "Key Vault Secrets Officer");
+    let vault = plane.vault();
 
     let acked = Arc::new(Mutex::new(Vec::<Acked>::new()));
     let refused = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -98,12 +87,9 @@ async fn crash_and_recover(extra_config: &str) {
     // Restart on the same data: the store unseals (the banner only prints once the vault is
     // open) and every acknowledged version is there with its value.
     let restarted = RunningPlane::launch(plane.config.clone(), plane.data_dir.clone());
-    let vault = VaultHttp::new(
-        &restarted.field("vault "),
-        &restarted.data_dir.join("tls/ca.pem"),
-    );
+    let vault = restarted.vault();
     // The issuer listens on a new port: a new token for the same workload.
-    let (token, _) = managed_identity_token(&restarted.field("workloads"), &header, RESOURCE);
+    let token = restarted.vault_token(&header);
     let status = restarted.rampart(&["vault", "status"]);
     let status = String::from_utf8_lossy(&status.stdout);
     assert!(status.contains("sealed        false"), "{status}");

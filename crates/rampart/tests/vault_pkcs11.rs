@@ -8,70 +8,13 @@ mod common;
 
 use std::ffi::OsStr;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{RunningPlane, VaultHttp, managed_identity_token};
+use common::RunningPlane;
 use http::StatusCode;
+use rampart_test_support::softhsm::{self, TOKEN_LABEL, USER_PIN};
 
-const TOKEN: &str = "rampart";
-const PIN: &str = "4321";
 const PIN_ENV: &str = "RAMPART_TEST_HSM_PIN";
-const RESOURCE: &str = "https://vault.rampart.local";
-
-fn module() -> PathBuf {
-    std::env::var_os("RAMPART_TEST_PKCS11_MODULE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/lib/softhsm/libsofthsm2.so"))
-}
-
-/// Whether SoftHSM2 is installed; panics when it is not and `CI` is set.
-fn softhsm_present() -> bool {
-    let util = Command::new("softhsm2-util").arg("--version").output();
-    let present = util.is_ok_and(|o| o.status.success()) && module().exists();
-    if !present {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "SoftHSM2 is required in CI (apt-get install softhsm2; scripts/test.sh does it)"
-        );
-        eprintln!("skipping: SoftHSM2 is not installed (apt-get install softhsm2)");
-    }
-    present
-}
-
-/// A private token directory with an initialized token; returns its `softhsm2.conf`.
-fn init_token(dir: &Path) -> PathBuf {
-    let tokens = dir.join("tokens");
-    std::fs::create_dir_all(&tokens).unwrap();
-    let conf = dir.join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-            tokens.display()
-        ),
-    )
-    .unwrap();
-    let out = Command::new("softhsm2-util")
-        .args([
-            "--init-token",
-            "--free",
-            "--label",
-            TOKEN,
-            "--so-pin",
-            "1234",
-            "--pin",
-            PIN,
-        ])
-        .env("SOFTHSM2_CONF", &conf)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "softhsm2-util --init-token failed: {out:?}"
-    );
-    conf
-}
 
 /// `rampart up` that must fail to start: its stderr.
 fn failed_start(plane: &RunningPlane, env: &[(&str, &OsStr)]) -> String {
@@ -92,18 +35,18 @@ fn failed_start(plane: &RunningPlane, env: &[(&str, &OsStr)]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pkcs11_seal_initializes_and_unseals_at_start() {
-    if !softhsm_present() {
+    if !softhsm::present() {
         return;
     }
     let hsm = tempfile::tempdir().unwrap();
-    let conf = init_token(hsm.path());
+    let conf = softhsm::init_token(hsm.path());
     let env: [(&str, &OsStr); 2] = [
         ("SOFTHSM2_CONF", conf.as_os_str()),
-        (PIN_ENV, OsStr::new(PIN)),
+        (PIN_ENV, OsStr::new(USER_PIN)),
     ];
     let extra = format!(
-        "seal = \"pkcs11\"\npkcs11_module = \"{}\"\npkcs11_token_label = \"{TOKEN}\"\npkcs11_pin_env = \"{PIN_ENV}\"\n",
-        module().display()
+        "seal = \"pkcs11\"\npkcs11_module = \"{}\"\npkcs11_token_label = \"{TOKEN_LABEL}\"\npkcs11_pin_env = \"{PIN_ENV}\"\n",
+        softhsm::module().display()
     );
     let mut plane = RunningPlane::start_with_env(&extra, &env);
     assert!(
@@ -119,18 +62,8 @@ async fn pkcs11_seal_initializes_and_unseals_at_start() {
     assert!(status.contains("sealed        false"), "{status}");
     refused_init(&plane);
 
-    let (_, header, _) = common::workload(&plane.config, &plane.data_dir, "app");
-    let (token, oid) = managed_identity_token(&plane.field("workloads"), &header, RESOURCE);
-    let assigned = plane.rampart(&[
-        "access",
-        "assign",
-        &oid,
-        "Key Vault Secrets Officer",
-        "--scope",
-        "/vaults/default",
-    ]);
-    assert!(assigned.status.success(), "{assigned:?}");
-    let vault = VaultHttp::new(&plane.field("vault "), &plane.data_dir.join("tls/ca.pem"));
+    let (token, header) = plane.vault_workload("app", "Key Vault Secrets Officer");
+    let vault = plane.vault();
     let (code, body) = vault.set_secret(&token, "api-key", "s3cret").await.unwrap();
     assert_eq!(code, StatusCode::OK, "{body}");
     plane.stop();
@@ -154,7 +87,7 @@ async fn pkcs11_seal_initializes_and_unseals_at_start() {
 
     // The right PIN, from a 0600 file this time: unsealed at start, the secret is there.
     let pin_file = hsm.path().join("pin");
-    std::fs::write(&pin_file, format!("{PIN}\n")).unwrap();
+    std::fs::write(&pin_file, format!("{USER_PIN}\n")).unwrap();
     std::fs::set_permissions(&pin_file, std::fs::Permissions::from_mode(0o644)).unwrap();
     let config = std::fs::read_to_string(&plane.config).unwrap().replace(
         &format!("pkcs11_pin_env = \"{PIN_ENV}\""),
@@ -169,11 +102,8 @@ async fn pkcs11_seal_initializes_and_unseals_at_start() {
         plane.data_dir.clone(),
         &[("SOFTHSM2_CONF", conf.as_os_str())],
     );
-    let vault = VaultHttp::new(
-        &restarted.field("vault "),
-        &restarted.data_dir.join("tls/ca.pem"),
-    );
-    let (token, _) = managed_identity_token(&restarted.field("workloads"), &header, RESOURCE);
+    let vault = restarted.vault();
+    let token = restarted.vault_token(&header);
     let (code, body) = vault
         .call("GET", "/secrets/api-key", Some(&token), None)
         .await

@@ -9,7 +9,7 @@ mod common;
 use std::process::Output;
 use std::sync::Arc;
 
-use common::{RunningPlane, VaultHttp, managed_identity_token};
+use common::{RunningPlane, VAULT_RESOURCE, VaultHttp, managed_identity_token};
 use http::StatusCode;
 use rampart_vault::{Barrier, InitMethod};
 
@@ -36,10 +36,6 @@ fn refused(output: &Output, needle: &str) {
 /// `rampart vault status` as (key, value) lines.
 fn status(plane: &RunningPlane) -> String {
     stdout_ok(&plane.rampart(&["vault", "status"]))
-}
-
-fn vault_client(plane: &RunningPlane) -> VaultHttp {
-    VaultHttp::new(&plane.field("vault "), &plane.data_dir.join("tls/ca.pem"))
 }
 
 /// A share of a different `init` (another storage), for the foreign-share refusal.
@@ -75,7 +71,7 @@ async fn shamir_seal_through_the_cli_and_a_restart() {
     assert!(before.contains("seal type     -"), "{before}");
 
     // Sealed: every data request answers the API's 503, token or not.
-    let vault = vault_client(&plane);
+    let vault = plane.vault();
     let sealed = |(status, body): (StatusCode, serde_json::Value)| {
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
         assert_eq!(body["error"]["code"], "ServiceUnavailable", "{body}");
@@ -159,17 +155,7 @@ async fn shamir_seal_through_the_cli_and_a_restart() {
     assert!(three.contains("vault unsealed"), "{three}");
     let open = status(&plane);
     assert!(open.contains("sealed        false"), "{open}");
-    let resource = "https://vault.rampart.local";
-    let (_, header, _) = common::workload(&plane.config, &plane.data_dir, "orders-api");
-    let (token, oid) = managed_identity_token(&plane.field("workloads"), &header, resource);
-    stdout_ok(&plane.rampart(&[
-        "access",
-        "assign",
-        &oid,
-        "Key Vault Secrets Officer",
-        "--scope",
-        "/vaults/default",
-    ]));
+    let (token, header) = plane.vault_workload("orders-api", "Key Vault Secrets Officer");
     let (status_code, set) = vault
         .set_secret(&token, "db-password", "hunter2")
         .await
@@ -214,9 +200,9 @@ async fn shamir_seal_through_the_cli_and_a_restart() {
     let restarted = status(&plane);
     assert!(restarted.contains("sealed        true"), "{restarted}");
     assert!(restarted.contains("progress      0 of 3"), "{restarted}");
-    let vault = vault_client(&plane);
+    let vault = plane.vault();
     // The issuer listens on a new port: a new token for the same workload.
-    let (token, _) = managed_identity_token(&plane.field("workloads"), &header, resource);
+    let token = plane.vault_token(&header);
     sealed(
         vault
             .call("GET", "/secrets/db-password", Some(&token), None)
@@ -267,10 +253,9 @@ async fn the_vault_and_the_gateway_share_one_verifier_but_not_their_audiences() 
          backends = [\"http://127.0.0.1:9\"]\nauth = \"bearer\"\n",
     );
     let issuer = plane.field("identity");
-    let resource = "https://vault.rampart.local";
     let (endpoint, header, _) = common::workload(&plane.config, &plane.data_dir, "svc");
     let (gateway_token, oid) = managed_identity_token(&endpoint, &header, &issuer);
-    let (vault_token, vault_oid) = managed_identity_token(&endpoint, &header, resource);
+    let (vault_token, vault_oid) = managed_identity_token(&endpoint, &header, VAULT_RESOURCE);
     assert_eq!(oid, vault_oid, "one workload, one principal");
     stdout_ok(&plane.rampart(&[
         "access",
@@ -280,7 +265,7 @@ async fn the_vault_and_the_gateway_share_one_verifier_but_not_their_audiences() 
         "--scope",
         "/vaults/default",
     ]));
-    let vault = vault_client(&plane);
+    let vault = plane.vault();
 
     // A token of the plane's own issuer, for the gateway: valid, but not for the vault.
     let (status_code, body) = vault.set_secret(&gateway_token, "s1", "v").await.unwrap();

@@ -10,13 +10,39 @@ use tokio::net::TcpStream;
 /// # Panics
 /// When the connection closes or the response is not what the gateway sends.
 pub async fn keep_alive_get(stream: &mut TcpStream, path: &str) -> u16 {
-    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    keep_alive_request(stream, "GET", path, "Host: localhost\r\n", None).await
+}
+
+/// Sends `method path` with the header lines `headers` (each ending in CRLF) and, when given,
+/// `body` (with its Content-Length) on `stream` (keep-alive), and reads exactly one response,
+/// which must carry Content-Length. Returns the status code.
+///
+/// # Panics
+/// When the connection closes or the response is not an HTTP/1.1 response with a length.
+pub async fn keep_alive_request(
+    stream: &mut TcpStream,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: Option<&[u8]>,
+) -> u16 {
+    let mut request = format!("{method} {path} HTTP/1.1\r\n{headers}");
+    if let Some(body) = body {
+        request.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    request.push_str("\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
+    if let Some(body) = body {
+        stream.write_all(body).await.unwrap();
+    }
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
         let read = stream.read(&mut byte).await.unwrap();
-        assert_eq!(read, 1, "connection closed; head so far: {head:?}");
+        assert_eq!(
+            read, 1,
+            "{method} {path}: connection closed; head so far: {head:?}"
+        );
         head.push(byte[0]);
     }
     let head = String::from_utf8(head).unwrap();

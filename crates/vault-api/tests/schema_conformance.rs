@@ -12,9 +12,9 @@ use common::{Harness, Store};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
+use rampart_test_support::http1::keep_alive_request;
 use rampart_vault_api::ApiConfig;
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 const V: &str = "api-version=2026-04-01";
@@ -74,35 +74,9 @@ async fn last_pages_omit_next_link() {
 /// Sends one HTTP/1.1 request on `stream` (keep-alive) and reads one response with
 /// Content-Length; returns the status. Panics when the server closed the connection.
 async fn exchange(stream: &mut TcpStream, method: &str, path: &str, body: &[u8]) -> u16 {
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:8446\r\nAuthorization: Bearer allow:alice\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
-    stream.write_all(body).await.unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        let read = stream.read(&mut byte).await.unwrap();
-        assert_eq!(
-            read, 1,
-            "{method} {path}: connection closed; head so far: {head:?}"
-        );
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8(head).unwrap();
-    let length: usize = head
-        .lines()
-        .find_map(|line| {
-            let (name, value) = line.split_once(':')?;
-            name.eq_ignore_ascii_case("content-length")
-                .then(|| value.trim().parse().unwrap())
-        })
-        .unwrap_or_else(|| panic!("no content-length in {head}"));
-    let mut body = vec![0u8; length];
-    stream.read_exact(&mut body).await.unwrap();
-    head[9..12].parse().unwrap()
+    let headers = "Host: 127.0.0.1:8446\r\nAuthorization: Bearer allow:alice\r\n\
+                   Content-Type: application/json\r\n";
+    keep_alive_request(stream, method, path, headers, Some(body)).await
 }
 
 /// Answers given before the body is read (bad api-version, unknown path, 405, bad JSON) keep

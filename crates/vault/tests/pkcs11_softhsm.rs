@@ -21,71 +21,13 @@ use cryptoki::object::{Attribute, AttributeType};
 use cryptoki::session::UserType;
 use cryptoki::types::AuthPin;
 use rampart_storage::conformance::{drop_table, postgres_url, unique_table};
-use rampart_vault::pkcs11::DEFAULT_MODULE;
+use rampart_test_support::softhsm::{self, TOKEN_LABEL, USER_PIN};
 use rampart_vault::{Barrier, InitMethod, PinSource, Pkcs11Config, VaultError};
 use zeroize::Zeroizing;
 
 const TARGET_ENV: &str = "RAMPART_VAULT_HSM_TARGET";
 const DIR_ENV: &str = "RAMPART_VAULT_HSM_DIR";
 const PIN_ENV: &str = "RAMPART_VAULT_TEST_HSM_PIN";
-const TOKEN: &str = "rampart";
-const PIN: &str = "4321";
-
-fn module() -> PathBuf {
-    std::env::var_os("RAMPART_TEST_PKCS11_MODULE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_MODULE))
-}
-
-/// Whether SoftHSM2 is installed; panics when it is not and `CI` is set.
-fn softhsm_present() -> bool {
-    let util = Command::new("softhsm2-util").arg("--version").output();
-    let present = util.is_ok_and(|o| o.status.success()) && module().exists();
-    if !present {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "SoftHSM2 is required in CI (apt-get install softhsm2; scripts/test.sh does it)"
-        );
-        eprintln!("skipping: SoftHSM2 is not installed (apt-get install softhsm2)");
-    }
-    present
-}
-
-/// A private token directory with an initialized token; returns the config path.
-fn init_token(dir: &Path) -> PathBuf {
-    let tokens = dir.join("tokens");
-    std::fs::create_dir_all(&tokens).unwrap();
-    let conf = dir.join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-            tokens.display()
-        ),
-    )
-    .unwrap();
-    let out = Command::new("softhsm2-util")
-        .args([
-            "--init-token",
-            "--free",
-            "--label",
-            TOKEN,
-            "--so-pin",
-            "1234",
-            "--pin",
-            PIN,
-        ])
-        .env("SOFTHSM2_CONF", &conf)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "softhsm2-util --init-token failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    conf
-}
 
 fn run_child(target: &str, dir: &Path, conf: &Path) {
     let out = Command::new(std::env::current_exe().unwrap())
@@ -99,7 +41,7 @@ fn run_child(target: &str, dir: &Path, conf: &Path) {
         .env(TARGET_ENV, target)
         .env(DIR_ENV, dir)
         .env("SOFTHSM2_CONF", conf)
-        .env(PIN_ENV, PIN)
+        .env(PIN_ENV, USER_PIN)
         .output()
         .unwrap();
     let text = format!(
@@ -113,29 +55,29 @@ fn run_child(target: &str, dir: &Path, conf: &Path) {
         "the scenario did not run:\n{text}"
     );
     assert!(
-        !text.contains(PIN),
+        !text.contains(USER_PIN),
         "the PIN appeared in the output:\n{text}"
     );
 }
 
 #[test]
 fn softhsm_unseal_on_redb() {
-    if !softhsm_present() {
+    if !softhsm::present() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let conf = init_token(dir.path());
+    let conf = softhsm::init_token(dir.path());
     let target = format!("redb:{}", dir.path().join("kv.redb").display());
     run_child(&target, dir.path(), &conf);
 }
 
 #[test]
 fn softhsm_unseal_on_postgres() {
-    if !softhsm_present() {
+    if !softhsm::present() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let conf = init_token(dir.path());
+    let conf = softhsm::init_token(dir.path());
     let rt = tokio::runtime::Runtime::new().unwrap();
     let table = unique_table("vaulthsm");
     rt.block_on(drop_table(&postgres_url(), &table))
@@ -151,8 +93,8 @@ fn softhsm_unseal_on_postgres() {
 
 fn config(pin: PinSource, key_label: &str) -> Pkcs11Config {
     Pkcs11Config {
-        module: module(),
-        token_label: TOKEN.into(),
+        module: softhsm::module(),
+        token_label: TOKEN_LABEL.into(),
         pin,
         key_label: key_label.into(),
     }
@@ -160,17 +102,17 @@ fn config(pin: PinSource, key_label: &str) -> Pkcs11Config {
 
 /// Reads the HSM key's protection attributes straight from the token.
 fn key_attributes(label: &str) -> Vec<Attribute> {
-    let pkcs11 = Pkcs11::new(module()).unwrap();
+    let pkcs11 = Pkcs11::new(softhsm::module()).unwrap();
     pkcs11.initialize(CInitializeArgs::OsThreads).unwrap();
     let slot = pkcs11
         .get_slots_with_token()
         .unwrap()
         .into_iter()
-        .find(|s| pkcs11.get_token_info(*s).unwrap().label().trim_end() == TOKEN)
+        .find(|s| pkcs11.get_token_info(*s).unwrap().label().trim_end() == TOKEN_LABEL)
         .unwrap();
     let session = pkcs11.open_ro_session(slot).unwrap();
     session
-        .login(UserType::User, Some(&AuthPin::new(PIN.into())))
+        .login(UserType::User, Some(&AuthPin::new(USER_PIN.into())))
         .unwrap();
     let keys = session
         .find_objects(&[Attribute::Label(label.as_bytes().to_vec())])
@@ -302,7 +244,7 @@ async fn scenario(target: common::Target, dir: &Path) {
     // Restart: a new process unseals with the PIN from a file.
     drop(b);
     let pin_file = dir.join("pin");
-    std::fs::write(&pin_file, format!("{PIN}\n")).unwrap();
+    std::fs::write(&pin_file, format!("{USER_PIN}\n")).unwrap();
     let b = Arc::new(Barrier::new(target.open().await));
     assert!(b.is_sealed());
     b.unseal_with_pkcs11(&config(PinSource::File(pin_file), "rampart-root"))

@@ -224,6 +224,29 @@ impl RunningPlane {
         child.wait_with_output().unwrap()
     }
 
+    /// A client of this plane's vault API (the banner's vault URL, trusting the plane's CA).
+    pub fn vault(&self) -> VaultHttp {
+        VaultHttp::new(&self.field("vault "), &self.data_dir.join("tls/ca.pem"))
+    }
+
+    /// A vault token (audience [`VAULT_RESOURCE`]) for the workload whose managed-identity
+    /// header is `header`, from this plane's managed-identity endpoint.
+    pub fn vault_token(&self, header: &str) -> String {
+        managed_identity_token(&self.field("workloads"), header, VAULT_RESOURCE).0
+    }
+
+    /// Registers workload `name`, gives it `role` on the default vault, and returns its vault
+    /// token and its managed-identity header (for new tokens after a restart).
+    pub fn vault_workload(&self, name: &str, role: &str) -> (String, String) {
+        let (_, header, _) = workload(&self.config, &self.data_dir, name);
+        let (token, oid) =
+            managed_identity_token(&self.field("workloads"), &header, VAULT_RESOURCE);
+        let assigned =
+            self.rampart(&["access", "assign", &oid, role, "--scope", "/vaults/default"]);
+        assert!(assigned.status.success(), "{assigned:?}");
+        (token, header)
+    }
+
     /// Runs `rampart --config .. --data-dir .. ARGS...` against this plane.
     pub fn rampart(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_rampart"))
@@ -379,6 +402,9 @@ pub struct VaultHttp {
     client: HttpsClient,
     base: String,
 }
+
+/// The plane's default vault resource (`[vault] resource`): the audience of vault tokens.
+pub const VAULT_RESOURCE: &str = "https://vault.rampart.local";
 
 /// The API version the tests speak.
 pub const API_VERSION: &str = "2026-04-01";
