@@ -6,9 +6,7 @@
 
 mod common;
 
-use common::{RunningPlane, python, rampart, stdout_of, workload};
-use std::path::Path;
-use std::process::Command;
+use common::{RunningPlane, rampart, run_pytest, stdout_of, workload};
 
 #[test]
 fn azure_sdk_drives_every_secrets_operation() {
@@ -77,37 +75,18 @@ fn azure_sdk_drives_every_secrets_operation() {
     ));
     assert!(!assigned.is_empty());
 
-    let mut command = Command::new(python());
-    command
-        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/python/test_vault_secrets.py"))
-        .env("RAMPART_VAULT_URL", &vault_url)
-        .env("RAMPART_CA", data.join("tls/ca.pem"))
-        .env("IDENTITY_ENDPOINT", &endpoint)
-        .env("IDENTITY_HEADER", &header)
-        .env("RAMPART_NOROLE_HEADER", &norole_header)
-        .env("NO_PROXY", "*");
-    for name in [
-        "AZURE_CLIENT_ID",
-        "AZURE_CLIENT_SECRET",
-        "AZURE_TENANT_ID",
-        "AZURE_FEDERATED_TOKEN_FILE",
-        "AZURE_USERNAME",
-        "MSI_ENDPOINT",
-        "MSI_SECRET",
-        "IDENTITY_SERVER_THUMBPRINT",
-    ] {
-        command.env_remove(name);
-    }
-    let output = command.output().unwrap();
-    assert!(
-        output.status.success(),
-        "pytest failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+    let ca = data.join("tls/ca.pem");
+    run_pytest(
+        "test_vault_secrets.py",
+        &[
+            ("RAMPART_VAULT_URL", vault_url.as_ref()),
+            ("RAMPART_CA", ca.as_os_str()),
+            ("IDENTITY_ENDPOINT", endpoint.as_ref()),
+            ("IDENTITY_HEADER", header.as_ref()),
+            ("RAMPART_NOROLE_HEADER", norole_header.as_ref()),
+        ],
+        "8 passed",
     );
-    let report = String::from_utf8_lossy(&output.stdout);
-    assert!(report.contains("8 passed"), "{report}");
 
     // Certificates: the same workload made Certificates Officer; CertificateClient creates,
     // imports, merges, deletes, recovers, purges, backs up, and SecretClient downloads the
@@ -125,39 +104,15 @@ fn azure_sdk_drives_every_secrets_operation() {
         ],
     ));
     assert!(!assigned.is_empty());
-    let mut certs = Command::new(python());
-    certs
-        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
-        .arg(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../tests/python/test_vault_certificates.py"),
-        )
-        .env("RAMPART_VAULT_URL", &vault_url)
-        .env("RAMPART_CA", data.join("tls/ca.pem"))
-        .env("IDENTITY_ENDPOINT", &endpoint)
-        .env("IDENTITY_HEADER", &header)
-        .env("NO_PROXY", "*")
-        .env_remove("RAMPART_TEST_TOKEN");
-    for name in [
-        "AZURE_CLIENT_ID",
-        "AZURE_CLIENT_SECRET",
-        "AZURE_TENANT_ID",
-        "AZURE_FEDERATED_TOKEN_FILE",
-        "AZURE_USERNAME",
-        "MSI_ENDPOINT",
-        "MSI_SECRET",
-        "IDENTITY_SERVER_THUMBPRINT",
-    ] {
-        certs.env_remove(name);
-    }
-    let output = certs.output().unwrap();
-    drop(plane);
-    assert!(
-        output.status.success(),
-        "certificates pytest failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+    run_pytest(
+        "test_vault_certificates.py",
+        &[
+            ("RAMPART_VAULT_URL", vault_url.as_ref()),
+            ("RAMPART_CA", ca.as_os_str()),
+            ("IDENTITY_ENDPOINT", endpoint.as_ref()),
+            ("IDENTITY_HEADER", header.as_ref()),
+        ],
+        "6 passed",
     );
-    let report = String::from_utf8_lossy(&output.stdout);
-    assert!(report.contains("6 passed"), "{report}");
+    drop(plane);
 }

@@ -305,6 +305,52 @@ pub fn python() -> PathBuf {
     path
 }
 
+/// A command running `python()` with the Azure SDKs' credential environment cleared, so that
+/// only what the test sets (IDENTITY_ENDPOINT/IDENTITY_HEADER, ...) picks the credential, and
+/// with proxies off for loopback.
+pub fn azure_python() -> Command {
+    let mut command = Command::new(python());
+    command.env("NO_PROXY", "*");
+    for name in [
+        "AZURE_CLIENT_ID",
+        "AZURE_CLIENT_SECRET",
+        "AZURE_TENANT_ID",
+        "AZURE_FEDERATED_TOKEN_FILE",
+        "AZURE_USERNAME",
+        "MSI_ENDPOINT",
+        "MSI_SECRET",
+        "IDENTITY_SERVER_THUMBPRINT",
+    ] {
+        command.env_remove(name);
+    }
+    command
+}
+
+/// Runs one of tests/python's pytest files with `azure_python()` and the given environment;
+/// fails the test unless pytest succeeds and reports `expected` (e.g. "8 passed").
+pub fn run_pytest(file: &str, env: &[(&str, &std::ffi::OsStr)], expected: &str) {
+    let mut command = azure_python();
+    command
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../tests/python")
+                .join(file),
+        )
+        .env_remove("RAMPART_TEST_TOKEN");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let output = command.output().unwrap();
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "pytest {file} failed:\n{report}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(report.contains(expected), "{report}");
+}
+
 /// Registers a workload; returns (identity endpoint, identity header, oid).
 pub fn workload(config: &Path, data: &Path, name: &str) -> (String, String, String) {
     let added = stdout_of(&rampart(
