@@ -308,10 +308,10 @@ pub enum ConfigErrorKind {
         reason: String,
     },
 
-    /// A rate-limit key that is neither `client-ip` nor `header:NAME`.
+    /// A rate-limit key that is not `client-ip`, `principal` or `header:NAME`.
     #[error(
-        "{value:?} is not a rate-limit key (expected \"client-ip\" or \"header:NAME\" with a \
-         valid header name, e.g. \"header:x-api-key\")"
+        "{value:?} is not a rate-limit key (expected \"client-ip\", \"principal\" or \
+         \"header:NAME\" with a valid header name, e.g. \"header:x-api-key\")"
     )]
     InvalidRateLimitKey {
         /// The rejected value.

@@ -253,6 +253,8 @@ pub enum RateLimitKey {
     ClientIp,
     /// The value of this request header (lowercase name).
     Header(String),
+    /// The authenticated principal on routes with `auth`; the client IP where there is none.
+    Principal,
 }
 
 /// `[[route]]`.

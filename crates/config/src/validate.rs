@@ -1125,6 +1125,7 @@ impl File<'_> {
                 let text = value.get_ref();
                 match text.strip_prefix("header:") {
                     _ if text == "client-ip" => RateLimitKey::ClientIp,
+                    _ if text == "principal" => RateLimitKey::Principal,
                     Some(name) if is_header_name(name) => {
                         RateLimitKey::Header(name.to_ascii_lowercase())
                     }

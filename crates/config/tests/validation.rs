@@ -905,6 +905,8 @@ fn rate_limits() {
     assert_eq!(limit.key, RateLimitKey::Header("x-api-key".into()));
     assert_eq!(limit.redis_url.as_deref(), Some("redis://127.0.0.1:6379/0"));
     assert_eq!(limit.redis_timeout, Duration::from_millis(20));
+    let config = parse("[rate_limit]\nrequests_per_second = 1\nkey = \"principal\"\n").unwrap();
+    assert_eq!(config.rate_limit.unwrap().key, RateLimitKey::Principal);
 
     rejected(
         "\n[rate_limit]\nburst = 5\n",
@@ -936,7 +938,7 @@ fn rate_limits() {
         "rate_limit.burst",
         "out of range",
     );
-    for key in ["ip", "header:", "header:bad name", "cookie:x"] {
+    for key in ["ip", "header:", "header:bad name", "cookie:x", "Principal"] {
         rejected(
             &format!("[rate_limit]\nrequests_per_second = 1\nkey = \"{key}\"\n"),
             3,

@@ -300,14 +300,31 @@ impl Forwarder {
         Ok(response)
     }
 
-    /// Applies a route's identity policy: `Ok` when the caller may go on.
+    /// Takes a rate-limit token for this request's client; `Err(RateLimited)` when its bucket
+    /// is empty.
+    async fn take_rate_token(
+        &self,
+        client: std::net::IpAddr,
+        headers: &http::HeaderMap,
+        principal: Option<&str>,
+    ) -> Result<(), Failure> {
+        if let Some(limiter) = &self.rate_limiter {
+            let key = limiter.key_for(client, headers, principal);
+            if let Verdict::Limit { retry_after } = limiter.check(&key).await {
+                return Err(Failure::RateLimited { retry_after });
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies a route's identity policy: the verified principal when the caller may go on.
     async fn authenticate(
         &self,
         policy: &RouteAuth,
         headers: &http::HeaderMap,
         client: std::net::IpAddr,
         request_id: &str,
-    ) -> Result<(), Failure> {
+    ) -> Result<String, Failure> {
         let token = bearer_token(headers);
         let Some(authenticator) = &self.authenticator else {
             tracing::error!(
@@ -328,7 +345,7 @@ impl Forwarder {
                     route = policy.route,
                     "caller verified"
                 );
-                Ok(())
+                Ok(principal)
             }
             AuthDecision::Unauthenticated {
                 reason,
@@ -366,11 +383,14 @@ impl Forwarder {
             metrics::counter!("rampart_gateway_edge_rejected_total").increment(1);
             return Err(Failure::NotThroughEdge);
         }
-        if let Some(limiter) = &self.rate_limiter {
-            let key = limiter.key_for(client, request.headers());
-            if let Verdict::Limit { retry_after } = limiter.check(&key).await {
-                return Err(Failure::RateLimited { retry_after });
-            }
+        // Buckets per principal are taken once the route's identity check has run (below).
+        let limit_by_principal = self
+            .rate_limiter
+            .as_ref()
+            .is_some_and(|limiter| limiter.keys_by_principal());
+        if !limit_by_principal {
+            self.take_rate_token(client, request.headers(), None)
+                .await?;
         }
         let (mut parts, body) = request.into_parts();
         // HTTP/1.1 names the host in `Host`; HTTP/2 in `:authority`, which becomes `Host`
@@ -387,8 +407,25 @@ impl Forwarder {
             .router
             .route(host.as_deref(), parts.uri.path())
             .ok_or(Failure::NoRoute)?;
+        let mut principal = None;
         if let Some(policy) = &route.auth {
-            self.authenticate(policy, &parts.headers, client, request_id)
+            match self
+                .authenticate(policy, &parts.headers, client, request_id)
+                .await
+            {
+                Ok(verified) => principal = Some(verified),
+                Err(refused) => {
+                    // A refused credential still costs its address a token, so a flood of
+                    // bad tokens is limited like any anonymous flood.
+                    if limit_by_principal {
+                        self.take_rate_token(client, &parts.headers, None).await?;
+                    }
+                    return Err(refused);
+                }
+            }
+        }
+        if limit_by_principal {
+            self.take_rate_token(client, &parts.headers, principal.as_deref())
                 .await?;
         }
         let mut body = Some(body);

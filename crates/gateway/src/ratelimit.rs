@@ -23,6 +23,10 @@ pub enum RateLimitKey {
     ClientIp,
     /// The value of a request header (requests without it share one bucket).
     Header(HeaderName),
+    /// The authenticated principal on routes that demand identity (one bucket per caller,
+    /// whatever address it comes from). Requests without a verified principal (routes without
+    /// `auth`, and requests whose credential was refused) are keyed by client IP instead.
+    Principal,
 }
 
 /// A per-client token bucket: `rate_per_second` tokens refill continuously up to `burst`.
@@ -201,10 +205,24 @@ impl RateLimiter {
         })
     }
 
-    /// What identifies the client of this request.
-    pub(crate) fn key_for(&self, client: std::net::IpAddr, headers: &http::HeaderMap) -> String {
+    /// Whether buckets are per authenticated principal (taken after identity is checked).
+    pub(crate) fn keys_by_principal(&self) -> bool {
+        self.options.key == RateLimitKey::Principal
+    }
+
+    /// What identifies the client of this request; `principal` is the verified caller, if any.
+    pub(crate) fn key_for(
+        &self,
+        client: std::net::IpAddr,
+        headers: &http::HeaderMap,
+        principal: Option<&str>,
+    ) -> String {
         match &self.options.key {
             RateLimitKey::ClientIp => client.to_string(),
+            RateLimitKey::Principal => match principal {
+                Some(principal) => format!("principal:{principal}"),
+                None => format!("ip:{client}"),
+            },
             RateLimitKey::Header(name) => headers
                 .get(name)
                 .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())

@@ -1,7 +1,8 @@
 //! Routes that demand identity: no token gets 401 with an RFC 6750 challenge, a bad token 401
 //! with `invalid_token`, a verified caller without the right 403, and only an allowed caller
 //! reaches the backend; every refusal reaches the deny observer; open routes stay open; a route
-//! that demands identity on a gateway without an authenticator refuses everything.
+//! that demands identity on a gateway without an authenticator refuses everything; rate limits
+//! keyed by principal give each verified caller its own bucket.
 //!
 //! The authenticator here stands for the identity crate's verifier (tested against a real
 //! OIDC provider in that crate): what is under test is what the gateway does with each answer.
@@ -18,7 +19,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use rampart_gateway::{
     AuthDecision, AuthFuture, Authenticator, DeniedRequest, DenyObserver, Gateway, GatewayOptions,
-    RouteAuth, RouteOptions,
+    RateLimitKey, RateLimitOptions, RouteAuth, RouteOptions,
 };
 use rampart_test_support::origin::ReflectingOrigin;
 
@@ -48,6 +49,9 @@ impl Authenticator for TokenTable {
                 },
                 Some("alice-token") => AuthDecision::Allow {
                     principal: "alice".into(),
+                },
+                Some("carol-token") => AuthDecision::Allow {
+                    principal: "carol".into(),
                 },
                 Some("bob-token") => AuthDecision::Forbidden {
                     principal: "bob".into(),
@@ -92,7 +96,17 @@ async fn start(
     authenticator: Option<Arc<TokenTable>>,
     recorder: Arc<Recorder>,
 ) -> SocketAddr {
+    start_with_limit(origin, authenticator, recorder, None).await
+}
+
+async fn start_with_limit(
+    origin: &ReflectingOrigin,
+    authenticator: Option<Arc<TokenTable>>,
+    recorder: Arc<Recorder>,
+    rate_limit: Option<RateLimitOptions>,
+) -> SocketAddr {
     let mut options = GatewayOptions::new("127.0.0.1:0".parse().unwrap(), origin.url());
+    options.rate_limit = rate_limit;
     options.routes = routes(origin);
     options.deny_observer = Some(recorder);
     options.authenticator = authenticator.map(|table| table as Arc<dyn Authenticator>);
@@ -191,4 +205,64 @@ async fn a_route_demanding_identity_without_an_authenticator_refuses_everything(
     assert_eq!(origin.requests(), 0);
     let (status, _) = get(gateway, "/other", None).await;
     assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn rate_limits_keyed_by_principal_give_each_caller_its_own_bucket() {
+    let origin = ReflectingOrigin::start().await.unwrap();
+    let table = Arc::new(TokenTable::default());
+    let recorder = Arc::new(Recorder::default());
+    // Three requests per bucket; no refill during the test.
+    let mut limit = RateLimitOptions::per_client_ip(0.001, 3);
+    limit.key = RateLimitKey::Principal;
+    let gateway = start_with_limit(
+        &origin,
+        Some(Arc::clone(&table)),
+        Arc::clone(&recorder),
+        Some(limit),
+    )
+    .await;
+
+    // One caller spends its bucket...
+    for _ in 0..3 {
+        assert_eq!(
+            get(gateway, "/api/orders", Some("alice-token")).await.0,
+            StatusCode::OK
+        );
+    }
+    assert_eq!(
+        get(gateway, "/api/orders", Some("alice-token")).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // ...another caller from the same address still has its own.
+    for _ in 0..3 {
+        assert_eq!(
+            get(gateway, "/api/orders", Some("carol-token")).await.0,
+            StatusCode::OK
+        );
+    }
+    assert_eq!(
+        get(gateway, "/api/orders", Some("carol-token")).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(origin.requests(), 6);
+
+    // Refused credentials and open routes share the address's bucket: a flood of forged tokens
+    // is limited like any anonymous flood, and the principals' spending did not touch it.
+    for _ in 0..2 {
+        assert_eq!(
+            get(gateway, "/api/orders", Some("forged")).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(get(gateway, "/public", None).await.0, StatusCode::OK);
+    assert_eq!(
+        get(gateway, "/api/orders", Some("forged")).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        get(gateway, "/public", None).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(origin.requests(), 7);
 }

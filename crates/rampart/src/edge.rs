@@ -149,10 +149,14 @@ pub fn gateway_options(
         .collect::<anyhow::Result<_>>()?;
     options.rate_limit = config.rate_limit.as_ref().map(|limit| {
         let mut options = RateLimitOptions::per_client_ip(limit.requests_per_second, limit.burst);
-        if let RateLimitKey::Header(name) = &limit.key
-            && let Ok(name) = http::HeaderName::from_bytes(name.as_bytes())
-        {
-            options.key = rampart_gateway::RateLimitKey::Header(name);
+        match &limit.key {
+            RateLimitKey::ClientIp => {}
+            RateLimitKey::Principal => options.key = rampart_gateway::RateLimitKey::Principal,
+            RateLimitKey::Header(name) => {
+                if let Ok(name) = http::HeaderName::from_bytes(name.as_bytes()) {
+                    options.key = rampart_gateway::RateLimitKey::Header(name);
+                }
+            }
         }
         options.redis_url.clone_from(&limit.redis_url);
         options.redis_prefix.clone_from(&limit.redis_prefix);
