@@ -127,7 +127,7 @@ pub async fn start(
     let managed_addr = managed_listener.local_addr()?;
     let tls = match &config.gateway.tls {
         TlsMode::DangerousPlaintext => None,
-        mode => plane::gateway_tls(mode, data)?
+        mode => plane::gateway_tls(&plane::plane_tls_mode(mode), data)?
             .0
             .map(|tls| TlsAcceptor::from(Arc::clone(&tls.config))),
     };
