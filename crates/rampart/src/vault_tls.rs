@@ -27,7 +27,7 @@ use base64::engine::general_purpose::STANDARD;
 use rampart_audit::{Auditor, Decision, Record};
 use rampart_gateway::{GatewayTls, ReloadingCertificate};
 use rampart_vault::certificates::policy::{
-    ActionType, IssuerKind, IssuerParameters, KeyProperties, KeyType, Policy,
+    ActionType, CONTENT_TYPE_PEM, IssuerKind, IssuerParameters, KeyProperties, KeyType, Policy,
     SubjectAlternativeNames, X509Properties,
 };
 use rampart_vault::certificates::x509::{self, CertKey};
@@ -41,9 +41,10 @@ use crate::datadir::DataDir;
 /// How often the watcher looks for a new version.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(5);
 
-/// The file (under the data directory) holding a public copy of the certificate in service,
-/// PEM, rewritten on every swap: clients trust it to reach the gateway when it is self-signed.
-pub const PUBLIC_COPY: &str = "tls/gateway-vault.pem";
+/// The file (in the data directory's `tls/`) holding a public copy of the certificate in
+/// service, PEM, rewritten on every swap: clients trust it to reach the gateway when it is
+/// self-signed.
+pub const PUBLIC_COPY: &str = "gateway-vault.pem";
 
 /// The policy of the certificate `rampart up` creates when the configured one does not exist:
 /// issuer `Self`, EC P-256, `CN=localhost` with the DNS names `hosts`, 12 months, auto-renewed
@@ -144,7 +145,7 @@ async fn load(
     let secret = store
         .get_version(vault, ObjectKind::Secret, name, Some(&cert.version))
         .await?;
-    let bundle = if secret.attributes.content_type.as_deref() == Some("application/x-pem-file") {
+    let bundle = if secret.attributes.content_type.as_deref() == Some(CONTENT_TYPE_PEM) {
         let text = std::str::from_utf8(&secret.value)
             .map_err(|_| refused("a linked secret that is not PEM text".to_owned()))?;
         x509::read_pem(text)
@@ -281,7 +282,7 @@ pub async fn start(
             )));
         }
     };
-    let public_copy = data.root().join(PUBLIC_COPY);
+    let public_copy = data.subdir("tls")?.join(PUBLIC_COPY);
     write_public_copy(&public_copy, &loaded.leaf);
     let source = Arc::new(ReloadingCertificate::new(loaded.certified));
     let summary = Summary {
@@ -508,6 +509,7 @@ fn renewal_due(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
@@ -520,6 +522,181 @@ mod tests {
         assert!(!renewal_due(0, 30 * day, None, Some(10), 19 * day));
         assert!(renewal_due(0, 30 * day, None, Some(10), 20 * day));
         assert!(!renewal_due(0, 30 * day, None, None, 30 * day));
+    }
+
+    async fn store() -> (tempfile::TempDir, Certificates, VaultInfo) {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = Arc::new(
+            rampart_storage::RedbBackend::open(dir.path().join("kv.redb"))
+                .await
+                .unwrap(),
+        );
+        let barrier = Arc::new(rampart_vault::Barrier::new(backend));
+        barrier
+            .init(rampart_vault::InitMethod::KeyFile(dir.path().join("key")))
+            .await
+            .unwrap();
+        let vault = rampart_vault::VaultRegistry::new(Arc::clone(&barrier))
+            .ensure("default", &rampart_vault::VaultOptions::default())
+            .await
+            .unwrap();
+        let certificates = Certificates::new(rampart_vault::VersionedStore::new(barrier));
+        (dir, certificates, vault)
+    }
+
+    async fn create(certificates: &Certificates, vault: &VaultInfo, policy: Policy) -> Certificate {
+        let operation = certificates
+            .create(
+                vault,
+                "edge",
+                NewCertificate {
+                    policy,
+                    ..NewCertificate::default()
+                },
+            )
+            .await
+            .unwrap();
+        let version = operation.target_version.unwrap();
+        certificates
+            .get(&vault.name, "edge", Some(&version))
+            .await
+            .unwrap()
+    }
+
+    /// PKCS#12 and PEM secrets, exportable or not (then the key comes from the linked key):
+    /// each loads as the certificate's own leaf with a matching key; a missing certificate, a
+    /// disabled version and one past its expiry are refused.
+    #[tokio::test]
+    async fn versions_load_from_every_secret_form_and_unusable_ones_are_refused() {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let (_dir, certificates, vault) = store().await;
+        assert!(matches!(
+            load(&certificates, "default", "edge", unix_now()).await,
+            Err(Unusable::Missing { .. })
+        ));
+        for (content_type, exportable) in [
+            ("application/x-pkcs12", true),
+            (CONTENT_TYPE_PEM, true),
+            ("application/x-pkcs12", false),
+            (CONTENT_TYPE_PEM, false),
+        ] {
+            let mut policy = default_policy(&["localhost".to_owned()]);
+            policy.secret_props = Some(rampart_vault::certificates::policy::SecretProperties {
+                content_type: Some(content_type.to_owned()),
+            });
+            if let Some(key) = policy.key_props.as_mut() {
+                key.exportable = Some(exportable);
+            }
+            let cert = create(&certificates, &vault, policy).await;
+            let loaded = load(&certificates, "default", "edge", unix_now())
+                .await
+                .unwrap_or_else(|e| panic!("{content_type} exportable={exportable}: {e}"));
+            assert_eq!(loaded.version, cert.version);
+            assert_eq!(loaded.certified.cert[0].as_ref(), cert.cer.as_slice());
+            loaded.certified.keys_match().unwrap();
+            // Past its expiry, the same version is refused.
+            let later = cert.attributes.expires.unwrap();
+            let error = load(&certificates, "default", "edge", later)
+                .await
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(error.contains("expired at"), "{error}");
+        }
+        let mut policy = default_policy(&["localhost".to_owned()]);
+        policy.attributes = Some(rampart_vault::certificates::policy::PolicyAttributes {
+            enabled: Some(false),
+            ..Default::default()
+        });
+        let cert = create(&certificates, &vault, policy).await;
+        let error = load(&certificates, "default", "edge", unix_now())
+            .await
+            .err()
+            .unwrap()
+            .to_string();
+        assert_eq!(error, format!("version {} is disabled", cert.version));
+    }
+
+    #[derive(Debug)]
+    struct NoCallers;
+
+    #[async_trait::async_trait]
+    impl rampart_vault_api::Authorizer for NoCallers {
+        async fn authorize(
+            &self,
+            _: rampart_vault_api::AuthRequest<'_>,
+        ) -> rampart_vault_api::AuthDecision {
+            rampart_vault_api::AuthDecision::Unauthenticated {
+                reason: "no callers in this test".into(),
+            }
+        }
+    }
+
+    /// `start` creates the missing certificate; the watcher renews it when its AutoRenew
+    /// trigger is due (not before), then swaps the new version in; a read-only API renews
+    /// nothing.
+    #[tokio::test]
+    async fn start_creates_and_the_watcher_renews_then_swaps() {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let (dir, certificates, _) = store().await;
+        let data = DataDir::create(&dir.path().join("data")).unwrap();
+        let log = rampart_audit::AuditLog::open(
+            dir.path().join("audit"),
+            rampart_audit::AuditOptions::default(),
+        )
+        .unwrap();
+        let api = VaultApi::new(
+            rampart_vault_api::ApiConfig::default(),
+            certificates.store().clone(),
+            Arc::new(NoCallers),
+            log.auditor(),
+        );
+        let started = start(
+            &api,
+            &data,
+            "default",
+            "edge",
+            &["localhost".to_owned()],
+            log.auditor(),
+        )
+        .await
+        .unwrap();
+        assert!(started.summary.created);
+        let first = certificates.get("default", "edge", None).await.unwrap();
+        assert_eq!(started.summary.version, first.version);
+        let mut watcher = started.watcher;
+        let source = Arc::clone(&watcher.source);
+        assert_eq!(source.current().cert[0].as_ref(), first.cer.as_slice());
+
+        let (not_before, expires) = (
+            first.attributes.not_before.unwrap(),
+            first.attributes.expires.unwrap(),
+        );
+        let due = not_before + (expires - not_before) * 8 / 10;
+        assert!(!watcher.check(due - 60).await);
+        let latest = certificates.get("default", "edge", None).await.unwrap();
+        assert_eq!(latest.version, first.version, "renewed before the trigger");
+
+        api.set_read_only(true);
+        assert!(!watcher.check(due).await);
+        let latest = certificates.get("default", "edge", None).await.unwrap();
+        assert_eq!(latest.version, first.version, "renewed while read-only");
+        api.set_read_only(false);
+
+        assert!(!watcher.check(due).await, "renewal and swap in one check");
+        let renewed = certificates.get("default", "edge", None).await.unwrap();
+        assert_ne!(renewed.version, first.version, "not renewed when due");
+        assert!(
+            watcher.check(due).await,
+            "the renewed version was not swapped in"
+        );
+        assert_eq!(source.current().cert[0].as_ref(), renewed.cer.as_slice());
+        let copy = std::fs::read(data.root().join("tls").join(PUBLIC_COPY)).unwrap();
+        let copied = rustls_pemfile::certs(&mut copy.as_slice())
+            .next()
+            .unwrap()
+            .unwrap();
+        assert_eq!(copied.as_ref(), renewed.cer.as_slice());
     }
 
     #[test]
