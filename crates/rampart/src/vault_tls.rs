@@ -697,6 +697,25 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(copied.as_ref(), renewed.cer.as_slice());
+
+        // A start whose latest version is unusable stops with the reason.
+        let mut policy = renewed.policy.clone().unwrap();
+        policy.attributes = Some(rampart_vault::certificates::policy::PolicyAttributes {
+            enabled: Some(false),
+            ..Default::default()
+        });
+        let vault = api.registry().get("default").await.unwrap();
+        create(&certificates, &vault, policy).await;
+        let error = start(&api, &data, "default", "edge", &[], log.auditor())
+            .await
+            .err()
+            .unwrap();
+        let message = format!("{error:#}");
+        assert!(
+            message.contains("certificate \"edge\" in vault \"default\": not served")
+                && message.contains("is disabled"),
+            "{message}"
+        );
     }
 
     #[test]
