@@ -184,10 +184,11 @@ pub enum ConfigErrorKind {
         condition: &'static str,
     },
 
-    /// `gateway.dangerous_plaintext = true` together with `gateway.tls = "files"`.
+    /// `gateway.dangerous_plaintext = true` together with `gateway.tls = "files"` or `"vault"`.
     #[error(
-        "plain HTTP cannot be combined with gateway.tls = \"files\" (set dangerous_plaintext = false \
-         to serve TLS with the certificate files, or remove tls, cert_file and key_file)"
+        "plain HTTP cannot be combined with gateway.tls = \"files\" or \"vault\" (set \
+         dangerous_plaintext = false to serve TLS with that certificate, or remove tls and its \
+         certificate keys)"
     )]
     PlaintextWithCertFiles,
 

@@ -320,6 +320,14 @@ pub enum TlsMode {
         /// Private key (PEM).
         key: PathBuf,
     },
+    /// The certificate `certificate` of a vault of this plane (its latest enabled version,
+    /// swapped in when a new version appears).
+    Vault {
+        /// The certificate's name (1-127 letters, digits and '-').
+        certificate: String,
+        /// The vault holding it; `None`: `[vault] default_vault`.
+        vault: Option<String>,
+    },
     /// Plain HTTP (only for a gateway behind another TLS terminator, or benchmarks).
     DangerousPlaintext,
 }

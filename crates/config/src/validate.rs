@@ -91,6 +91,7 @@ impl File<'_> {
 
     fn convert(&self, raw: RawConfig) -> Result<Config, ConfigError> {
         let defaults = Config::default();
+        let tls_at = raw.gateway.tls.as_ref().map(|value| value.span().start);
         let config = Config {
             data: self.data(raw.data, defaults.data)?,
             log: self.log(raw.log, defaults.log)?,
@@ -124,6 +125,17 @@ impl File<'_> {
                 .collect::<Result<_, _>>()?,
         };
         self.check_route_names(&config.routes)?;
+        if matches!(config.gateway.tls, TlsMode::Vault { .. })
+            && config.vault.seal == VaultSeal::Shamir
+        {
+            return Err(self.error_at(
+                tls_at.unwrap_or(0),
+                "gateway.tls",
+                ConfigErrorKind::Invalid {
+                    message: "\"vault\" needs a vault that unseals at start, but vault.seal = \"shamir\" starts sealed (use seal = \"key-file\" or \"pkcs11\", or gateway.tls = \"files\")".to_owned(),
+                },
+            ));
+        }
         self.check_listeners(&config, &raw_listen_spans(self.document))?;
         Ok(config)
     }
@@ -349,15 +361,15 @@ impl File<'_> {
 
     fn tls(&self, raw: &RawGateway) -> Result<TlsMode, ConfigError> {
         const FILES: &str = "gateway.tls = \"files\"";
+        const VAULT: &str = "gateway.tls = \"vault\"";
         let plaintext = raw
             .dangerous_plaintext
             .as_ref()
             .is_some_and(|value| *value.get_ref());
-        let files = match &raw.tls {
-            None => false,
+        let mode = match &raw.tls {
+            None => "self-signed",
             Some(value) => match value.get_ref().as_str() {
-                "self-signed" => false,
-                "files" => true,
+                mode @ ("self-signed" | "files" | "vault") => mode,
                 other => {
                     return Err(self.error(
                         value,
@@ -365,25 +377,39 @@ impl File<'_> {
                         ConfigErrorKind::InvalidChoice {
                             value: other.to_owned(),
                             what: "TLS mode",
-                            expected: "\"self-signed\" or \"files\"",
+                            expected: "\"self-signed\", \"files\" or \"vault\"",
                         },
                     ));
                 }
             },
         };
-        if !files {
-            for (leaf, key) in [
-                (&raw.cert_file, "gateway.cert_file"),
-                (&raw.key_file, "gateway.key_file"),
-            ] {
+        let not_applicable = |pairs: &[(&Leaf<String>, &str)], condition| {
+            for (leaf, key) in pairs {
                 if let Some(value) = leaf {
                     return Err(self.error(
                         value,
                         key,
-                        ConfigErrorKind::NotApplicable { condition: FILES },
+                        ConfigErrorKind::NotApplicable { condition },
                     ));
                 }
             }
+            Ok(())
+        };
+        let files_keys = [
+            (&raw.cert_file, "gateway.cert_file"),
+            (&raw.key_file, "gateway.key_file"),
+        ];
+        let vault_keys = [
+            (&raw.tls_certificate, "gateway.tls_certificate"),
+            (&raw.tls_vault, "gateway.tls_vault"),
+        ];
+        if mode != "files" {
+            not_applicable(&files_keys, FILES)?;
+        }
+        if mode != "vault" {
+            not_applicable(&vault_keys, VAULT)?;
+        }
+        if mode == "self-signed" {
             return Ok(if plaintext {
                 TlsMode::DangerousPlaintext
             } else {
@@ -396,6 +422,55 @@ impl File<'_> {
                 "gateway.dangerous_plaintext",
                 ConfigErrorKind::PlaintextWithCertFiles,
             ));
+        }
+        if mode == "vault" {
+            let certificate = match &raw.tls_certificate {
+                Some(value) => {
+                    let name = value.get_ref();
+                    if !is_object_name(name) {
+                        return Err(self.error(
+                            value,
+                            "gateway.tls_certificate",
+                            ConfigErrorKind::Invalid {
+                                message: format!(
+                                    "{:?} is not a certificate name (expected 1-127 letters, digits and '-')",
+                                    name.chars().take(128).collect::<String>()
+                                ),
+                            },
+                        ));
+                    }
+                    name.clone()
+                }
+                None => {
+                    return Err(self.missing(
+                        "gateway",
+                        "tls_certificate",
+                        ConfigErrorKind::Required {
+                            condition: VAULT,
+                            expected: "the name of a certificate in the vault, e.g. \"gateway\"",
+                        },
+                    ));
+                }
+            };
+            let vault = match &raw.tls_vault {
+                None => None,
+                Some(value) => {
+                    let text = value.get_ref();
+                    if !is_vault_name(text) {
+                        return Err(self.error(
+                            value,
+                            "gateway.tls_vault",
+                            ConfigErrorKind::Invalid {
+                                message: format!(
+                                    "{text:?} is not a vault name (expected 3-24 letters, digits and '-', starting with a letter, not ending with '-', no \"--\")"
+                                ),
+                            },
+                        ));
+                    }
+                    Some(text.to_ascii_lowercase())
+                }
+            };
+            return Ok(TlsMode::Vault { certificate, vault });
         }
         let pem = |leaf: &Leaf<String>, key: &str| match leaf {
             Some(value) => self.path(value, &format!("gateway.{key}"), "the working directory"),
@@ -1766,6 +1841,11 @@ fn is_dns_name(text: &str) -> bool {
 }
 
 /// Azure's vault name rules.
+/// A Key Vault object name: 1-127 letters, digits and '-'.
+fn is_object_name(text: &str) -> bool {
+    (1..=127).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
 fn is_vault_name(text: &str) -> bool {
     (3..=24).contains(&text.len())
         && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')

@@ -49,6 +49,8 @@ fn the_example_sets_every_key_and_comments_every_section() {
     let commented = [
         "cert_file",
         "key_file",
+        "tls_certificate",
+        "tls_vault",
         "postgres_url",
         "postgres_table",
         "postgres_pool_size",
@@ -391,6 +393,79 @@ fn tls_modes() {
         3,
         "gateway.cert_file",
         "starts with \"~\"",
+    );
+}
+
+#[test]
+fn tls_from_the_vault() {
+    let config = parse("[gateway]\ntls = \"vault\"\ntls_certificate = \"Edge-Cert\"\n").unwrap();
+    assert_eq!(
+        config.gateway.tls,
+        TlsMode::Vault {
+            certificate: "Edge-Cert".into(),
+            vault: None
+        }
+    );
+    let config =
+        parse("[gateway]\ntls = \"vault\"\ntls_certificate = \"edge\"\ntls_vault = \"Stamp-2\"\n")
+            .unwrap();
+    assert_eq!(
+        config.gateway.tls,
+        TlsMode::Vault {
+            certificate: "edge".into(),
+            vault: Some("stamp-2".into())
+        }
+    );
+    rejected(
+        "[log]\nlevel = \"info\"\n[gateway]\ntls = \"vault\"\n",
+        3,
+        "gateway.tls_certificate",
+        "missing, required when gateway.tls = \"vault\" (expected the name of a certificate",
+    );
+    rejected(
+        "[gateway]\ntls = \"vault\"\ntls_certificate = \"bad_name\"\n",
+        3,
+        "gateway.tls_certificate",
+        "\"bad_name\" is not a certificate name",
+    );
+    rejected(
+        &format!(
+            "[gateway]\ntls = \"vault\"\ntls_certificate = \"{}\"\n",
+            "a".repeat(128)
+        ),
+        3,
+        "gateway.tls_certificate",
+        "is not a certificate name",
+    );
+    rejected(
+        "[gateway]\ntls = \"vault\"\ntls_certificate = \"edge\"\ntls_vault = \"x\"\n",
+        4,
+        "gateway.tls_vault",
+        "\"x\" is not a vault name",
+    );
+    rejected(
+        "[gateway]\ntls_certificate = \"edge\"\n",
+        2,
+        "gateway.tls_certificate",
+        "only allowed when gateway.tls = \"vault\"",
+    );
+    rejected(
+        "[gateway]\ntls = \"vault\"\ntls_certificate = \"edge\"\ncert_file = \"c.pem\"\n",
+        4,
+        "gateway.cert_file",
+        "only allowed when gateway.tls = \"files\"",
+    );
+    rejected(
+        "[gateway]\ntls = \"vault\"\ntls_certificate = \"edge\"\ndangerous_plaintext = true\n",
+        4,
+        "gateway.dangerous_plaintext",
+        "plain HTTP cannot be combined",
+    );
+    rejected(
+        "[gateway]\ntls = \"vault\"\ntls_certificate = \"edge\"\n[vault]\nseal = \"shamir\"\n",
+        2,
+        "gateway.tls",
+        "vault.seal = \"shamir\" starts sealed",
     );
 }
 

@@ -34,5 +34,5 @@ pub use ratelimit::{RateLimitKey, RateLimitOptions};
 pub use server::{Gateway, GatewayOptions, GatewayReloader, ProtocolLimits};
 pub use shedding::LoadShedding;
 pub use shield::ConnectionLimits;
-pub use tls::{GatewayTls, ReloadingCertificate, TlsError};
+pub use tls::{GatewayTls, ReloadingCertificate, TlsError, certified_key};
 pub use upstream::{HealthCheck, PassiveEjection, RouteOptions};

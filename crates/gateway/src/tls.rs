@@ -1,5 +1,6 @@
 //! TLS for the listeners: certificates loaded from PEM files and reloaded when the files
-//! change, so a renewed certificate takes effect without a restart or a dropped connection.
+//! change, or handed in by another source (the plane's vault) and swapped in place, so a
+//! renewed certificate takes effect without a restart or a dropped connection.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -59,6 +60,20 @@ impl GatewayTls {
         })
     }
 
+    /// A listener configuration serving whatever certificate `source` currently holds (ALPN
+    /// `h2`, `http/1.1`); the owner of `source` swaps new ones in with
+    /// [`ReloadingCertificate::replace`].
+    pub fn from_source(source: Arc<ReloadingCertificate>) -> Self {
+        let mut config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::clone(&source) as Arc<dyn ResolvesServerCert>);
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Self {
+            config: Arc::new(config),
+            reloader: Some(source),
+        }
+    }
+
     /// A fixed configuration (ALPN is the caller's to set).
     pub fn from_config(config: Arc<rustls::ServerConfig>) -> Self {
         Self {
@@ -68,13 +83,28 @@ impl GatewayTls {
     }
 }
 
-/// A certificate and key from files, swapped in place when the files change.
+/// A certificate and key swapped in place: from files (checked by
+/// [`ReloadingCertificate::watch`]) or from another source that calls
+/// [`ReloadingCertificate::replace`]. Handshakes in progress keep the certificate they
+/// started with; established connections are not touched.
 #[derive(Debug)]
 pub struct ReloadingCertificate {
-    cert_path: PathBuf,
-    key_path: PathBuf,
+    files: Option<(PathBuf, PathBuf)>,
     current: RwLock<Arc<CertifiedKey>>,
     loaded_stamp: Mutex<(Option<SystemTime>, Option<SystemTime>)>,
+}
+
+/// A certificate chain (DER, leaf first) and PKCS#8 private key as rustls serves them.
+pub fn certified_key(chain: Vec<Vec<u8>>, pkcs8: Vec<u8>) -> Result<CertifiedKey, rustls::Error> {
+    if chain.is_empty() {
+        return Err(rustls::Error::General("no certificate".to_owned()));
+    }
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(pkcs8.into());
+    let signing_key = rustls::crypto::aws_lc_rs::sign::any_supported_type(&key)?;
+    let chain = chain.into_iter().map(Into::into).collect();
+    let certified = CertifiedKey::new(chain, signing_key);
+    certified.keys_match()?;
+    Ok(certified)
 }
 
 fn modified(path: &Path) -> Option<SystemTime> {
@@ -124,17 +154,34 @@ impl ReloadingCertificate {
         let stamp = (modified(cert), modified(key));
         let certified = load_certified_key(cert, key)?;
         Ok(Self {
-            cert_path: cert.to_path_buf(),
-            key_path: key.to_path_buf(),
+            files: Some((cert.to_path_buf(), key.to_path_buf())),
             current: RwLock::new(Arc::new(certified)),
             loaded_stamp: Mutex::new(stamp),
         })
     }
 
+    /// Serves `certified` until [`ReloadingCertificate::replace`] swaps another one in (no
+    /// files to watch).
+    pub fn new(certified: CertifiedKey) -> Self {
+        Self {
+            files: None,
+            current: RwLock::new(Arc::new(certified)),
+            loaded_stamp: Mutex::new((None, None)),
+        }
+    }
+
+    /// Serves `certified` from the next handshake on.
+    pub fn replace(&self, certified: CertifiedKey) {
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(certified);
+    }
+
     /// Reloads if either file changed since the last load; a failed reload keeps serving the
     /// previous certificate. Returns whether a new certificate is now in use.
     pub fn reload_if_changed(&self) -> bool {
-        let stamp = (modified(&self.cert_path), modified(&self.key_path));
+        let Some((cert_path, key_path)) = &self.files else {
+            return false;
+        };
+        let stamp = (modified(cert_path), modified(key_path));
         let mut loaded = self
             .loaded_stamp
             .lock()
@@ -143,10 +190,10 @@ impl ReloadingCertificate {
             return false;
         }
         *loaded = stamp;
-        match load_certified_key(&self.cert_path, &self.key_path) {
+        match load_certified_key(cert_path, key_path) {
             Ok(certified) => {
-                *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(certified);
-                tracing::info!(cert = %self.cert_path.display(), "certificate reloaded");
+                self.replace(certified);
+                tracing::info!(cert = %cert_path.display(), "certificate reloaded");
                 metrics::counter!("rampart_gateway_certificate_reloads_total", "result" => "ok")
                     .increment(1);
                 true
@@ -160,8 +207,12 @@ impl ReloadingCertificate {
         }
     }
 
-    /// Checks the files every `interval` until the task is aborted.
+    /// Checks the files every `interval` until the task is aborted (returns at once when
+    /// the certificate does not come from files: its source swaps it in).
     pub async fn watch(self: Arc<Self>, interval: Duration) {
+        if self.files.is_none() {
+            return;
+        }
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -218,6 +269,32 @@ mod tests {
             second,
             "a broken file replaced the certificate"
         );
+    }
+
+    #[test]
+    fn a_replaced_certificate_is_served_from_the_next_handshake() {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let make = |name: &str| {
+            let generated = rcgen::generate_simple_self_signed(vec![name.to_owned()]).unwrap();
+            (
+                generated.cert.der().to_vec(),
+                generated.key_pair.serialize_der(),
+            )
+        };
+        let (first_cert, first_key) = make("first.test");
+        let (second_cert, second_key) = make("second.test");
+        // A key that is not the certificate's is refused.
+        assert!(certified_key(vec![first_cert.clone()], second_key.clone()).is_err());
+        assert!(certified_key(vec![], first_key.clone()).is_err());
+        let source = Arc::new(ReloadingCertificate::new(
+            certified_key(vec![first_cert.clone()], first_key).unwrap(),
+        ));
+        let tls = GatewayTls::from_source(Arc::clone(&source));
+        assert_eq!(tls.config.alpn_protocols[0], b"h2");
+        assert!(!source.reload_if_changed(), "no files to reload");
+        assert_eq!(source.current().cert[0].as_ref(), first_cert.as_slice());
+        source.replace(certified_key(vec![second_cert.clone()], second_key).unwrap());
+        assert_eq!(source.current().cert[0].as_ref(), second_cert.as_slice());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The identity plane over HTTP: the issuer's listener (OIDC discovery, JWKS, token endpoint;
 //! HTTPS with the gateway's TLS settings), the managed-identity listener (plain HTTP, App
 //! Service protocol at `/msi/token`, loopback callers only), and the admin API routes the
-//! `rampart identity` commands use while a plane runs. The logic lives in
+//! `rampart identity` commands use while a plane runs (JSON replies and the audited JSON 401 of
+//! every admin API, from `admin_reply`). The logic lives in
 //! `rampart_identity::issuer`; this module only maps HTTP onto it.
 
 use std::future::Future;
@@ -31,6 +32,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::admin::AdminState;
+use crate::admin_reply::{self, Refusal, Reply, error, json_body, unauthorized};
 use crate::datadir::DataDir;
 use crate::plane::{self, Shutdown};
 
@@ -127,7 +129,7 @@ pub async fn start(
     let managed_addr = managed_listener.local_addr()?;
     let tls = match &config.gateway.tls {
         TlsMode::DangerousPlaintext => None,
-        mode => plane::gateway_tls(mode, data)?
+        mode => plane::gateway_tls(&plane::plane_tls_mode(mode), data)?
             .0
             .map(|tls| TlsAcceptor::from(Arc::clone(&tls.config))),
     };
@@ -376,36 +378,31 @@ pub fn admin_routes() -> Router<AdminState> {
 }
 
 /// Checks the admin token and that the plane runs the issuer.
+/// The admin token's holder, or the admin API's JSON 401 (audited).
 fn admin_gate(
     state: &AdminState,
     client: SocketAddr,
     headers: &HeaderMap,
     path: &str,
-) -> Result<IdentityAdmin, Box<Response>> {
+) -> Result<IdentityAdmin, Refusal> {
     if !crate::admin::bearer_matches(headers, &state.admin_token) {
         tracing::warn!(%client, "admin request denied: missing or wrong bearer token");
-        crate::auditing::admin_denied(&state.auditor, client, path);
-        return Err(Box::new(
-            (
-                StatusCode::UNAUTHORIZED,
-                [(header::WWW_AUTHENTICATE, "Bearer realm=\"rampart-admin\"")],
-                "unauthorized\n",
-            )
-                .into_response(),
+        return Err(unauthorized(
+            state,
+            client,
+            path,
+            "the admin token is required",
         ));
     }
     state.identity.clone().ok_or_else(|| {
-        Box::new(
-            (
-                StatusCode::NOT_FOUND,
-                "this plane does not run the token issuer\n",
-            )
-                .into_response(),
+        error(
+            StatusCode::NOT_FOUND,
+            "this plane does not run the token issuer",
         )
     })
 }
 
-fn registry_error(error: &IssuerError) -> Response {
+fn registry_error(error: &IssuerError) -> Refusal {
     let status = match error {
         IssuerError::InvalidName(_) | IssuerError::InvalidJwk(_) | IssuerError::InvalidScope(_) => {
             StatusCode::BAD_REQUEST
@@ -414,7 +411,7 @@ fn registry_error(error: &IssuerError) -> Response {
         IssuerError::NotFound { .. } => StatusCode::NOT_FOUND,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
-    (status, axum::Json(json!({ "error": error.to_string() }))).into_response()
+    admin_reply::error(status, error)
 }
 
 /// `POST /identity/clients` body.
@@ -470,16 +467,13 @@ async fn list_clients(
     State(state): State<AdminState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-) -> Response {
-    let identity = match admin_gate(&state, client, &headers, "/identity/clients") {
-        Ok(identity) => identity,
-        Err(response) => return *response,
-    };
+) -> Reply {
+    let identity = admin_gate(&state, client, &headers, "/identity/clients")?;
     match identity.issuer.list_clients().await {
         Ok(clients) => {
-            axum::Json(clients.iter().map(client_json).collect::<Vec<_>>()).into_response()
+            Ok(axum::Json(clients.iter().map(client_json).collect::<Vec<_>>()).into_response())
         }
-        Err(error) => registry_error(&error),
+        Err(error) => Err(registry_error(&error)),
     }
 }
 
@@ -488,14 +482,9 @@ async fn add_client(
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let identity = match admin_gate(&state, client, &headers, "/identity/clients") {
-        Ok(identity) => identity,
-        Err(response) => return *response,
-    };
-    let Ok(new) = serde_json::from_slice::<NewClient>(&body) else {
-        return (StatusCode::BAD_REQUEST, "expected a JSON client\n").into_response();
-    };
+) -> Reply {
+    let identity = admin_gate(&state, client, &headers, "/identity/clients")?;
+    let new: NewClient = json_body(&body)?;
     let spec = ClientSpec {
         id: new.id,
         scopes: new.scopes,
@@ -508,9 +497,11 @@ async fn add_client(
             if let (Some(secret), Some(map)) = (&secret, body.as_object_mut()) {
                 map.insert("client_secret".into(), json!(secret.expose()));
             }
-            no_store((StatusCode::CREATED, axum::Json(body)).into_response())
+            Ok(no_store(
+                (StatusCode::CREATED, axum::Json(body)).into_response(),
+            ))
         }
-        Err(error) => registry_error(&error),
+        Err(error) => Err(registry_error(&error)),
     }
 }
 
@@ -519,20 +510,17 @@ async fn new_client_secret(
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Response {
-    let identity = match admin_gate(&state, client, &headers, "/identity/clients/{id}/secret") {
-        Ok(identity) => identity,
-        Err(response) => return *response,
-    };
+) -> Reply {
+    let identity = admin_gate(&state, client, &headers, "/identity/clients/{id}/secret")?;
     match identity
         .issuer
         .generate_client_secret(&id, ADMIN_ACTOR)
         .await
     {
-        Ok(secret) => no_store(
+        Ok(secret) => Ok(no_store(
             axum::Json(json!({ "id": id, "client_secret": secret.expose() })).into_response(),
-        ),
-        Err(error) => registry_error(&error),
+        )),
+        Err(error) => Err(registry_error(&error)),
     }
 }
 
@@ -541,15 +529,12 @@ async fn remove_client(
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Response {
-    let identity = match admin_gate(&state, client, &headers, "/identity/clients/{id}") {
-        Ok(identity) => identity,
-        Err(response) => return *response,
-    };
+) -> Reply {
+    let identity = admin_gate(&state, client, &headers, "/identity/clients/{id}")?;
     match identity.issuer.remove_client(&id, ADMIN_ACTOR).await {
-        Ok(true) => StatusCode::NO_CONTENT.into_response(),
-        Ok(false) => (StatusCode::NOT_FOUND, "no such client\n").into_response(),
-        Err(error) => registry_error(&error),
+        Ok(true) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Ok(false) => Err(error(StatusCode::NOT_FOUND, "no such client")),
+        Err(error) => Err(registry_error(&error)),
     }
 }
 
@@ -557,16 +542,13 @@ async fn list_workloads(
     State(state): State<AdminState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-) -> Response {
-    let identity = match admin_gate(&state, client, &headers, "/identity/workloads") {
-        Ok(identity) => identity,
-        Err(response) => return *response,
-    };
+) -> Reply {
+    let identity = admin_gate(&state, client, &headers, "/identity/workloads")?;
     match identity.issuer.list_workloads().await {
         Ok(workloads) => {
-            axum::Json(workloads.iter().map(workload_json).collect::<Vec<_>>()).into_response()
+            Ok(axum::Json(workloads.iter().map(workload_json).collect::<Vec<_>>()).into_response())
         }
-        Err(error) => registry_error(&error),
+        Err(error) => Err(registry_error(&error)),
     }
 }
 
@@ -575,14 +557,9 @@ async fn add_workload(
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let identity = match admin_gate(&state, client, &headers, "/identity/workloads") {
-        Ok(identity) => identity,
-        Err(response) => return *response,
-    };
-    let Ok(new) = serde_json::from_slice::<NewWorkload>(&body) else {
-        return (StatusCode::BAD_REQUEST, "expected a JSON workload\n").into_response();
-    };
+) -> Reply {
+    let identity = admin_gate(&state, client, &headers, "/identity/workloads")?;
+    let new: NewWorkload = json_body(&body)?;
     match identity
         .issuer
         .add_workload(&new.name, new.resources, ADMIN_ACTOR)
@@ -597,9 +574,11 @@ async fn add_workload(
                 );
                 map.insert("identity_header".into(), json!(header.expose()));
             }
-            no_store((StatusCode::CREATED, axum::Json(body)).into_response())
+            Ok(no_store(
+                (StatusCode::CREATED, axum::Json(body)).into_response(),
+            ))
         }
-        Err(error) => registry_error(&error),
+        Err(error) => Err(registry_error(&error)),
     }
 }
 
@@ -608,14 +587,11 @@ async fn remove_workload(
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path(name): Path<String>,
-) -> Response {
-    let identity = match admin_gate(&state, client, &headers, "/identity/workloads/{name}") {
-        Ok(identity) => identity,
-        Err(response) => return *response,
-    };
+) -> Reply {
+    let identity = admin_gate(&state, client, &headers, "/identity/workloads/{name}")?;
     match identity.issuer.remove_workload(&name, ADMIN_ACTOR).await {
-        Ok(true) => StatusCode::NO_CONTENT.into_response(),
-        Ok(false) => (StatusCode::NOT_FOUND, "no such workload\n").into_response(),
-        Err(error) => registry_error(&error),
+        Ok(true) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Ok(false) => Err(error(StatusCode::NOT_FOUND, "no such workload")),
+        Err(error) => Err(registry_error(&error)),
     }
 }

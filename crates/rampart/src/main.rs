@@ -16,6 +16,7 @@ mod telemetry;
 mod tls;
 mod vault;
 mod vault_http;
+mod vault_tls;
 mod waf;
 
 use std::path::PathBuf;

@@ -108,11 +108,28 @@ pub fn gateway_tls(
             (Some(tls), Some(certificates.ca_cert))
         }
         TlsMode::Files { cert, key } => (Some(GatewayTls::from_files(cert, key)?), None),
+        TlsMode::Vault { .. } => {
+            return Err(UsageError(
+                "gateway.tls = \"vault\" needs the plane's vault: it works with `rampart up` only (use tls = \"files\" here)".to_owned(),
+            )
+            .into());
+        }
         TlsMode::DangerousPlaintext => {
             tracing::warn!("plaintext is on: the gateway serves plain HTTP");
             (None, None)
         }
     })
+}
+
+/// The TLS mode of the plane's own listeners (token issuer, vault API): the gateway's, except
+/// that with `gateway.tls = "vault"` they keep the development certificate (the vault cannot
+/// serve its own listener's certificate before it is unsealed, and the plane's verifier trusts
+/// its issuer through the development CA).
+pub fn plane_tls_mode(gateway: &TlsMode) -> TlsMode {
+    match gateway {
+        TlsMode::Vault { .. } => TlsMode::SelfSigned,
+        mode => mode.clone(),
+    }
 }
 
 /// A random token with a recognisable prefix (so secret scanners can find leaked ones).

@@ -1,12 +1,16 @@
 //! The vault's management API on the admin listener (`/vault/...`, admin token only, compared
-//! in constant time): seal status, Shamir init and unseal, and the vault registry (create,
-//! list). `rampart vault status|init|unseal|create|list` call it on the running plane.
+//! in constant time): seal status, Shamir init and unseal, the vault registry (create, list)
+//! and the API's read-only switch. `rampart vault status|init|unseal|create|list|read-only`
+//! call it on the running plane.
 //!
 //! Shares travel only in request and response bodies: never logged, never audited (the audit
 //! records say who asked, the outcome and the progress). With the Shamir seal, `init` makes the
 //! shares, hands them back once and leaves the vault sealed, so the operators prove they hold a
 //! quorum before anything is stored; the shares submitted so far live only in the process
 //! (a restart starts sealed, with no progress).
+//!
+//! Read-only mode (`GET`/`PUT /vault/read-only`) switches the running API, as during a regional
+//! failover: the state is in memory only, and a restart starts from `[vault] read_only` again.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,6 +39,8 @@ pub struct VaultAdmin {
     pub barrier: Arc<Barrier>,
     /// `[vault]` (seal method, default vault, geography).
     pub config: Arc<VaultConfig>,
+    /// The Azure Key Vault API (its read-only switch).
+    pub api: rampart_vault_api::VaultApi,
 }
 
 /// The `/vault/...` routes.
@@ -44,6 +50,7 @@ pub fn routes() -> Router<AdminState> {
         .route("/vault/init", post(init))
         .route("/vault/unseal", post(unseal))
         .route("/vault/vaults", get(list).post(create))
+        .route("/vault/read-only", get(read_only).put(set_read_only))
 }
 
 /// The admin token's holder, or a 401 (audited).
@@ -315,4 +322,52 @@ async fn create(
     )
     .await?;
     Ok((StatusCode::CREATED, axum::Json(info_json(&info))).into_response())
+}
+
+fn read_only_json(vault: &VaultAdmin) -> Value {
+    json!({
+        "read_only": vault.api.is_read_only(),
+        "configured": vault.config.read_only,
+        "persists": false,
+    })
+}
+
+async fn read_only(
+    State(state): State<AdminState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Reply {
+    let vault = authorize(&state, client, &headers, "/vault/read-only")?;
+    state
+        .auditor
+        .record_routine(record("vault.read_only_status", Decision::Allow, client));
+    Ok(axum::Json(read_only_json(&vault)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReadOnlyBody {
+    read_only: bool,
+}
+
+/// Switches read-only mode; the change is audited durably before it takes effect (a trail
+/// that cannot take it refuses the switch).
+async fn set_read_only(
+    State(state): State<AdminState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Reply {
+    let vault = authorize(&state, client, &headers, "/vault/read-only")?;
+    let body: ReadOnlyBody = json_body(&body)?;
+    let was = vault.api.is_read_only();
+    audit(
+        &state,
+        record("vault.read_only", Decision::Allow, client)
+            .detail("read_only", body.read_only.to_string())
+            .detail("was", was.to_string()),
+    )
+    .await?;
+    vault.api.set_read_only(body.read_only);
+    Ok(axum::Json(read_only_json(&vault)).into_response())
 }

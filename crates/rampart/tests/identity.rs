@@ -215,13 +215,26 @@ fn admin_identity_routes_need_the_admin_token() {
     let mut serve = Serve::start(&config, &data);
     let admin = std::fs::read_to_string(data.join("run/admin.url")).unwrap();
     let admin = admin.trim().strip_prefix("http://").unwrap().to_owned();
+    // The status; a 401 must be the admin APIs' common JSON answer with the challenge.
     let status = |request: &str| {
         use std::io::{Read, Write};
         let mut stream = std::net::TcpStream::connect(&admin).unwrap();
         stream.write_all(request.as_bytes()).unwrap();
         let mut answer = String::new();
         stream.read_to_string(&mut answer).unwrap();
-        answer.split_whitespace().nth(1).unwrap().to_owned()
+        let status = answer.split_whitespace().nth(1).unwrap().to_owned();
+        if status == "401" {
+            let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+            let head = head.to_ascii_lowercase();
+            assert!(
+                head.contains("content-type: application/json")
+                    && head.contains("www-authenticate: bearer realm=\"rampart-admin\""),
+                "{head}"
+            );
+            let body: serde_json::Value = serde_json::from_str(body).unwrap();
+            assert_eq!(body["error"], "the admin token is required", "{body}");
+        }
+        status
     };
     let body = r#"{"name":"sneaky"}"#;
     let post = |auth: &str| {
@@ -239,5 +252,40 @@ fn admin_identity_routes_need_the_admin_token() {
     );
     let listed = stdout_of(&rampart(&config, &data, &["identity", "workload", "list"]));
     assert_eq!(listed, "", "a refused request registered a workload");
+    // Refusals of the admin token's holder are JSON too (as the /access and /vault APIs').
+    let token = std::fs::read_to_string(data.join("credentials/admin-token")).unwrap();
+    let auth = format!("Authorization: Bearer {}\r\n", token.trim());
+    let json_answer = |request: &str| {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(&admin).unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+        let status = head.split_whitespace().nth(1).unwrap().to_owned();
+        (
+            status,
+            serde_json::from_str::<serde_json::Value>(body).unwrap(),
+        )
+    };
+    let (code, body) = json_answer(&format!(
+        "POST /identity/workloads HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{auth}\
+         Content-Type: application/json\r\nContent-Length: 1\r\n\r\n{{"
+    ));
+    assert_eq!(code, "400");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("the request body is not the expected JSON"),
+        "{body}"
+    );
+    let (code, body) = json_answer(&format!(
+        "DELETE /identity/workloads/nosuch HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{auth}\r\n"
+    ));
+    assert_eq!(
+        (code.as_str(), &body["error"]),
+        ("404", &serde_json::json!("no such workload"))
+    );
     serve.stop();
 }

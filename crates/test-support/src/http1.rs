@@ -1,15 +1,14 @@
-//! A bare HTTP/1.1 client on one TCP connection, for tests that must know the connection
+//! A bare HTTP/1.1 client on one connection (TCP or TLS), for tests that must know the connection
 //! stays the same across requests (reloads, keep-alive limits).
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Sends `GET path` on `stream` (keep-alive) and reads exactly one response, which must carry
 /// Content-Length. Returns the status code.
 ///
 /// # Panics
 /// When the connection closes or the response is not what the gateway sends.
-pub async fn keep_alive_get(stream: &mut TcpStream, path: &str) -> u16 {
+pub async fn keep_alive_get<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, path: &str) -> u16 {
     keep_alive_request(stream, "GET", path, "Host: localhost\r\n", None).await
 }
 
@@ -19,8 +18,8 @@ pub async fn keep_alive_get(stream: &mut TcpStream, path: &str) -> u16 {
 ///
 /// # Panics
 /// When the connection closes or the response is not an HTTP/1.1 response with a length.
-pub async fn keep_alive_request(
-    stream: &mut TcpStream,
+pub async fn keep_alive_request<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
     method: &str,
     path: &str,
     headers: &str,

@@ -18,7 +18,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use base64::Engine;
@@ -630,7 +630,26 @@ impl<S: Send + Sync> FromRequest<S> for Body {
     }
 }
 
-/// Path parameters, with axum's rejection turned into a 400 [`ApiError`].
+/// Longest object name Azure accepts.
+pub const MAX_OBJECT_NAME_LEN: usize = 127;
+
+/// Checks a secret, key or certificate name as Azure does (1-127 characters, `0-9`, `a-z`,
+/// `A-Z` and `-`): otherwise 400 `BadParameter` "The request URI contains an invalid name: ...".
+pub fn check_object_name(name: &str) -> Result<(), ApiError> {
+    let valid = (1..=MAX_OBJECT_NAME_LEN).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if valid {
+        return Ok(());
+    }
+    // Echoed as Azure does, cut short so a huge URI does not become a huge answer.
+    let shown: String = name.chars().take(2 * MAX_OBJECT_NAME_LEN).collect();
+    Err(ApiError::bad_parameter(format!(
+        "The request URI contains an invalid name: {shown}"
+    )))
+}
+
+/// Path parameters, with axum's rejection turned into a 400 [`ApiError`]; a `{name}`
+/// parameter that is not a valid object name is refused first ([`check_object_name`]).
 #[derive(Debug)]
 pub struct ApiPath<T>(pub T);
 
@@ -642,6 +661,13 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        // The object name is checked before anything else (authorization included), as Azure
+        // does: 400 `BadParameter` rather than a scope the access check cannot parse.
+        if let Ok(params) = RawPathParams::from_request_parts(parts, state).await
+            && let Some((_, name)) = params.iter().find(|(key, _)| *key == "name")
+        {
+            check_object_name(name)?;
+        }
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|p| ApiPath(p.0))

@@ -874,3 +874,107 @@ async fn sealed_barrier_answers_503() {
             .contains("sealed")
     );
 }
+
+/// Invalid object names (characters, length, empty) answer Azure's 400 `BadParameter` before
+/// authorization, for secrets, keys and certificates alike: no token, a caller RBAC would
+/// refuse, or one it would allow, all get the same 400, and the authorizer never sees the
+/// name (the RBAC scope parse used to answer 403 "invalid scope").
+#[tokio::test]
+async fn invalid_object_names_are_bad_parameters_before_authorization() {
+    let h = Harness::new(Store::Redb, config()).await;
+    h.enable_rbac().await;
+    h.assign_role("officer", "Key Vault Administrator", "/vaults/default")
+        .await;
+    let too_long = "a".repeat(128);
+    let cases: Vec<(Method, String, Option<serde_json::Value>)> = vec![
+        (Method::GET, "/secrets/bad_name".into(), None),
+        (
+            Method::PUT,
+            "/secrets/bad_name".into(),
+            Some(json!({"value": "v"})),
+        ),
+        (Method::GET, format!("/secrets/{too_long}"), None),
+        (Method::GET, "/secrets/a.b/versions".into(), None),
+        (Method::DELETE, "/deletedsecrets/bad_name".into(), None),
+        (Method::POST, "/secrets/bad%20name/backup".into(), None),
+        (Method::GET, "/keys/bad_name".into(), None),
+        (
+            Method::POST,
+            "/keys/bad_name/create".into(),
+            Some(json!({"kty": "EC"})),
+        ),
+        (Method::GET, format!("/keys/{too_long}/versions"), None),
+        (
+            Method::POST,
+            "/keys/bad_name/0123456789abcdef0123456789abcdef/sign".into(),
+            Some(json!({"alg": "ES256", "value": "AA"})),
+        ),
+        (Method::POST, "/deletedkeys/bad_name/recover".into(), None),
+        (Method::GET, "/certificates/bad_name".into(), None),
+        (
+            Method::POST,
+            "/certificates/bad_name/create".into(),
+            Some(json!({"policy": {"issuer": {"name": "Self"}}})),
+        ),
+        (
+            Method::GET,
+            format!("/certificates/{too_long}/policy"),
+            None,
+        ),
+        (Method::GET, "/deletedcertificates/bad_name".into(), None),
+    ];
+    for (method, path, body) in cases {
+        let shown = path.split('/').nth(2).unwrap().replace("%20", " ");
+        for token in [None, Some("rbac:nobody"), Some("rbac:officer")] {
+            let r = h
+                .send(
+                    method.clone(),
+                    "127.0.0.1:8446",
+                    &format!("{path}?{V}"),
+                    token,
+                    body.clone(),
+                )
+                .await;
+            assert_eq!(
+                r.status,
+                StatusCode::BAD_REQUEST,
+                "{method} {path} as {token:?}: {:?}",
+                r.body
+            );
+            assert_eq!(r.body["error"]["code"], "BadParameter", "{path}");
+            assert_eq!(
+                r.body["error"]["message"],
+                format!("The request URI contains an invalid name: {shown}"),
+                "{path}"
+            );
+        }
+    }
+    assert!(
+        h.authz
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|(_, scope)| !scope.contains("bad") && !scope.contains(&too_long)),
+        "an invalid name reached the authorizer"
+    );
+    // The longest valid name and every allowed character pass.
+    let longest = format!("A-{}", "z9".repeat(62) + "x");
+    assert_eq!(longest.len(), 127);
+    let r = h
+        .send(
+            Method::PUT,
+            "127.0.0.1:8446",
+            &format!("/secrets/{longest}?{V}"),
+            Some("rbac:officer"),
+            Some(json!({"value": "v"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    // An empty name is not a name either: the path is not an object's.
+    let r = h
+        .call(Method::GET, &format!("/secrets//versions?{V}"), None)
+        .await;
+    assert!(r.status.is_client_error(), "{}", r.status);
+    assert!(r.body["error"]["code"].is_string(), "{:?}", r.body);
+}

@@ -18,7 +18,7 @@ use crate::datadir::DataDir;
 use crate::edge;
 use crate::identity_http::{self, IdentityAdmin};
 use crate::plane::{self, Shutdown};
-use crate::{demo, telemetry, vault};
+use crate::{demo, telemetry, vault, vault_tls};
 
 /// Options of `rampart up`.
 #[derive(Debug, clap::Args)]
@@ -60,7 +60,8 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
         }
     };
 
-    let (tls, dev_ca) = plane::gateway_tls(&config.gateway.tls, &data)?;
+    let (plane_tls, dev_ca) =
+        plane::gateway_tls(&plane::plane_tls_mode(&config.gateway.tls), &data)?;
     let identity = identity_http::start(
         &config,
         &data,
@@ -81,6 +82,42 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
         verifier.clone(),
         Some(Arc::clone(&access)),
     )) as Arc<dyn rampart_gateway::Authenticator>);
+    // The vault: barrier on the plane's storage, the default vault, the Azure Key Vault API
+    // (tokens of the plane's issuer, RBAC) and the purge and rotation schedulers.
+    let opened = vault::open(&config.vault, &data, Arc::clone(&store)).await?;
+    let authorizer = vault::IdentityAuthorizer::new(
+        verifier.verifier().clone(),
+        Arc::clone(&access),
+        config.vault.resource.clone(),
+    );
+    let vault_api = vault::api(
+        &config.vault,
+        identity.issuer_url.clone(),
+        opened.store.clone(),
+        Arc::new(authorizer),
+        auditor.clone(),
+    );
+    // The gateway's certificate: from the vault (watched for new versions), or the plane's.
+    let (tls, gateway_cert) = match &config.gateway.tls {
+        TlsMode::Vault {
+            certificate,
+            vault: vault_name,
+        } => {
+            let vault_name = vault_name.as_deref().unwrap_or(&config.vault.default_vault);
+            let from_vault = vault_tls::start(
+                &vault_api,
+                &data,
+                vault_name,
+                certificate,
+                &["localhost".to_owned()],
+                auditor.clone(),
+            )
+            .await?;
+            tasks.spawn(from_vault.watcher.run(shutdown.signalled()));
+            (Some(from_vault.tls), Some(from_vault.summary))
+        }
+        _ => (plane_tls.clone(), None),
+    };
     let wiring = edge::Wiring {
         listen: config.gateway.listen,
         tls,
@@ -100,29 +137,20 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
     let grace = config.gateway.shutdown_grace;
     tasks.spawn(gateway.serve(shutdown.signalled(), grace));
 
-    // The vault: barrier on the plane's storage, the default vault, the Azure Key Vault API
-    // (HTTPS with the gateway's certificate, tokens of the plane's issuer, RBAC) and the
-    // purge scheduler.
-    let opened = vault::open(&config.vault, &data, Arc::clone(&store)).await?;
+    // The vault API listener: HTTPS with the gateway's certificate, except that with
+    // gateway.tls = "vault" it keeps the development one (see plane::plane_tls_mode).
     let vault_listener = plane::bind(config.vault.listen, "vault API").await?;
     let vault_addr = vault_listener.local_addr()?;
-    let authorizer = vault::IdentityAuthorizer::new(
-        verifier.verifier().clone(),
-        Arc::clone(&access),
-        config.vault.resource.clone(),
-    );
-    let vault_api = vault::api(
-        &config.vault,
-        identity.issuer_url.clone(),
-        opened.store.clone(),
-        Arc::new(authorizer),
-        auditor.clone(),
-    );
-    let vault_tls = wiring.tls.as_ref().map(|tls| Arc::clone(&tls.config));
-    let vault_url = vault::url(vault_addr, vault_tls.is_some());
+    let vault_listener_tls = if gateway_cert.is_some() {
+        plane_tls.as_ref()
+    } else {
+        wiring.tls.as_ref()
+    }
+    .map(|tls| Arc::clone(&tls.config));
+    let vault_url = vault::url(vault_addr, vault_listener_tls.is_some());
     tasks.spawn(vault::serve(
         vault_listener,
-        vault_tls,
+        vault_listener_tls,
         vault_api.router(),
         shutdown.signalled(),
     ));
@@ -156,6 +184,7 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
         vault: Some(crate::vault_http::VaultAdmin {
             barrier: Arc::clone(opened.barrier()),
             config: Arc::new(config.vault.clone()),
+            api: vault_api.clone(),
         }),
     };
     let runtime_file = RuntimeFile::write(&data, admin_addr)?;
@@ -180,6 +209,7 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
         origin_keys_path: &origin_keys_path,
         edge_id: &edge_id,
         dev_ca: dev_ca.as_deref(),
+        gateway_cert: gateway_cert.as_ref(),
         audit_dir: audit_log.dir(),
         filters: &filter_descriptions,
         issuer_url: &identity.issuer_url,
@@ -280,6 +310,7 @@ struct Banner<'a> {
     origin_keys_path: &'a Path,
     edge_id: &'a str,
     dev_ca: Option<&'a Path>,
+    gateway_cert: Option<&'a vault_tls::Summary>,
     audit_dir: &'a Path,
     filters: &'a [String],
     issuer_url: &'a str,
@@ -295,10 +326,13 @@ impl std::fmt::Display for Banner<'_> {
             self.gateway.to_string()
         };
         let gateway_url = format!("{scheme}://{host}");
-        let cacert = self
-            .dev_ca
-            .map(|ca| format!("--cacert {} ", ca.display()))
-            .unwrap_or_default();
+        let cacert = match self.gateway_cert {
+            Some(cert) => format!("--cacert {} ", cert.public_copy.display()),
+            None => self
+                .dev_ca
+                .map(|ca| format!("--cacert {} ", ca.display()))
+                .unwrap_or_default(),
+        };
         // Show only a prefix of the token: enough to tell tokens apart, useless to an attacker.
         let token_hint: String = self.admin_token.chars().take(8).collect();
         writeln!(out, "Rampart {} is up.", env!("CARGO_PKG_VERSION"))?;
@@ -377,11 +411,34 @@ impl std::fmt::Display for Banner<'_> {
                 "  vault key         Shamir shares held by the operators (never stored)"
             )?,
         }
-        if let Some(ca) = self.dev_ca {
-            writeln!(
+        match (self.dev_ca, self.gateway_cert) {
+            (Some(ca), None) => writeln!(
                 out,
                 "  TLS CA            {}  (public; trust it to reach the gateway)",
                 ca.display()
+            )?,
+            (Some(ca), Some(_)) => writeln!(
+                out,
+                "  TLS CA            {}  (public; trust it to reach the identity issuer and the vault)",
+                ca.display()
+            )?,
+            (None, _) => {}
+        }
+        if let Some(cert) = self.gateway_cert {
+            let how = if cert.created {
+                "created now, self-signed by the vault, auto-renewed"
+            } else {
+                "swapped in when a new version appears"
+            };
+            writeln!(
+                out,
+                "  gateway cert      vault certificate {:?} in vault {:?}, version {}  ({how})",
+                cert.name, cert.vault, cert.version
+            )?;
+            writeln!(
+                out,
+                "  gateway cert PEM  {}  (public copy of the one in service; trust it when self-signed)",
+                cert.public_copy.display()
             )?;
         }
         if let vault::SealSummary::Shamir { initialized } = self.vault_seal {

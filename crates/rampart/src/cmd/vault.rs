@@ -54,6 +54,25 @@ pub enum VaultCommand {
     },
     /// List the vaults.
     List,
+    /// Switch the running vault API's read-only mode (as during a regional failover: reads and
+    /// cryptographic operations continue, changes get 503 ReadOnlyMode), or show it. In memory
+    /// only: a restart starts from `[vault] read_only` again.
+    ReadOnly {
+        /// `on`, `off`, or `status`.
+        #[arg(value_enum)]
+        switch: ReadOnlySwitch,
+    },
+}
+
+/// What `rampart vault read-only` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReadOnlySwitch {
+    /// Refuse changes from now on.
+    On,
+    /// Accept changes again.
+    Off,
+    /// Show the current mode.
+    Status,
 }
 
 /// Runs a vault subcommand.
@@ -102,6 +121,32 @@ pub async fn run(command: VaultCommand, settings: Settings) -> anyhow::Result<Ex
             return registry(op, settings).await;
         }
         VaultCommand::List => return registry(RegistryOp::List, settings).await,
+        VaultCommand::ReadOnly { switch } => {
+            let answer = match switch {
+                ReadOnlySwitch::Status => {
+                    admin_client::call(&data_dir, None, "GET", "/vault/read-only", None).await?
+                }
+                ReadOnlySwitch::On | ReadOnlySwitch::Off => {
+                    let body = json!({ "read_only": switch == ReadOnlySwitch::On });
+                    admin_client::call(&data_dir, None, "PUT", "/vault/read-only", Some(body))
+                        .await?
+                }
+            };
+            let mode = if answer["read_only"].as_bool() == Some(true) {
+                "on (reads and cryptographic operations continue; changes get 503 ReadOnlyMode)"
+            } else {
+                "off"
+            };
+            println!("read-only: {mode}");
+            println!(
+                "at restart: {} ([vault] read_only; this switch is not persisted)",
+                if answer["configured"].as_bool() == Some(true) {
+                    "on"
+                } else {
+                    "off"
+                }
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
