@@ -157,6 +157,8 @@ pub struct GatewayConfig {
     pub max_queue_wait: Duration,
     /// Proxies in front of the gateway whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
+    /// Worker threads (one event loop and listening socket each); 0 = one per CPU.
+    pub workers: usize,
 }
 
 /// A minimum data rate: `bytes` per `per` of waiting.
@@ -556,6 +558,7 @@ impl Default for Config {
                 max_queued: defaults::MAX_QUEUED,
                 max_queue_wait: defaults::MAX_QUEUE_WAIT,
                 trusted_proxies: Vec::new(),
+                workers: 0,
             },
             demo: DemoConfig {
                 listen: parse_default(defaults::DEMO_LISTEN),

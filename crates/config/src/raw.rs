@@ -94,6 +94,7 @@ pub(crate) struct RawGateway {
     pub max_queued: Leaf<i64>,
     pub max_queue_wait: Leaf<String>,
     pub trusted_proxies: Leaf<Vec<Spanned<String>>>,
+    pub workers: Leaf<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -234,6 +235,7 @@ pub(crate) const SCHEMA: &[(&str, &[&str])] = &[
             "max_queued",
             "max_queue_wait",
             "trusted_proxies",
+            "workers",
         ],
     ),
     ("demo", &["listen"]),

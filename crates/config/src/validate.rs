@@ -290,6 +290,7 @@ impl File<'_> {
             (1, 1_000_000),
             default.max_new_connections_per_client as usize,
         )?;
+        let workers = self.count(&raw.workers, "gateway.workers", (0, 1024), default.workers)?;
         let min_request_body_rate = self.data_rate(
             &raw.min_request_body_rate,
             "gateway.min_request_body_rate",
@@ -356,6 +357,7 @@ impl File<'_> {
             max_queued,
             max_queue_wait,
             trusted_proxies,
+            workers,
         })
     }
 

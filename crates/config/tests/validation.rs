@@ -963,6 +963,27 @@ fn gateway_shields() {
 }
 
 #[test]
+fn gateway_workers() {
+    assert_eq!(parse("").unwrap().gateway.workers, 0);
+    assert_eq!(
+        parse("[gateway]\nworkers = 3\n").unwrap().gateway.workers,
+        3
+    );
+    rejected(
+        "[gateway]\nworkers = -1\n",
+        2,
+        "gateway.workers",
+        "out of range",
+    );
+    rejected(
+        "\n[gateway]\nworkers = 5000\n",
+        3,
+        "gateway.workers",
+        "out of range",
+    );
+}
+
+#[test]
 fn rate_limits() {
     assert_eq!(parse("").unwrap().rate_limit, None);
     let config = parse("[rate_limit]\nrequests_per_second = 2.5\n").unwrap();

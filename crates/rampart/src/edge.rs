@@ -119,6 +119,7 @@ pub fn gateway_options(
     options.request_timeout = gateway.request_timeout;
     options.header_read_timeout = gateway.header_timeout;
     options.tls_handshake_timeout = gateway.tls_handshake_timeout;
+    options.workers = gateway.workers;
     options.limits = ConnectionLimits {
         max_connections: gateway.max_connections,
         max_connections_per_client: gateway.max_connections_per_client,
@@ -237,6 +238,7 @@ pub fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
             "gateway.min_response_rate",
             a.min_response_rate != b.min_response_rate,
         ),
+        ("gateway.workers", a.workers != b.workers),
     ];
     checks
         .into_iter()
