@@ -2,7 +2,8 @@
 //! says (a 0600 key file in the data directory, created on first start; an HSM key on a
 //! PKCS#11 token; or Shamir shares, submitted by operators through the admin API while the
 //! plane runs sealed), the default vault, the Azure Key Vault API listener (HTTPS with the
-//! gateway's certificate) and the purge and rotation schedulers.
+//! gateway's certificate) and the purge, key rotation and certificate lifetime-action
+//! schedulers.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -475,6 +476,104 @@ pub async fn rotation_scheduler(
             }
         }
     }
+}
+
+/// Runs the certificate lifetime-action scheduler every `interval` until `shutdown` resolves:
+/// one [`certificate_lifetime_sweep`] per tick.
+pub async fn certificate_scheduler(
+    api: VaultApi,
+    interval: Duration,
+    auditor: Auditor,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    tokio::pin!(shutdown);
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => return,
+            _ = ticks.tick() => {}
+        }
+        certificate_lifetime_sweep(&api, &auditor, unix_now()).await;
+    }
+}
+
+/// One sweep of the certificate lifetime-action scheduler over every vault at `now`
+/// ([`rampart_vault::Certificates::run_lifetime_actions`]): due `AutoRenew` actions make the
+/// next version (audited `certificate.renew`, actor the scheduler); due `EmailContacts`
+/// actions, once per version, are audited `vault.certificate_near_expiry` (the certificate,
+/// version, expiry and the vault's contact addresses) and counted
+/// (`rampart_vault_certificate_near_expiry_total`), for a SIEM to alert on, as there is no
+/// mail. Renewals are counted in `rampart_vault_certificate_renewals_total`, certificates whose
+/// actions failed in `rampart_vault_certificate_lifetime_errors_total`. Skipped
+/// while the API is read-only or the barrier sealed; failures are logged and retried at the
+/// next sweep. Returns the reports by vault.
+pub async fn certificate_lifetime_sweep(
+    api: &VaultApi,
+    auditor: &Auditor,
+    now: i64,
+) -> Vec<(String, rampart_vault::LifetimeReport)> {
+    if api.is_read_only() || api.store().barrier().is_sealed() {
+        return Vec::new();
+    }
+    let vaults = match api.registry().list().await {
+        Ok(vaults) => vaults,
+        Err(error) if is_sealed(&error) => return Vec::new(),
+        Err(error) => {
+            tracing::warn!(%error, "certificate lifetime scheduler cannot list vaults; retrying at the next interval");
+            return Vec::new();
+        }
+    };
+    let certificates = rampart_vault::Certificates::new(api.store().clone());
+    let mut reports = Vec::with_capacity(vaults.len());
+    for vault in vaults {
+        let report = match certificates.run_lifetime_actions(&vault, now).await {
+            Ok(report) => report,
+            Err(error) if is_sealed(&error) => return reports,
+            Err(error) => {
+                tracing::warn!(%error, vault = %vault.name, "certificate lifetime sweep failed; retrying at the next interval");
+                continue;
+            }
+        };
+        let resource = |name: &str| {
+            format!(
+                "/vaults/{}/certificates/{}",
+                vault.name,
+                name.to_ascii_lowercase()
+            )
+        };
+        for renewed in &report.renewed {
+            tracing::info!(vault = %vault.name, certificate = %renewed.name, version = %renewed.version, previous = %renewed.previous, "certificate renewed (AutoRenew lifetime action)");
+            metrics::counter!("rampart_vault_certificate_renewals_total").increment(1);
+            auditor.record_routine(
+                Record::new("vault", "certificate.renew", Decision::Allow)
+                    .actor("rampart", "certificate-lifetime-scheduler")
+                    .resource(resource(&renewed.name))
+                    .detail("version", renewed.version.clone())
+                    .detail("previous", renewed.previous.clone())
+                    .detail("trigger", "lifetime action AutoRenew"),
+            );
+        }
+        for near in &report.near_expiry {
+            tracing::warn!(vault = %vault.name, certificate = %near.name, version = %near.version, expires = near.expires, "certificate near expiry (EmailContacts lifetime action)");
+            metrics::counter!("rampart_vault_certificate_near_expiry_total").increment(1);
+            auditor.record_routine(
+                Record::new("vault", "vault.certificate_near_expiry", Decision::Allow)
+                    .actor("rampart", "certificate-lifetime-scheduler")
+                    .resource(resource(&near.name))
+                    .detail("version", near.version.clone())
+                    .detail("expires", near.expires.to_string())
+                    .detail("contacts", near.contacts.join(","))
+                    .detail("trigger", "lifetime action EmailContacts"),
+            );
+        }
+        for (name, error) in &report.failed {
+            metrics::counter!("rampart_vault_certificate_lifetime_errors_total").increment(1);
+            tracing::warn!(vault = %vault.name, certificate = %name, %error, "certificate lifetime action failed; retrying at the next interval");
+        }
+        reports.push((vault.name.clone(), report));
+    }
+    reports
 }
 
 #[cfg(test)]
