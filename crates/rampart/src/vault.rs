@@ -547,7 +547,7 @@ pub async fn certificate_lifetime_sweep(
             metrics::counter!("rampart_vault_certificate_renewals_total").increment(1);
             auditor.record_routine(
                 Record::new("vault", "certificate.renew", Decision::Allow)
-                    .actor("rampart", "certificate-lifetime-scheduler")
+                    .actor("certificate-lifetime-scheduler", "system")
                     .resource(resource(&renewed.name))
                     .detail("version", renewed.version.clone())
                     .detail("previous", renewed.previous.clone())
@@ -559,7 +559,7 @@ pub async fn certificate_lifetime_sweep(
             metrics::counter!("rampart_vault_certificate_near_expiry_total").increment(1);
             auditor.record_routine(
                 Record::new("vault", "vault.certificate_near_expiry", Decision::Allow)
-                    .actor("rampart", "certificate-lifetime-scheduler")
+                    .actor("certificate-lifetime-scheduler", "system")
                     .resource(resource(&near.name))
                     .detail("version", near.version.clone())
                     .detail("expires", near.expires.to_string())
@@ -580,6 +580,161 @@ pub async fn certificate_lifetime_sweep(
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+
+    #[derive(Debug)]
+    struct NoCallers;
+
+    #[async_trait::async_trait]
+    impl rampart_vault_api::Authorizer for NoCallers {
+        async fn authorize(
+            &self,
+            _: rampart_vault_api::AuthRequest<'_>,
+        ) -> rampart_vault_api::AuthDecision {
+            rampart_vault_api::AuthDecision::Unauthenticated {
+                reason: "no callers in this test".into(),
+            }
+        }
+    }
+
+    /// Audit records of the log in `dir` with `action`.
+    fn audited(dir: &Path, action: &str) -> Vec<rampart_audit::Record> {
+        let mut out = Vec::new();
+        rampart_audit::reader::scan(dir, 0, |raw| {
+            let entry = raw.decode()?;
+            if entry.record.action == action {
+                out.push(entry.record);
+            }
+            Ok(true)
+        })
+        .unwrap();
+        out
+    }
+
+    /// The scheduler's sweep over every vault: a due AutoRenew is audited `certificate.renew`
+    /// (actor the scheduler), a due EmailContacts `vault.certificate_near_expiry` with the
+    /// contacts, once per version; nothing happens while read-only or sealed.
+    #[tokio::test]
+    async fn certificate_sweep_renews_and_reports_near_expiry_once_audited() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = Arc::new(
+            rampart_storage::RedbBackend::open(dir.path().join("kv.redb"))
+                .await
+                .unwrap(),
+        );
+        let barrier = Arc::new(rampart_vault::Barrier::new(backend));
+        let key_file = dir.path().join("key");
+        barrier
+            .init(rampart_vault::InitMethod::KeyFile(key_file.clone()))
+            .await
+            .unwrap();
+        let registry = rampart_vault::VaultRegistry::new(Arc::clone(&barrier));
+        let options = rampart_vault::VaultOptions::default();
+        let vault = registry.ensure("default", &options).await.unwrap();
+        let other = registry.ensure("other", &options).await.unwrap();
+        let audit_dir = dir.path().join("audit");
+        let log = rampart_audit::AuditLog::open(&audit_dir, rampart_audit::AuditOptions::default())
+            .unwrap();
+        let auditor = log.auditor();
+        let api = VaultApi::new(
+            rampart_vault_api::ApiConfig::default(),
+            rampart_vault::VersionedStore::new(Arc::clone(&barrier)),
+            Arc::new(NoCallers),
+            auditor.clone(),
+        );
+        let certificates = rampart_vault::Certificates::new(api.store().clone());
+        let policy = |action: &str| -> rampart_vault::certificates::Policy {
+            serde_json::from_value(serde_json::json!({
+                "key_props": {"kty": "EC", "crv": "P-256"},
+                "x509_props": {"subject": "CN=app.example", "validity_months": 12},
+                "issuer": {"name": "Self"},
+                "lifetime_actions": [{"trigger": {"lifetime_percentage": 80}, "action": {"action_type": action}}],
+            }))
+            .unwrap()
+        };
+        let create = |vault, name: &'static str, action: &'static str| {
+            let certificates = certificates.clone();
+            let policy = policy(action);
+            async move {
+                let op = certificates
+                    .create(
+                        vault,
+                        name,
+                        rampart_vault::certificates::NewCertificate {
+                            policy,
+                            ..Default::default()
+                        },
+                    )
+                    .await
+                    .unwrap();
+                op.target_version.unwrap()
+            }
+        };
+        let renew_v1 = create(&vault, "renew", "AutoRenew").await;
+        let mail_v1 = create(&other, "mail", "EmailContacts").await;
+        certificates
+            .set_contacts(
+                &other,
+                vec![rampart_vault::certificates::Contact {
+                    email: Some("pki@example.com".into()),
+                    name: None,
+                    phone: None,
+                }],
+            )
+            .await
+            .unwrap();
+        let first = certificates.get("default", "renew", None).await.unwrap();
+        let (nbf, exp) = (
+            first.attributes.not_before.unwrap(),
+            first.attributes.expires.unwrap(),
+        );
+        let due = nbf + (exp - nbf) * 8 / 10 + 3600;
+
+        api.set_read_only(true);
+        assert!(
+            certificate_lifetime_sweep(&api, &auditor, due)
+                .await
+                .is_empty()
+        );
+        api.set_read_only(false);
+        barrier.seal();
+        assert!(
+            certificate_lifetime_sweep(&api, &auditor, due)
+                .await
+                .is_empty()
+        );
+        barrier.unseal_with_key_file(&key_file).await.unwrap();
+        assert_eq!(
+            certificates
+                .get("default", "renew", None)
+                .await
+                .unwrap()
+                .version,
+            renew_v1,
+            "renewed while read-only or sealed"
+        );
+
+        for _ in 0..2 {
+            let reports = certificate_lifetime_sweep(&api, &auditor, due).await;
+            assert_eq!(reports.len(), 2, "{reports:?}");
+        }
+        auditor.flush().await.unwrap();
+        let renewals = audited(&audit_dir, "certificate.renew");
+        assert_eq!(renewals.len(), 1, "{renewals:?}");
+        let renewed = certificates.get("default", "renew", None).await.unwrap();
+        assert_eq!(renewals[0].resource, "/vaults/default/certificates/renew");
+        assert_eq!(renewals[0].actor.id, "certificate-lifetime-scheduler");
+        assert_eq!(renewals[0].details["version"], renewed.version);
+        assert_eq!(renewals[0].details["previous"], renew_v1);
+        let near = audited(&audit_dir, "vault.certificate_near_expiry");
+        assert_eq!(near.len(), 1, "reported once per version: {near:?}");
+        assert_eq!(near[0].resource, "/vaults/other/certificates/mail");
+        assert_eq!(near[0].details["version"], mail_v1);
+        assert_eq!(near[0].details["contacts"], "pki@example.com");
+        assert_eq!(near[0].details["expires"], {
+            let mail = certificates.get("other", "mail", None).await.unwrap();
+            mail.attributes.expires.unwrap().to_string()
+        });
+    }
 
     #[test]
     fn key_throttle_overrides_name_the_apis_classes() {

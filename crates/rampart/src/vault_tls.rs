@@ -554,7 +554,7 @@ mod tests {
     /// it when its AutoRenew trigger is due (not before; nothing while the API is read-only),
     /// and the watcher swaps the new version in.
     #[tokio::test]
-    async fn start_creates_and_the_watcher_renews_then_swaps() {
+    async fn start_creates_the_scheduler_renews_and_the_watcher_swaps() {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let (dir, certificates, _) = store().await;
         let data = DataDir::create(&dir.path().join("data")).unwrap();
