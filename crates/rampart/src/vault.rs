@@ -2,7 +2,8 @@
 //! says (a 0600 key file in the data directory, created on first start; an HSM key on a
 //! PKCS#11 token; or Shamir shares, submitted by operators through the admin API while the
 //! plane runs sealed), the default vault, the Azure Key Vault API listener (HTTPS with the
-//! gateway's certificate) and the purge and rotation schedulers.
+//! gateway's certificate) and the purge, key rotation and certificate lifetime-action
+//! schedulers.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -477,10 +478,263 @@ pub async fn rotation_scheduler(
     }
 }
 
+/// Runs the certificate lifetime-action scheduler every `interval` until `shutdown` resolves:
+/// one [`certificate_lifetime_sweep`] per tick.
+pub async fn certificate_scheduler(
+    api: VaultApi,
+    interval: Duration,
+    auditor: Auditor,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    tokio::pin!(shutdown);
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => return,
+            _ = ticks.tick() => {}
+        }
+        certificate_lifetime_sweep(&api, &auditor, unix_now()).await;
+    }
+}
+
+/// One sweep of the certificate lifetime-action scheduler over every vault at `now`
+/// ([`rampart_vault::Certificates::run_lifetime_actions`]): due `AutoRenew` actions make the
+/// next version (audited `certificate.renew`, actor the scheduler); due `EmailContacts`
+/// actions, once per version, are audited `vault.certificate_near_expiry` (the certificate,
+/// version, expiry and the vault's contact addresses) and counted
+/// (`rampart_vault_certificate_near_expiry_total`), for a SIEM to alert on, as there is no
+/// mail. Renewals are counted in `rampart_vault_certificate_renewals_total`, certificates whose
+/// actions failed in `rampart_vault_certificate_lifetime_errors_total`. Skipped
+/// while the API is read-only or the barrier sealed; failures are logged and retried at the
+/// next sweep. Returns the reports by vault.
+pub async fn certificate_lifetime_sweep(
+    api: &VaultApi,
+    auditor: &Auditor,
+    now: i64,
+) -> Vec<(String, rampart_vault::LifetimeReport)> {
+    if api.is_read_only() || api.store().barrier().is_sealed() {
+        return Vec::new();
+    }
+    let vaults = match api.registry().list().await {
+        Ok(vaults) => vaults,
+        Err(error) if is_sealed(&error) => return Vec::new(),
+        Err(error) => {
+            tracing::warn!(%error, "certificate lifetime scheduler cannot list vaults; retrying at the next interval");
+            return Vec::new();
+        }
+    };
+    let certificates = rampart_vault::Certificates::new(api.store().clone());
+    let mut reports = Vec::with_capacity(vaults.len());
+    for vault in vaults {
+        let report = match certificates.run_lifetime_actions(&vault, now).await {
+            Ok(report) => report,
+            Err(error) if is_sealed(&error) => return reports,
+            Err(error) => {
+                tracing::warn!(%error, vault = %vault.name, "certificate lifetime sweep failed; retrying at the next interval");
+                continue;
+            }
+        };
+        let resource = |name: &str| {
+            format!(
+                "/vaults/{}/certificates/{}",
+                vault.name,
+                name.to_ascii_lowercase()
+            )
+        };
+        for renewed in &report.renewed {
+            tracing::info!(vault = %vault.name, certificate = %renewed.name, version = %renewed.version, previous = %renewed.previous, "certificate renewed (AutoRenew lifetime action)");
+            metrics::counter!("rampart_vault_certificate_renewals_total").increment(1);
+            auditor.record_routine(
+                Record::new("vault", "certificate.renew", Decision::Allow)
+                    .actor("certificate-lifetime-scheduler", "system")
+                    .resource(resource(&renewed.name))
+                    .detail("version", renewed.version.clone())
+                    .detail("previous", renewed.previous.clone())
+                    .detail("trigger", "lifetime action AutoRenew"),
+            );
+        }
+        for near in &report.near_expiry {
+            tracing::warn!(vault = %vault.name, certificate = %near.name, version = %near.version, expires = near.expires, "certificate near expiry (EmailContacts lifetime action)");
+            metrics::counter!("rampart_vault_certificate_near_expiry_total").increment(1);
+            auditor.record_routine(
+                Record::new("vault", "vault.certificate_near_expiry", Decision::Allow)
+                    .actor("certificate-lifetime-scheduler", "system")
+                    .resource(resource(&near.name))
+                    .detail("version", near.version.clone())
+                    .detail("expires", near.expires.to_string())
+                    .detail("contacts", near.contacts.join(","))
+                    .detail("trigger", "lifetime action EmailContacts"),
+            );
+        }
+        for (name, error) in &report.failed {
+            metrics::counter!("rampart_vault_certificate_lifetime_errors_total").increment(1);
+            tracing::warn!(vault = %vault.name, certificate = %name, %error, "certificate lifetime action failed; retrying at the next interval");
+        }
+        reports.push((vault.name.clone(), report));
+    }
+    reports
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+
+    #[derive(Debug)]
+    struct NoCallers;
+
+    #[async_trait::async_trait]
+    impl rampart_vault_api::Authorizer for NoCallers {
+        async fn authorize(
+            &self,
+            _: rampart_vault_api::AuthRequest<'_>,
+        ) -> rampart_vault_api::AuthDecision {
+            rampart_vault_api::AuthDecision::Unauthenticated {
+                reason: "no callers in this test".into(),
+            }
+        }
+    }
+
+    /// Audit records of the log in `dir` with `action`.
+    fn audited(dir: &Path, action: &str) -> Vec<rampart_audit::Record> {
+        let mut out = Vec::new();
+        rampart_audit::reader::scan(dir, 0, |raw| {
+            let entry = raw.decode()?;
+            if entry.record.action == action {
+                out.push(entry.record);
+            }
+            Ok(true)
+        })
+        .unwrap();
+        out
+    }
+
+    /// The scheduler's sweep over every vault: a due AutoRenew is audited `certificate.renew`
+    /// (actor the scheduler), a due EmailContacts `vault.certificate_near_expiry` with the
+    /// contacts, once per version; nothing happens while read-only or sealed.
+    #[tokio::test]
+    async fn certificate_sweep_renews_and_reports_near_expiry_once_audited() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = Arc::new(
+            rampart_storage::RedbBackend::open(dir.path().join("kv.redb"))
+                .await
+                .unwrap(),
+        );
+        let barrier = Arc::new(rampart_vault::Barrier::new(backend));
+        let key_file = dir.path().join("key");
+        barrier
+            .init(rampart_vault::InitMethod::KeyFile(key_file.clone()))
+            .await
+            .unwrap();
+        let registry = rampart_vault::VaultRegistry::new(Arc::clone(&barrier));
+        let options = rampart_vault::VaultOptions::default();
+        let vault = registry.ensure("default", &options).await.unwrap();
+        let other = registry.ensure("other", &options).await.unwrap();
+        let audit_dir = dir.path().join("audit");
+        let log = rampart_audit::AuditLog::open(&audit_dir, rampart_audit::AuditOptions::default())
+            .unwrap();
+        let auditor = log.auditor();
+        let api = VaultApi::new(
+            rampart_vault_api::ApiConfig::default(),
+            rampart_vault::VersionedStore::new(Arc::clone(&barrier)),
+            Arc::new(NoCallers),
+            auditor.clone(),
+        );
+        let certificates = rampart_vault::Certificates::new(api.store().clone());
+        let policy = |action: &str| -> rampart_vault::certificates::Policy {
+            serde_json::from_value(serde_json::json!({
+                "key_props": {"kty": "EC", "crv": "P-256"},
+                "x509_props": {"subject": "CN=app.example", "validity_months": 12},
+                "issuer": {"name": "Self"},
+                "lifetime_actions": [{"trigger": {"lifetime_percentage": 80}, "action": {"action_type": action}}],
+            }))
+            .unwrap()
+        };
+        let create = |vault, name: &'static str, action: &'static str| {
+            let certificates = certificates.clone();
+            let policy = policy(action);
+            async move {
+                let op = certificates
+                    .create(
+                        vault,
+                        name,
+                        rampart_vault::certificates::NewCertificate {
+                            policy,
+                            ..Default::default()
+                        },
+                    )
+                    .await
+                    .unwrap();
+                op.target_version.unwrap()
+            }
+        };
+        let renew_v1 = create(&vault, "renew", "AutoRenew").await;
+        let mail_v1 = create(&other, "mail", "EmailContacts").await;
+        certificates
+            .set_contacts(
+                &other,
+                vec![rampart_vault::certificates::Contact {
+                    email: Some("pki@example.com".into()),
+                    name: None,
+                    phone: None,
+                }],
+            )
+            .await
+            .unwrap();
+        let first = certificates.get("default", "renew", None).await.unwrap();
+        let (nbf, exp) = (
+            first.attributes.not_before.unwrap(),
+            first.attributes.expires.unwrap(),
+        );
+        let due = nbf + (exp - nbf) * 8 / 10 + 3600;
+
+        api.set_read_only(true);
+        assert!(
+            certificate_lifetime_sweep(&api, &auditor, due)
+                .await
+                .is_empty()
+        );
+        api.set_read_only(false);
+        barrier.seal();
+        assert!(
+            certificate_lifetime_sweep(&api, &auditor, due)
+                .await
+                .is_empty()
+        );
+        barrier.unseal_with_key_file(&key_file).await.unwrap();
+        assert_eq!(
+            certificates
+                .get("default", "renew", None)
+                .await
+                .unwrap()
+                .version,
+            renew_v1,
+            "renewed while read-only or sealed"
+        );
+
+        for _ in 0..2 {
+            let reports = certificate_lifetime_sweep(&api, &auditor, due).await;
+            assert_eq!(reports.len(), 2, "{reports:?}");
+        }
+        auditor.flush().await.unwrap();
+        let renewals = audited(&audit_dir, "certificate.renew");
+        assert_eq!(renewals.len(), 1, "{renewals:?}");
+        let renewed = certificates.get("default", "renew", None).await.unwrap();
+        assert_eq!(renewals[0].resource, "/vaults/default/certificates/renew");
+        assert_eq!(renewals[0].actor.id, "certificate-lifetime-scheduler");
+        assert_eq!(renewals[0].details["version"], renewed.version);
+        assert_eq!(renewals[0].details["previous"], renew_v1);
+        let near = audited(&audit_dir, "vault.certificate_near_expiry");
+        assert_eq!(near.len(), 1, "reported once per version: {near:?}");
+        assert_eq!(near[0].resource, "/vaults/other/certificates/mail");
+        assert_eq!(near[0].details["version"], mail_v1);
+        assert_eq!(near[0].details["contacts"], "pki@example.com");
+        assert_eq!(near[0].details["expires"], {
+            let mail = certificates.get("other", "mail", None).await.unwrap();
+            mail.attributes.expires.unwrap().to_string()
+        });
+    }
 
     #[test]
     fn key_throttle_overrides_name_the_apis_classes() {

@@ -12,10 +12,11 @@
 //! previous certificate stays in use, and the refusal is logged (once per version and reason),
 //! counted (`rampart_gateway_certificate_reloads_total{result="error"}`) and audited. A missing
 //! certificate is created at start under [`default_policy`] (self-signed by the vault,
-//! `CN=localhost`, auto-renewed at 80% of its lifetime). The watcher carries out the policy's
-//! `AutoRenew` lifetime action for issuer `Self`: when it is due, it creates the next version,
-//! which the following check then serves. While the served certificate is expired (no usable
-//! newer version), an error is logged at every check.
+//! `CN=localhost`, auto-renewed at 80% of its lifetime). Renewal is the vault's: its
+//! certificate lifetime-action scheduler ([`crate::vault::certificate_scheduler`]) carries out
+//! the policy's `AutoRenew` action for this certificate as for every other, and the watcher
+//! serves the new version at its next check. While the served certificate is expired (no
+//! usable newer version), an error is logged at every check.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,8 +28,8 @@ use base64::engine::general_purpose::STANDARD;
 use rampart_audit::{Auditor, Decision, Record};
 use rampart_gateway::{GatewayTls, ReloadingCertificate};
 use rampart_vault::certificates::policy::{
-    ActionType, CONTENT_TYPE_PEM, IssuerKind, IssuerParameters, KeyProperties, KeyType, Policy,
-    SubjectAlternativeNames, X509Properties,
+    CONTENT_TYPE_PEM, IssuerParameters, KeyProperties, KeyType, Policy, SubjectAlternativeNames,
+    X509Properties,
 };
 use rampart_vault::certificates::x509::{self, CertKey};
 use rampart_vault::certificates::{Certificate, NewCertificate};
@@ -310,7 +311,7 @@ pub async fn start(
     })
 }
 
-/// Swaps new versions into the gateway and renews the certificate when its policy says so.
+/// Swaps new versions into the gateway (the vault's lifetime-action scheduler renews it).
 #[derive(Debug)]
 pub struct Watcher {
     api: VaultApi,
@@ -357,7 +358,6 @@ impl Watcher {
         };
         if latest.version == self.served {
             self.last_error = None;
-            self.renew_if_due(&latest, now).await;
             self.warn_if_expired(now);
             return false;
         }
@@ -417,59 +417,6 @@ impl Watcher {
         }
     }
 
-    /// Creates the next version when the policy's `AutoRenew` action is due (issuer `Self`).
-    async fn renew_if_due(&mut self, latest: &Certificate, now: i64) {
-        let Some(policy) = &latest.policy else {
-            return;
-        };
-        if self.api.is_read_only() || policy.issuer_kind().ok() != Some(IssuerKind::SelfSigned) {
-            return;
-        }
-        let (Some(not_before), Some(expires)) =
-            (latest.attributes.not_before, latest.attributes.expires)
-        else {
-            return;
-        };
-        let due = policy
-            .lifetime_actions
-            .iter()
-            .flatten()
-            .filter(|action| action.action.action_type == ActionType::AutoRenew)
-            .any(|action| {
-                renewal_due(
-                    not_before,
-                    expires,
-                    action.trigger.lifetime_percentage,
-                    action.trigger.days_before_expiry,
-                    now,
-                )
-            });
-        if !due {
-            return;
-        }
-        let new = NewCertificate {
-            policy: policy.clone(),
-            enabled: None,
-            tags: latest.attributes.tags.clone(),
-        };
-        match self.certificates.create(&self.vault, &self.name, new).await {
-            Ok(operation) => {
-                let version = operation.target_version.unwrap_or_default();
-                tracing::info!(certificate = %self.name, vault = %self.vault.name, %version, "gateway certificate renewed (AutoRenew lifetime action)");
-                self.auditor.record_routine(
-                    Record::new("vault", "certificate.renew", Decision::Allow)
-                        .actor("rampart", "system")
-                        .resource(self.resource())
-                        .detail("version", version)
-                        .detail("trigger", "lifetime action AutoRenew"),
-                );
-            }
-            Err(error) => {
-                self.refused(format!("renewal failed: {error}"), None);
-            }
-        }
-    }
-
     /// Checks every [`POLL_INTERVAL`] until the task is aborted or `shutdown` resolves.
     pub async fn run(mut self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) {
         tokio::pin!(shutdown);
@@ -489,40 +436,11 @@ impl Watcher {
     }
 }
 
-/// Whether an `AutoRenew` trigger is due at `now` for a certificate valid from `not_before`
-/// to `expires`.
-fn renewal_due(
-    not_before: i64,
-    expires: i64,
-    lifetime_percentage: Option<u32>,
-    days_before_expiry: Option<u32>,
-    now: i64,
-) -> bool {
-    let at = match (lifetime_percentage, days_before_expiry) {
-        (Some(percent), _) => {
-            not_before + (expires - not_before).saturating_mul(i64::from(percent)) / 100
-        }
-        (None, Some(days)) => expires - i64::from(days) * 86_400,
-        (None, None) => return false,
-    };
-    now >= at
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn renewal_triggers() {
-        // Valid 0..1000: 80% of the lifetime is 800.
-        assert!(!renewal_due(0, 1000, Some(80), None, 799));
-        assert!(renewal_due(0, 1000, Some(80), None, 800));
-        let day = 86_400;
-        assert!(!renewal_due(0, 30 * day, None, Some(10), 19 * day));
-        assert!(renewal_due(0, 30 * day, None, Some(10), 20 * day));
-        assert!(!renewal_due(0, 30 * day, None, None, 30 * day));
-    }
+    use rampart_vault::certificates::policy::{ActionType, IssuerKind};
 
     async fn store() -> (tempfile::TempDir, Certificates, VaultInfo) {
         let dir = tempfile::tempdir().unwrap();
@@ -632,11 +550,11 @@ mod tests {
         }
     }
 
-    /// `start` creates the missing certificate; the watcher renews it when its AutoRenew
-    /// trigger is due (not before), then swaps the new version in; a read-only API renews
-    /// nothing.
+    /// `start` creates the missing certificate; the vault's lifetime-action scheduler renews
+    /// it when its AutoRenew trigger is due (not before; nothing while the API is read-only),
+    /// and the watcher swaps the new version in.
     #[tokio::test]
-    async fn start_creates_and_the_watcher_renews_then_swaps() {
+    async fn start_creates_the_scheduler_renews_and_the_watcher_swaps() {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let (dir, certificates, _) = store().await;
         let data = DataDir::create(&dir.path().join("data")).unwrap();
@@ -673,19 +591,29 @@ mod tests {
             first.attributes.expires.unwrap(),
         );
         let due = not_before + (expires - not_before) * 8 / 10;
+        let auditor = log.auditor();
+        crate::vault::certificate_lifetime_sweep(&api, &auditor, due - 60).await;
         assert!(!watcher.check(due - 60).await);
         let latest = certificates.get("default", "edge", None).await.unwrap();
         assert_eq!(latest.version, first.version, "renewed before the trigger");
 
         api.set_read_only(true);
+        crate::vault::certificate_lifetime_sweep(&api, &auditor, due).await;
         assert!(!watcher.check(due).await);
         let latest = certificates.get("default", "edge", None).await.unwrap();
         assert_eq!(latest.version, first.version, "renewed while read-only");
         api.set_read_only(false);
 
-        assert!(!watcher.check(due).await, "renewal and swap in one check");
+        assert!(
+            !watcher.check(due).await,
+            "the watcher renews nothing itself"
+        );
+        let latest = certificates.get("default", "edge", None).await.unwrap();
+        assert_eq!(latest.version, first.version, "renewed by the watcher");
+        let reports = crate::vault::certificate_lifetime_sweep(&api, &auditor, due).await;
         let renewed = certificates.get("default", "edge", None).await.unwrap();
         assert_ne!(renewed.version, first.version, "not renewed when due");
+        assert_eq!(reports[0].1.renewed[0].version, renewed.version);
         assert!(
             watcher.check(due).await,
             "the renewed version was not swapped in"

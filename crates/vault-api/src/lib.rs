@@ -222,7 +222,8 @@ impl VaultApi {
     /// rotate, rotation policy, certificate policy, contacts, merge) is refused with 503
     /// `ReadOnlyMode` and audited; reads, backups and sign/verify/encrypt/decrypt/wrap/unwrap
     /// continue. Takes effect for requests authorized after the call. Background writers (the
-    /// purge and rotation schedulers) check [`VaultApi::is_read_only`] too.
+    /// purge, key rotation and certificate lifetime-action schedulers) check
+    /// [`VaultApi::is_read_only`] too.
     pub fn set_read_only(&self, on: bool) {
         let was = self.inner.read_only.swap(on, Ordering::SeqCst);
         if was != on {

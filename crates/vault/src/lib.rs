@@ -102,7 +102,7 @@ pub mod store;
 pub mod vaults;
 
 pub use barrier::{Barrier, BarrierTxn, CasToken, KeyPage, RewrapReport, Versioned};
-pub use certificates::Certificates;
+pub use certificates::{Certificates, LifetimeReport};
 pub use crypto::Key256;
 pub use error::{Result, VaultError};
 pub use pkcs11::{PinSource, Pkcs11Config};

@@ -867,6 +867,22 @@ impl VersionedStore {
         vault: &str,
         items: &[LinkedVersion<'_>],
     ) -> Result<String> {
+        self.create_linked_versions_after(vault, items, None)
+            .await?
+            .ok_or_else(|| corrupt("metadata", "a write without a precondition was refused"))
+    }
+
+    /// [`VersionedStore::create_linked_versions`] with a compare-and-swap on the first item:
+    /// with `expected_latest`, the new versions are written only while that version is still
+    /// the first object's latest (checked in the same transaction as the write). `Ok(None)`
+    /// when it is not (another writer, maybe another process, made a version meanwhile, or
+    /// the object is gone): nothing was written.
+    pub async fn create_linked_versions_after(
+        &self,
+        vault: &str,
+        items: &[LinkedVersion<'_>],
+        expected_latest: Option<&str>,
+    ) -> Result<Option<String>> {
         let vault_key = check_name("vault name", vault)?;
         let mut names = Vec::with_capacity(items.len());
         for item in items {
@@ -876,13 +892,25 @@ impl VersionedStore {
             let version = new_version_id()?;
             let now = now();
             let mut txn = BarrierTxn::new();
-            for (item, name_key) in items.iter().zip(&names) {
+            for (index, (item, name_key)) in items.iter().zip(&names).enumerate() {
                 let obj = Obj {
                     vault: &vault_key,
                     kind: item.kind,
                     name: name_key,
                 };
-                let (meta, token) = match self.read_meta(obj).await? {
+                let current = self.read_meta(obj).await?;
+                if index == 0
+                    && let Some(expected) = expected_latest
+                {
+                    match &current {
+                        Some((meta, _))
+                            if !meta.purging
+                                && meta.deleted.is_none()
+                                && meta.latest.eq_ignore_ascii_case(expected) => {}
+                        _ => return Ok(None),
+                    }
+                }
+                let (meta, token) = match current {
                     Some((meta, _)) if meta.purging => {
                         return Err(VaultError::WrongState {
                             what: obj.describe(),
@@ -929,7 +957,7 @@ impl VersionedStore {
                 }
             }
             if self.barrier.commit(txn).await? {
-                return Ok(version);
+                return Ok(Some(version));
             }
             tokio::task::yield_now().await;
         }

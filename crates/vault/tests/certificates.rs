@@ -2,7 +2,9 @@
 //! self-signed creation checked with `openssl`, the `Unknown`-issuer CSR signed by a test CA
 //! (rcgen) and merged, PEM and password-protected PKCS#12 import (files made by
 //! `openssl pkcs12 -export`), the linked managed key and secret, policy, soft delete, recover,
-//! purge and contacts.
+//! purge and contacts; the lifetime-action scheduler's sweep with a moved clock (AutoRenew,
+//! EmailContacts once per version) and two schedulers racing on one store (PostgreSQL: two
+//! connection pools), which must renew each due certificate exactly once.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
@@ -987,6 +989,368 @@ async fn managed_key_and_secret_refuse_direct_changes(ctx: &common::Ctx) {
     keys.purge(&v.name, "plain", false).await.unwrap();
 }
 
+const DAY: i64 = 86_400;
+
+fn self_policy(extra: serde_json::Value) -> Policy {
+    let mut base = serde_json::json!({
+        "key_props": {"kty": "EC", "crv": "P-256"},
+        "x509_props": {"subject": "CN=renew.example", "sans": {"dns_names": ["renew.example", "www.renew.example"]}, "validity_months": 12},
+        "issuer": {"name": "Self"},
+    });
+    if let (Some(b), Some(e)) = (base.as_object_mut(), extra.as_object()) {
+        for (k, v) in e {
+            b.insert(k.clone(), v.clone());
+        }
+    }
+    policy(base)
+}
+
+async fn make(
+    certs: &Certificates,
+    v: &VaultInfo,
+    name: &str,
+    p: Policy,
+) -> rampart_vault::certificates::Certificate {
+    let op = certs
+        .create(
+            v,
+            name,
+            NewCertificate {
+                policy: p,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    certs
+        .get(&v.name, name, op.target_version.as_deref())
+        .await
+        .unwrap()
+}
+
+fn versions(report: &rampart_vault::certificates::LifetimeReport) -> Vec<(String, String)> {
+    report
+        .renewed
+        .iter()
+        .map(|r| (r.name.clone(), r.previous.clone()))
+        .collect()
+}
+
+/// The lifetime-action scheduler's sweep with a moved clock: AutoRenew (percentage and days
+/// before expiry) makes exactly one next version from the policy (new key, or the same one
+/// with reuse_key; same subject, SANs and validity; linked managed key and secret); disabled
+/// and deleted certificates are left alone; EmailContacts is reported once per version with
+/// the vault's contacts; AutoRenew with issuer Unknown is refused when the policy is set.
+async fn lifetime_actions_renew_and_notify(ctx: &common::Ctx) {
+    use rampart_vault::certificates::x509::parse_cert;
+    let certs = service(ctx).await;
+    let v = vault();
+    let store = certs.store().clone();
+    certs
+        .set_contacts(
+            &v,
+            vec![Contact {
+                email: Some("pki@example.com".into()),
+                name: Some("PKI team".into()),
+                phone: None,
+            }],
+        )
+        .await
+        .unwrap();
+    // Default lifetime action for Self: AutoRenew at 80% of the lifetime.
+    let auto = make(&certs, &v, "Auto", self_policy(serde_json::json!({}))).await;
+    let reuse = make(
+        &certs,
+        &v,
+        "reuse",
+        self_policy(serde_json::json!({
+            "key_props": {"kty": "EC", "crv": "P-256", "reuse_key": true},
+            "lifetime_actions": [{"trigger": {"days_before_expiry": 30}, "action": {"action_type": "AutoRenew"}}],
+        })),
+    )
+    .await;
+    let mail = make(
+        &certs,
+        &v,
+        "mail",
+        self_policy(serde_json::json!({
+            "lifetime_actions": [{"trigger": {"days_before_expiry": 30}, "action": {"action_type": "EmailContacts"}}],
+        })),
+    )
+    .await;
+    let off = make(&certs, &v, "off", self_policy(serde_json::json!({}))).await;
+    certs
+        .update(
+            &v,
+            "off",
+            None,
+            rampart_vault::certificates::CertificateUpdate {
+                enabled: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    make(&certs, &v, "gone", self_policy(serde_json::json!({}))).await;
+    certs.delete(&v, "gone").await.unwrap();
+    let unknown = certs
+        .create(
+            &v,
+            "ext",
+            NewCertificate {
+                policy: policy(serde_json::json!({
+                    "x509_props": {"subject": "CN=ext"},
+                    "issuer": {"name": "Unknown"},
+                    "lifetime_actions": [{"trigger": {"lifetime_percentage": 50}, "action": {"action_type": "AutoRenew"}}],
+                })),
+                ..Default::default()
+            },
+        )
+        .await;
+    assert!(
+        matches!(unknown, Err(VaultError::InvalidPolicy { .. })),
+        "{unknown:?}"
+    );
+
+    let (nbf, exp) = (
+        auto.attributes.not_before.unwrap(),
+        auto.attributes.expires.unwrap(),
+    );
+    let at80 = nbf + (exp - nbf) * 80 / 100;
+    // Nothing is due now, nor a minute before 80%.
+    for t in [nbf, at80 - 60] {
+        let report = certs.run_lifetime_actions(&v, t).await.unwrap();
+        // Live: Auto, reuse, mail, off ("gone" is deleted, "ext" was refused).
+        assert_eq!(report.examined, 4, "{report:?}");
+        assert!(
+            report.renewed.is_empty() && report.near_expiry.is_empty() && report.failed.is_empty(),
+            "at {t}: {report:?}"
+        );
+    }
+    // 80%: "Auto" is renewed, once.
+    let report = certs.run_lifetime_actions(&v, at80).await.unwrap();
+    assert_eq!(
+        versions(&report),
+        vec![("Auto".to_owned(), auto.version.clone())]
+    );
+    assert!(report.failed.is_empty(), "{report:?}");
+    let renewed = certs.get(&v.name, "auto", None).await.unwrap();
+    assert_eq!(renewed.version, report.renewed[0].version);
+    assert_ne!(renewed.version, auto.version);
+    let again = certs.run_lifetime_actions(&v, at80).await.unwrap();
+    assert!(again.renewed.is_empty(), "renewed twice: {again:?}");
+    assert_eq!(
+        store
+            .meta(&v.name, ObjectKind::Certificate, "auto")
+            .await
+            .unwrap()
+            .version_count,
+        2
+    );
+    let (old, new) = (
+        parse_cert(&auto.cer).unwrap(),
+        parse_cert(&renewed.cer).unwrap(),
+    );
+    assert_eq!(new.subject, old.subject);
+    assert_eq!(new.sans, old.sans);
+    assert_ne!(
+        new.public_raw, old.public_raw,
+        "a new key without reuse_key"
+    );
+    assert_eq!(new.not_before, at80, "valid from the renewal");
+    assert_eq!(new.validity_months(), old.validity_months());
+    assert_eq!(renewed.policy, auto.policy);
+    for kind in [ObjectKind::Key, ObjectKind::Secret] {
+        let linked = store
+            .get_version(&v.name, kind, "auto", None)
+            .await
+            .unwrap();
+        assert_eq!(linked.version, renewed.version, "{kind:?}");
+        assert!(linked.attributes.managed, "{kind:?}");
+    }
+    assert_eq!(
+        certs.operation(&v, "auto").await.unwrap().target_version,
+        Some(renewed.version.clone())
+    );
+    // The store's compare-and-swap: a writer that still expects the old latest writes nothing.
+    let lost = store
+        .create_linked_versions_after(
+            &v.name,
+            &[rampart_vault::LinkedVersion {
+                kind: ObjectKind::Certificate,
+                name: "auto",
+                value: b"x",
+                attributes: Default::default(),
+            }],
+            Some(&auto.version),
+        )
+        .await
+        .unwrap();
+    assert_eq!(lost, None);
+    assert_eq!(
+        certs.get(&v.name, "auto", None).await.unwrap().version,
+        renewed.version
+    );
+
+    // 30 days before expiry: "reuse" renewed with the same key; "mail" reported once.
+    // (Both made in this test, maybe a second apart: the later one's time.)
+    let before = reuse
+        .attributes
+        .expires
+        .unwrap()
+        .max(mail.attributes.expires.unwrap())
+        - 30 * DAY;
+    let report = certs.run_lifetime_actions(&v, before).await.unwrap();
+    assert_eq!(
+        versions(&report),
+        vec![("reuse".to_owned(), reuse.version.clone())]
+    );
+    let reused = certs.get(&v.name, "reuse", None).await.unwrap();
+    assert_eq!(
+        parse_cert(&reused.cer).unwrap().public_raw,
+        parse_cert(&reuse.cer).unwrap().public_raw,
+        "reuse_key keeps the key"
+    );
+    assert_eq!(report.near_expiry.len(), 1, "{report:?}");
+    let near = &report.near_expiry[0];
+    assert_eq!(
+        (near.name.as_str(), near.version.as_str(), near.expires),
+        (
+            "mail",
+            mail.version.as_str(),
+            mail.attributes.expires.unwrap()
+        )
+    );
+    assert_eq!(near.contacts, vec!["pki@example.com".to_owned()]);
+    let again = certs.run_lifetime_actions(&v, before + DAY).await.unwrap();
+    assert!(
+        again.near_expiry.is_empty() && again.renewed.is_empty(),
+        "reported twice: {again:?}"
+    );
+    assert_eq!(
+        certs.get(&v.name, "mail", None).await.unwrap().version,
+        mail.version,
+        "EmailContacts does not renew"
+    );
+    // Disabled and deleted certificates were never renewed, whatever the clock.
+    let late = certs.run_lifetime_actions(&v, exp - 60).await.unwrap();
+    assert!(
+        late.renewed
+            .iter()
+            .all(|r| r.name != "off" && r.name != "gone"),
+        "{late:?}"
+    );
+    assert_eq!(
+        certs.get(&v.name, "off", None).await.unwrap().version,
+        off.version
+    );
+    let deleted = certs.get_deleted(&v, "gone").await.unwrap();
+    assert_eq!(
+        store
+            .meta(&v.name, ObjectKind::Certificate, "gone")
+            .await
+            .unwrap()
+            .version_count,
+        1,
+        "{:?}",
+        deleted.certificate.version
+    );
+}
+
+/// Two schedulers (two "processes": on PostgreSQL each has its own connection pool and
+/// barrier) sweep the same vault at the same time, several ticks each: every due renewal
+/// makes exactly one new version, and a due EmailContacts is reported exactly once.
+async fn concurrent_schedulers_renew_once(ctx: &common::Ctx) {
+    let first = ctx.init_key_file().await;
+    let second_backend = match &ctx.target {
+        common::Target::Postgres(_) => ctx.target.open().await,
+        common::Target::Redb(_) => first.backend().clone(),
+    };
+    let second = Arc::new(rampart_vault::Barrier::new(second_backend));
+    second.unseal_with_key_file(ctx.key_file()).await.unwrap();
+    let services = [
+        Certificates::new(VersionedStore::new(first)),
+        Certificates::new(VersionedStore::new(second)),
+    ];
+    let v = vault();
+    const RENEWED: usize = 4;
+    let mut latest = Vec::new();
+    for i in 0..RENEWED {
+        let c = make(
+            &services[i % 2],
+            &v,
+            &format!("c{i}"),
+            self_policy(serde_json::json!({})),
+        )
+        .await;
+        latest.push(c);
+    }
+    make(
+        &services[0],
+        &v,
+        "mail",
+        self_policy(serde_json::json!({
+            "lifetime_actions": [{"trigger": {"lifetime_percentage": 50}, "action": {"action_type": "EmailContacts"}}],
+        })),
+    )
+    .await;
+    // Past every certificate's 80% (all made within this test).
+    let at = latest
+        .iter()
+        .map(|c| {
+            let (nbf, exp) = (
+                c.attributes.not_before.unwrap(),
+                c.attributes.expires.unwrap(),
+            );
+            nbf + (exp - nbf) * 80 / 100
+        })
+        .max()
+        .unwrap()
+        + 60;
+    let mut tasks = Vec::new();
+    for s in 0..4 {
+        let service = services[s % 2].clone();
+        let v = v.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut reports = Vec::new();
+            for _ in 0..3 {
+                reports.push(service.run_lifetime_actions(&v, at).await.unwrap());
+            }
+            reports
+        }));
+    }
+    let mut renewed = Vec::new();
+    let mut notified = 0;
+    for t in tasks {
+        for report in t.await.unwrap() {
+            assert!(report.failed.is_empty(), "{report:?}");
+            renewed.extend(report.renewed);
+            notified += report.near_expiry.len();
+        }
+    }
+    assert_eq!(renewed.len(), RENEWED, "{renewed:?}");
+    assert_eq!(notified, 1, "EmailContacts reported {notified} times");
+    let store = services[1].store();
+    for c in &latest {
+        let meta = store
+            .meta(&v.name, ObjectKind::Certificate, &c.name)
+            .await
+            .unwrap();
+        assert_eq!(meta.version_count, 2, "{}", c.name);
+        let r = renewed.iter().find(|r| r.name == c.name).unwrap();
+        assert_eq!((&r.previous, &meta.latest), (&c.version, &r.version));
+        for kind in [ObjectKind::Key, ObjectKind::Secret] {
+            let linked = store.meta(&v.name, kind, &c.name).await.unwrap();
+            assert_eq!(
+                (linked.version_count, &linked.latest),
+                (2, &meta.latest),
+                "{} {kind:?}",
+                c.name
+            );
+        }
+    }
+}
+
 macro_rules! cases {
     ($($case:ident),* $(,)?) => {
         mod redb {
@@ -1027,4 +1391,6 @@ cases!(
     pem_and_pkcs12_imports,
     linked_objects_policy_and_soft_delete,
     managed_key_and_secret_refuse_direct_changes,
+    lifetime_actions_renew_and_notify,
+    concurrent_schedulers_renew_once,
 );

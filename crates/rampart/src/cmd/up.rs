@@ -83,7 +83,7 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
         Some(Arc::clone(&access)),
     )) as Arc<dyn rampart_gateway::Authenticator>);
     // The vault: barrier on the plane's storage, the default vault, the Azure Key Vault API
-    // (tokens of the plane's issuer, RBAC) and the purge and rotation schedulers.
+    // (tokens of the plane's issuer, RBAC) and the purge, rotation and certificate schedulers.
     let opened = vault::open(&config.vault, &data, Arc::clone(&store)).await?;
     let authorizer = vault::IdentityAuthorizer::new(
         verifier.verifier().clone(),
@@ -161,6 +161,12 @@ pub async fn run(args: UpArgs, settings: Settings) -> anyhow::Result<ExitCode> {
         shutdown.signalled(),
     ));
     tasks.spawn(vault::rotation_scheduler(
+        vault_api.clone(),
+        config.vault.purge_interval,
+        auditor.clone(),
+        shutdown.signalled(),
+    ));
+    tasks.spawn(vault::certificate_scheduler(
         vault_api.clone(),
         config.vault.purge_interval,
         auditor.clone(),

@@ -12,11 +12,15 @@
 //! * the policy lives in the latest version's attributes (`extra.policy`), so backups and
 //!   purges carry it with the versions; get/update policy, update attributes, versions, list;
 //! * delete/recover/purge act on the certificate and its key and secret together;
-//! * contacts per vault.
+//! * contacts per vault;
+//! * the **lifetime-action scheduler**'s sweep ([`lifetime`]): `AutoRenew` for issuer `Self`,
+//!   `EmailContacts` reported once per version.
 //!
-//! Barrier keys besides the versioned objects: `certops/<vault>/<name>` (the pending
+//! Barrier keys besides the versioned objects: `certlifetime/<vault>/<name>` (the last version
+//! an `EmailContacts` action was reported for), `certops/<vault>/<name>` (the pending
 //! operation, with the pending private key until merged) and `certcontacts/<vault>`.
 
+pub mod lifetime;
 pub mod policy;
 pub mod x509;
 
@@ -34,6 +38,7 @@ use crate::error::{Result, VaultError};
 use crate::store::{
     Attributes, DeletionInfo, LinkedVersion, ObjectKind, ObjectVersion, VersionedStore,
 };
+pub use lifetime::{LifetimeReport, NearExpiry, Renewed};
 pub use policy::{IssuerKind, Policy};
 use x509::{CertKey, KeyKind};
 
@@ -447,8 +452,26 @@ impl Certificates {
         policy: &Policy,
         key: &CertKey,
         chain: &[Vec<u8>],
-        (enabled, tags): (bool, BTreeMap<String, String>),
+        state: (bool, BTreeMap<String, String>),
     ) -> Result<Certificate> {
+        self.write_linked_after(vault, name, policy, key, chain, state, None)
+            .await?
+            .ok_or_else(|| corrupt("certificate", "a write without a precondition was refused"))
+    }
+
+    /// [`Self::write_linked`], only while `expected_latest` (when given) is still the
+    /// certificate's latest version: `Ok(None)` when another writer got there first.
+    #[allow(clippy::too_many_arguments)]
+    async fn write_linked_after(
+        &self,
+        vault: &str,
+        name: &str,
+        policy: &Policy,
+        key: &CertKey,
+        chain: &[Vec<u8>],
+        (enabled, tags): (bool, BTreeMap<String, String>),
+        expected_latest: Option<&str>,
+    ) -> Result<Option<Certificate>> {
         let leaf = chain
             .first()
             .ok_or_else(|| invalid("empty certificate chain"))?;
@@ -523,7 +546,7 @@ impl Certificates {
 
         let version = self
             .store
-            .create_linked_versions(
+            .create_linked_versions_after(
                 vault,
                 &[
                     LinkedVersion {
@@ -545,9 +568,13 @@ impl Certificates {
                         attributes: secret_attrs,
                     },
                 ],
+                expected_latest,
             )
             .await?;
-        self.get(vault, name, Some(&version)).await
+        match version {
+            Some(version) => self.get(vault, name, Some(&version)).await.map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Creates a certificate version under `new.policy`. Issuer `Self`: signed now, the
@@ -1126,6 +1153,10 @@ impl Certificates {
             });
         }
         self.store.purge(vault_name, KIND, name).await?;
+        self.store
+            .barrier()
+            .delete(&lifetime::lifetime_key(vault_name, name)?)
+            .await?;
         for kind in [ObjectKind::Key, ObjectKind::Secret] {
             match self.store.get_deleted(vault_name, kind, name).await {
                 Ok((_, latest)) if latest.attributes.managed => {

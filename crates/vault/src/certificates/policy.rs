@@ -126,6 +126,25 @@ pub struct Trigger {
     pub days_before_expiry: Option<u32>,
 }
 
+impl Trigger {
+    /// When the trigger fires for a certificate valid from `not_before` to `expires` (Unix
+    /// seconds): after `lifetime_percentage` percent of the validity period, or
+    /// `days_before_expiry` days before `expires`. `None` without a trigger.
+    pub fn due_at(&self, not_before: i64, expires: i64) -> Option<i64> {
+        match (self.lifetime_percentage, self.days_before_expiry) {
+            (Some(percent), _) => {
+                let lifetime = expires.saturating_sub(not_before).max(0);
+                Some(
+                    not_before
+                        .saturating_add(lifetime.saturating_mul(i64::from(percent.min(100))) / 100),
+                )
+            }
+            (None, Some(days)) => Some(expires.saturating_sub(i64::from(days) * 86_400)),
+            (None, None) => None,
+        }
+    }
+}
+
 /// What a lifetime action does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ActionType {
@@ -505,6 +524,24 @@ mod tests {
         }
         let digicert = parse(r#"{"issuer":{"name":"DigiCert"},"x509_props":{"subject":"CN=x"}}"#);
         assert!(digicert.issuer_kind().is_err());
+    }
+
+    #[test]
+    fn triggers_fire_at_a_share_of_the_lifetime_or_days_before_expiry() {
+        let percent = |p| Trigger {
+            lifetime_percentage: Some(p),
+            days_before_expiry: None,
+        };
+        // Valid 0..1000: 80% of the lifetime is 800.
+        assert_eq!(percent(80).due_at(0, 1000), Some(800));
+        assert_eq!(percent(1).due_at(500, 1500), Some(510));
+        let day = 86_400;
+        let days = Trigger {
+            lifetime_percentage: None,
+            days_before_expiry: Some(10),
+        };
+        assert_eq!(days.due_at(0, 30 * day), Some(20 * day));
+        assert_eq!(Trigger::default().due_at(0, 30 * day), None);
     }
 
     #[test]

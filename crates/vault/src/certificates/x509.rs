@@ -292,11 +292,34 @@ pub fn add_months(at: OffsetDateTime, months: u32) -> Result<OffsetDateTime> {
 /// The certificate parameters a policy's X.509 properties ask for, valid from now for
 /// `validity_months`.
 pub fn params(x509: &X509Properties, validity_months: u32) -> Result<CertificateParams> {
-    let mut params = CertificateParams::default();
-    params.distinguished_name = parse_subject(x509.subject.as_deref().unwrap_or_default())?;
     let now = OffsetDateTime::now_utc()
         .replace_nanosecond(0)
         .unwrap_or(OffsetDateTime::now_utc());
+    params_from(x509, validity_months, now)
+}
+
+/// [`params`] for a certificate valid from `not_before` (Unix seconds) instead of now: the
+/// lifetime-action scheduler issues renewals from its clock, which tests move.
+pub fn params_at(
+    x509: &X509Properties,
+    validity_months: u32,
+    not_before: i64,
+) -> Result<CertificateParams> {
+    let start = OffsetDateTime::from_unix_timestamp(not_before).map_err(|e| {
+        VaultError::InvalidCertificate {
+            reason: format!("validity start {not_before}: {e}"),
+        }
+    })?;
+    params_from(x509, validity_months, start)
+}
+
+fn params_from(
+    x509: &X509Properties,
+    validity_months: u32,
+    now: OffsetDateTime,
+) -> Result<CertificateParams> {
+    let mut params = CertificateParams::default();
+    params.distinguished_name = parse_subject(x509.subject.as_deref().unwrap_or_default())?;
     params.not_before = now;
     params.not_after = add_months(now, validity_months)?;
     let mut serial = [0u8; 16];
