@@ -20,7 +20,7 @@ use crate::body;
 use crate::cache::TCache;
 use crate::operators::{Expand, OpMatch};
 use crate::ruleset::{Entry, Link, Rule, Ruleset};
-use crate::variables::{ArgEntry, CVar, Coll, Reuse, Sel, TxData, Val};
+use crate::variables::{ArgEntry, CVar, Coll, Reuse, Sel, TxData, TxMap, Val};
 
 /// What the gateway must do instead of forwarding.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -217,9 +217,9 @@ impl Ctx<'_> {
                 // The common case (`%{tx.critical_anomaly_score}`): one map lookup, no copies
                 // of the key unless it has upper-case letters.
                 let v = if key.bytes().any(|b| b.is_ascii_uppercase()) {
-                    self.data.tx.get(&key.to_ascii_lowercase())
+                    self.data.tx.get(key.to_ascii_lowercase().as_bytes())
                 } else {
-                    self.data.tx.get(key)
+                    self.data.tx.get(key.as_bytes())
                 };
                 if let Some(v) = v {
                     out.extend_from_slice(v);
@@ -271,28 +271,24 @@ fn lossy(b: &[u8]) -> String {
 }
 
 thread_local! {
-    /// Emptied TX maps of finished transactions, kept with their table allocation.
-    static TX_MAPS: std::cell::RefCell<Vec<HashMap<String, Vec<u8>>>> =
-        const { std::cell::RefCell::new(Vec::new()) };
+    /// TX maps of finished transactions, kept with their entries (see [`TxMap`]).
+    static TX_MAPS: std::cell::RefCell<Vec<TxMap>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// TX maps kept per thread for reuse.
 const TX_MAPS_MAX: usize = 4;
 
 /// An empty TX map, from this thread's pool when there is one.
-fn take_tx_map() -> HashMap<String, Vec<u8>> {
+fn take_tx_map() -> TxMap {
     TX_MAPS
         .with(|p| p.borrow_mut().pop())
         // CRS sets about a hundred TX variables per transaction: no rehashing on the way.
-        .unwrap_or_else(|| HashMap::with_capacity(128))
+        .unwrap_or_else(|| TxMap::with_capacity(128))
 }
 
 /// Returns `map` (emptied) to this thread's pool.
-fn recycle_tx_map(mut map: HashMap<String, Vec<u8>>) {
-    if map.capacity() > 1024 {
-        return;
-    }
-    map.clear();
+fn recycle_tx_map(mut map: TxMap) {
+    map.reset();
     TX_MAPS.with(|p| {
         let mut p = p.borrow_mut();
         if p.len() < TX_MAPS_MAX {
@@ -686,8 +682,8 @@ impl Transaction {
     pub fn tx_var(&self, name: &str) -> Option<String> {
         self.data
             .tx
-            .get(&name.to_ascii_lowercase())
-            .map(|v| lossy(v))
+            .get(name.to_ascii_lowercase().as_bytes())
+            .map(lossy)
     }
 
     /// Whether the audit engine (`SecAuditEngine`, `ctl:auditEngine`) wants this transaction
@@ -861,7 +857,7 @@ impl Transaction {
             for hit in hits.as_slice() {
                 if let Some(caps) = &hit.captures {
                     for (key, c) in CAPTURE_KEYS.iter().zip(caps) {
-                        set_value(&mut self.data.tx, key, c);
+                        self.data.tx.set(key.as_bytes(), c);
                     }
                 }
                 self.data.matched_var_name.clone_from(&hit.name);
@@ -1094,8 +1090,31 @@ impl Transaction {
                     ctx.expand_into(value, &mut val);
                 }
                 key.make_ascii_lowercase();
-                let map = if collection == "TX" {
-                    &mut self.data.tx
+                if std::str::from_utf8(&key).is_err() {
+                    // Names are text: invalid UTF-8 is replaced, as in the other collections.
+                    key = String::from_utf8_lossy(&key).into_owned().into_bytes();
+                }
+                let apply = |cur: &[u8], val: &[u8]| {
+                    let d = crate::operators::to_int(val);
+                    let cur = crate::operators::to_int(cur);
+                    if *op == SetVarOp::Add {
+                        cur.saturating_add(d)
+                    } else {
+                        cur.saturating_sub(d)
+                    }
+                };
+                if collection == "TX" {
+                    let tx = &mut self.data.tx;
+                    match op {
+                        SetVarOp::Set => tx.set(&key, &val),
+                        SetVarOp::Delete => tx.remove(&key),
+                        SetVarOp::Add | SetVarOp::Sub => {
+                            let (cur, _) = tx.entry(&key);
+                            let n = apply(cur, &val);
+                            cur.clear();
+                            let _ = write!(cur, "{n}");
+                        }
+                    }
                 } else {
                     let name: &'static str = match collection.as_str() {
                         "IP" => "IP",
@@ -1104,36 +1123,26 @@ impl Transaction {
                         "USER" => "USER",
                         _ => "RESOURCE",
                     };
-                    self.data.persistent.entry(name).or_default()
-                };
-                let k = match std::str::from_utf8(&key) {
-                    Ok(k) => Cow::Borrowed(k),
-                    Err(_) => String::from_utf8_lossy(&key),
-                };
-                match op {
-                    SetVarOp::Set => set_value(map, &k, &val),
-                    SetVarOp::Delete => {
-                        map.remove(k.as_ref());
-                    }
-                    SetVarOp::Add | SetVarOp::Sub => {
-                        let d = crate::operators::to_int(&val);
-                        let apply = |cur: i64| {
-                            if *op == SetVarOp::Add {
-                                cur.saturating_add(d)
-                            } else {
-                                cur.saturating_sub(d)
-                            }
-                        };
-                        match map.get_mut(k.as_ref()) {
+                    let map = self.data.persistent.entry(name).or_default();
+                    let k = String::from_utf8_lossy(&key);
+                    match op {
+                        SetVarOp::Set => set_value(map, &k, &val),
+                        SetVarOp::Delete => {
+                            map.remove(k.as_ref());
+                        }
+                        SetVarOp::Add | SetVarOp::Sub => match map.get_mut(k.as_ref()) {
                             Some(cur) => {
-                                let n = apply(crate::operators::to_int(cur));
+                                let n = apply(cur, &val);
                                 cur.clear();
                                 let _ = write!(cur, "{n}");
                             }
                             None => {
-                                map.insert(k.into_owned(), apply(0).to_string().into_bytes());
+                                map.insert(
+                                    k.into_owned(),
+                                    apply(b"", &val).to_string().into_bytes(),
+                                );
                             }
-                        }
+                        },
                     }
                 }
                 self.key_buf = key;
