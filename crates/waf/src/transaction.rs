@@ -48,7 +48,7 @@ pub enum InterruptionAction {
 }
 
 /// A rule that matched, for the audit trail.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MatchedRule {
     /// The rule id.
     pub id: u64,
@@ -123,7 +123,8 @@ pub struct Transaction {
     cache: TCache,
     scratch: TCache,
     state: State,
-    matched: Vec<MatchedRule>,
+    /// The matched rules (their strings are reused by the next transaction on the thread).
+    matched: Reuse<MatchedRule>,
     /// The allocation of the value list of [`Transaction::eval_link`], kept between links.
     vals_buf: Vec<Val<'static>>,
     /// Per prefilter group, the members whose factors occur in this phase's values.
@@ -137,11 +138,50 @@ pub struct Transaction {
     val_buf: Vec<u8>,
 }
 
+/// The buffers of a finished transaction, for the next one on the thread (no allocation, and
+/// no large one that would make the allocator consolidate its free lists, per transaction).
+#[derive(Default)]
+struct Spare {
+    matched: Reuse<MatchedRule>,
+    vals_buf: Vec<Val<'static>>,
+    pre_bits: Vec<u64>,
+    pre_done: Vec<bool>,
+    hits: Reuse<Hit>,
+    key_buf: Vec<u8>,
+    val_buf: Vec<u8>,
+}
+
+thread_local! {
+    static SPARES: std::cell::RefCell<Vec<Spare>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Spare buffer sets kept per thread.
+const SPARES_MAX: usize = 4;
+
 impl Drop for Transaction {
     fn drop(&mut self) {
         std::mem::take(&mut self.cache).recycle();
         std::mem::take(&mut self.scratch).recycle();
         recycle_tx_map(std::mem::take(&mut self.data.tx));
+        let mut matched = std::mem::take(&mut self.matched);
+        matched.clear();
+        let mut hits = std::mem::take(&mut self.hits);
+        hits.clear();
+        let spare = Spare {
+            matched,
+            vals_buf: recycle_vals(std::mem::take(&mut self.vals_buf)),
+            pre_bits: std::mem::take(&mut self.pre_bits),
+            pre_done: std::mem::take(&mut self.pre_done),
+            hits,
+            key_buf: std::mem::take(&mut self.key_buf),
+            val_buf: std::mem::take(&mut self.val_buf),
+        };
+        SPARES.with(|p| {
+            let mut p = p.borrow_mut();
+            if p.len() < SPARES_MAX {
+                p.push(spare);
+            }
+        });
     }
 }
 
@@ -262,6 +302,24 @@ fn set_value(map: &mut HashMap<String, Vec<u8>>, key: &str, value: &[u8]) {
 /// The names `TX:0` to `TX:9` of the capture variables.
 const CAPTURE_KEYS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
 
+/// Replaces `out` with `b` as text (invalid UTF-8 replaced), keeping its allocation.
+fn set_text(out: &mut String, b: &[u8]) {
+    out.clear();
+    match std::str::from_utf8(b) {
+        Ok(s) => out.push_str(s),
+        Err(_) => out.push_str(&String::from_utf8_lossy(b)),
+    }
+}
+
+/// Replaces `out` with the expansion of `m` (empty without one), through the buffer `buf`.
+fn expand_text(ctx: &Ctx<'_>, m: Option<&MacroString>, buf: &mut Vec<u8>, out: &mut String) {
+    buf.clear();
+    if let Some(m) = m {
+        ctx.expand_into(m, buf);
+    }
+    set_text(out, buf);
+}
+
 fn lossy(b: &[u8]) -> String {
     // `from_utf8` checks ASCII a word at a time; the lossy path only for invalid input.
     match std::str::from_utf8(b) {
@@ -347,18 +405,23 @@ impl Transaction {
             tx: take_tx_map(),
             ..TxData::default()
         };
+        let mut spare = SPARES.with(|p| p.borrow_mut().pop()).unwrap_or_default();
+        spare.pre_bits.clear();
+        spare.pre_bits.resize(ruleset.inner.pre_words, 0);
+        spare.pre_done.clear();
+        spare.pre_done.resize(ruleset.inner.groups.len(), false);
         Self {
             data,
             cache: TCache::take(),
             scratch: TCache::take(),
             state,
-            matched: Vec::with_capacity(32),
-            vals_buf: Vec::new(),
-            pre_bits: vec![0; ruleset.inner.pre_words],
-            pre_done: vec![false; ruleset.inner.groups.len()],
-            hits: Reuse::default(),
-            key_buf: Vec::new(),
-            val_buf: Vec::new(),
+            matched: spare.matched,
+            vals_buf: spare.vals_buf,
+            pre_bits: spare.pre_bits,
+            pre_done: spare.pre_done,
+            hits: spare.hits,
+            key_buf: spare.key_buf,
+            val_buf: spare.val_buf,
             ruleset,
         }
     }
@@ -665,7 +728,7 @@ impl Transaction {
 
     /// The rules that matched so far, in order.
     pub fn matched_rules(&self) -> &[MatchedRule] {
-        &self.matched
+        self.matched.as_slice()
     }
 
     /// The interruption, if any phase decided one.
@@ -692,7 +755,7 @@ impl Transaction {
         match self.state.audit_engine {
             AuditEngine::On => true,
             AuditEngine::Off => false,
-            AuditEngine::RelevantOnly => self.matched.iter().any(|m| m.logged),
+            AuditEngine::RelevantOnly => self.matched.as_slice().iter().any(|m| m.logged),
         }
     }
 
@@ -881,35 +944,27 @@ impl Transaction {
                 }
             }
         }
-        let ctx = Ctx {
-            data: &self.data,
-            rule: Some(rule),
-        };
-        let msg = rule
-            .msg
-            .as_ref()
-            .map(|m| lossy(&ctx.expand(m)))
-            .unwrap_or_default();
-        let logdata = rule
-            .logdata
-            .as_ref()
-            .map(|m| lossy(&ctx.expand(m)))
-            .unwrap_or_default();
         if let Some(s) = rule.severity {
             let l = s.level();
             if self.data.highest_severity.is_none_or(|h| l < h) {
                 self.data.highest_severity = Some(l);
             }
         }
-        self.matched.push(MatchedRule {
-            id: rule.id,
-            phase: u8::try_from(phase).unwrap_or(0),
-            msg,
-            logdata,
-            severity: rule.severity,
-            tags: rule.tags.clone(),
-            matched_var_name: lossy(&self.data.matched_var_name),
-            logged: rule.log && rule.id != 0,
+        let ctx = Ctx {
+            data: &self.data,
+            rule: Some(rule),
+        };
+        let buf = &mut self.val_buf;
+        let data = &self.data;
+        self.matched.push_with(|m| {
+            m.id = rule.id;
+            m.phase = u8::try_from(phase).unwrap_or(0);
+            expand_text(&ctx, rule.msg.as_ref(), buf, &mut m.msg);
+            expand_text(&ctx, rule.logdata.as_ref(), buf, &mut m.logdata);
+            m.severity = rule.severity;
+            m.tags.clone_from(&rule.tags);
+            set_text(&mut m.matched_var_name, &data.matched_var_name);
+            m.logged = rule.log && rule.id != 0;
         });
         true
     }
