@@ -343,6 +343,8 @@ pub(crate) struct Group {
     pub pat_member: Vec<u32>,
     /// The number of members (links).
     pub members: u32,
+    /// The length of the shortest factor: shorter values need no scan.
+    pub min_len: usize,
     /// The group's first word in the per-transaction bit set.
     pub off: usize,
     /// The number of words (64 members each).
@@ -437,7 +439,9 @@ pub(crate) fn build_groups(candidates: Vec<Candidate>) -> (Vec<Group>, usize, Ve
         };
         renumber.push(Some(g));
         let words = (p.members as usize).div_ceil(64);
+        let min_len = p.patterns.iter().map(Vec::len).min().unwrap_or(0);
         groups.push(Group {
+            min_len,
             vars: vec![p.var],
             path: p.path,
             multi: p.multi,

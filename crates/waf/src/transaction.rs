@@ -1003,6 +1003,7 @@ impl Transaction {
         'values: for val in &vals {
             let input: &[u8] = &val.data;
             let memo = val.stable && matches!(val.data, Cow::Borrowed(_));
+            let mut prev: Option<Option<u32>> = None;
             for k in first..=group.path.len() {
                 let path = group.path.get(..k).unwrap_or_default();
                 let c = if memo {
@@ -1012,6 +1013,12 @@ impl Transaction {
                 };
                 let r = c.run(&inner.pipes, path, input, memo);
                 let value = c.get(r, input);
+                // A value shorter than every factor, or a stage that left the value as the
+                // previous one had it, cannot add an occurrence.
+                if value.len() < group.min_len || prev.is_some_and(|p| c.get(p, input) == value) {
+                    continue;
+                }
+                prev = Some(r);
                 if group.members == 1 {
                     // One member: any occurrence settles it, the first one found is enough.
                     if group.ac.is_match(value) {
