@@ -1011,7 +1011,12 @@ impl Transaction {
                 } else {
                     &mut self.scratch
                 };
-                let r = c.run(&inner.pipes, path, input, memo);
+                // No transformation (`t:none`): the value itself, without a cache call.
+                let r = if path.is_empty() {
+                    None
+                } else {
+                    c.run(&inner.pipes, path, input, memo)
+                };
                 let value = c.get(r, input);
                 // A value shorter than every factor, or a stage that left the value as the
                 // previous one had it, cannot add an occurrence.
@@ -1102,7 +1107,11 @@ impl Transaction {
             let mut prev: Option<Option<u32>> = None;
             for k in first..=link.path.len() {
                 let path = link.path.get(..k).unwrap_or_default();
-                let r = c.run(pipes, path, input, memo);
+                let r = if path.is_empty() {
+                    None
+                } else {
+                    c.run(pipes, path, input, memo)
+                };
                 let value = c.get(r, input);
                 if link.multi_match {
                     // A stage that left the value as the previous one had it is not
