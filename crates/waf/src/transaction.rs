@@ -1075,13 +1075,16 @@ impl Transaction {
         for v in &link.vars {
             data.collect(v, &mut vals);
         }
-        let runtime_excl: Vec<&CVar> = self
-            .state
-            .removed_targets
-            .iter()
-            .filter(|(t, _)| t.selects(rule))
-            .map(|(_, v)| v)
-            .collect();
+        let runtime_excl: Vec<&CVar> = if self.state.removed_targets.is_empty() {
+            Vec::new()
+        } else {
+            self.state
+                .removed_targets
+                .iter()
+                .filter(|(t, _)| t.selects(rule))
+                .map(|(_, v)| v)
+                .collect()
+        };
         if !link.excl.is_empty() || !runtime_excl.is_empty() {
             vals.retain(|v| {
                 !link

@@ -26,7 +26,7 @@ fn is_ff(b: u8) -> bool {
 
 /// `urlDecode` / `urlDecodeUni` (with `%uXXXX`: the low byte, full-width ASCII folded).
 pub(super) fn url_decode(input: &[u8], uni: bool) -> Option<Vec<u8>> {
-    if !input.iter().any(|b| *b == b'%' || *b == b'+') {
+    if memchr::memchr2(b'%', b'+', input).is_none() {
         return None;
     }
     let mut out = Vec::with_capacity(input.len());
