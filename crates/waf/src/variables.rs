@@ -540,7 +540,12 @@ fn flag(b: bool) -> Cow<'static, [u8]> {
 }
 
 fn num(n: usize) -> Cow<'static, [u8]> {
-    Cow::Owned(n.to_string().into_bytes())
+    /// The counts that need no allocation.
+    const SMALL: [&[u8]; 10] = [b"0", b"1", b"2", b"3", b"4", b"5", b"6", b"7", b"8", b"9"];
+    match SMALL.get(n) {
+        Some(s) => Cow::Borrowed(s),
+        None => Cow::Owned(n.to_string().into_bytes()),
+    }
 }
 
 fn header<'a>(h: &'a [(Vec<u8>, Vec<u8>)], name: &[u8]) -> Option<&'a [u8]> {
@@ -622,17 +627,20 @@ impl TxData {
     }
 
     /// Appends the values of `v` (before exclusions) to `out`.
-    pub(crate) fn collect<'a>(&'a self, v: &CVar, out: &mut Vec<Val<'a>>) {
+    pub(crate) fn collect<'a>(&'a self, v: &'a CVar, out: &mut Vec<Val<'a>>) {
         if v.count {
-            let mut tmp = Vec::new();
-            self.collect_values(v, &mut tmp);
+            // Counted in place: the values are appended, counted and dropped again.
+            let start = out.len();
+            self.collect_values(v, out);
+            let n = out.len() - start;
+            out.truncate(start);
             out.push(Val {
                 coll: v.coll,
                 key: match &v.sel {
-                    Sel::Key(k) => Cow::Owned(k.clone()),
+                    Sel::Key(k) => Cow::Borrowed(k.as_slice()),
                     _ => Cow::Borrowed(b""),
                 },
-                data: num(tmp.len()),
+                data: num(n),
                 stable: false,
             });
         } else {
