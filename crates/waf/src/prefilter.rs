@@ -19,7 +19,8 @@
 //! - `need`: a set of strings one of which every match of the node contains.
 //!
 //! A concatenation crosses the exact sets of adjacent children into longer strings and keeps
-//! the most selective candidate; an alternation unions its children's sets (any child without
+//! the most selective candidate (rare punctuation counts for more than letters, see
+//! [`rarity`]); a repetition `x{n,m}` joins its first and last n copies to its neighbours; an alternation unions its children's sets (any child without
 //! one leaves the alternation without one); a repetition with a minimum of one passes its
 //! child's set on. Anything else (`.`, large classes, `x*`) yields no requirement.
 
@@ -48,13 +49,17 @@ type Set = BTreeSet<Vec<u8>>;
 struct Info {
     exact: Option<Set>,
     need: Option<Set>,
+    /// For a repetition that is not exact: a set one of which every match starts with and one
+    /// of which it ends with, so that a concatenation can join it to its neighbours (`x{2,}`
+    /// starts and ends with `xx`).
+    affix: Option<Set>,
 }
 
 impl Info {
     fn exact(set: Set) -> Self {
         Self {
             exact: Some(set),
-            need: None,
+            ..Self::default()
         }
     }
 
@@ -76,11 +81,35 @@ fn empty_set() -> Set {
     std::iter::once(Vec::new()).collect()
 }
 
-/// How selective a requirement is (greater is better): its shortest literal first, then fewer
-/// literals.
+/// How rarely byte `b` occurs in ordinary request data (letters, digits and the punctuation of
+/// URLs, headers and text are common; shell, code and markup punctuation is not), in quarters.
+fn rarity(b: u8) -> usize {
+    match b {
+        b'a'..=b'z' | b'0'..=b'9' => 4,
+        b'/' | b'.' | b'-' | b',' | b';' | b'=' | b' ' | b':' | b'_' | b'(' | b')' | b'&'
+        | b'+' | b'%' | b'?' | b'*' => 6,
+        _ => 16,
+    }
+}
+
+/// How selective a requirement is (greater is better): its least rare literal (each literal
+/// weighs the sum of its bytes' [`rarity`]), then fewer literals.
 fn score(s: &Set) -> (usize, std::cmp::Reverse<usize>) {
-    let shortest = s.iter().map(Vec::len).min().unwrap_or(0);
-    (shortest, std::cmp::Reverse(s.len()))
+    let weakest = s
+        .iter()
+        .map(|l| l.iter().map(|b| rarity(*b)).sum::<usize>())
+        .min()
+        .unwrap_or(0);
+    (weakest, std::cmp::Reverse(s.len()))
+}
+
+/// `set` repeated `n` times (every combination), when small enough.
+fn power(set: &Set, n: u32) -> Option<Set> {
+    let mut out = empty_set();
+    for _ in 0..n {
+        out = cross(&out, set)?;
+    }
+    Some(out)
 }
 
 fn better(a: Option<Set>, b: Option<Set>) -> Option<Set> {
@@ -156,9 +185,21 @@ fn analyze(h: &Hir) -> Info {
                 return Info::default();
             }
             if r.min >= 1 {
+                // `x{n,m}`: its first n and its last n copies are adjacent to its neighbours.
+                let copies = sub.exact.as_ref().and_then(|e| power(e, r.min));
+                if r.max == Some(r.min)
+                    && let Some(e) = copies
+                {
+                    return Info::exact(e);
+                }
+                let need = better(
+                    sub.requirement(),
+                    copies.clone().filter(|c| !c.contains(&Vec::new())),
+                );
                 return Info {
                     exact: None,
-                    need: sub.requirement(),
+                    need,
+                    affix: copies,
                 };
             }
             Info::default()
@@ -187,8 +228,16 @@ fn analyze(h: &Hir) -> Info {
                     },
                     None => {
                         all_exact = false;
-                        best = flush(&run, best);
-                        run = empty_set();
+                        // A repetition's mandatory copies join the run before it and start
+                        // the next one.
+                        if let Some(a) = &info.affix
+                            && let Some(joined) = cross(&run, a)
+                        {
+                            best = flush(&joined, best);
+                        } else {
+                            best = flush(&run, best);
+                        }
+                        run = info.affix.unwrap_or_else(empty_set);
                         best = better(best, info.need);
                     }
                 }
@@ -198,8 +247,8 @@ fn analyze(h: &Hir) -> Info {
             }
             best = flush(&run, best);
             Info {
-                exact: None,
                 need: best,
+                ..Info::default()
             }
         }
         HirKind::Alternation(children) => {
@@ -214,8 +263,8 @@ fn analyze(h: &Hir) -> Info {
                 }
             }
             Info {
-                exact: None,
                 need: union_of_requirements(&infos),
+                ..Info::default()
             }
         }
     }
@@ -294,6 +343,8 @@ pub(crate) struct Group {
     pub pat_member: Vec<u32>,
     /// The number of members (links).
     pub members: u32,
+    /// The length of the shortest factor: shorter values need no scan.
+    pub min_len: usize,
     /// The group's first word in the per-transaction bit set.
     pub off: usize,
     /// The number of words (64 members each).
@@ -388,7 +439,9 @@ pub(crate) fn build_groups(candidates: Vec<Candidate>) -> (Vec<Group>, usize, Ve
         };
         renumber.push(Some(g));
         let words = (p.members as usize).div_ceil(64);
+        let min_len = p.patterns.iter().map(Vec::len).min().unwrap_or(0);
         groups.push(Group {
+            min_len,
             vars: vec![p.var],
             path: p.path,
             multi: p.multi,
@@ -439,7 +492,14 @@ mod tests {
         assert_eq!(f(".+"), None);
         assert_eq!(f("x?y?"), None);
         assert_eq!(f("^$"), None);
-        assert_eq!(f("(?:ab)+c"), Some(vec!["ab".into()]));
+        assert_eq!(f("(?:ab)+c"), Some(vec!["abc".into()]));
+        // A repetition's mandatory copies join its neighbours.
+        assert_eq!(
+            f(r"[/;]\.{2,3}[/;]"),
+            Some(vec!["/..".into(), ";..".into()])
+        );
+        // Rare punctuation is preferred to a common word.
+        assert_eq!(f(r"\$(?:eq|ne)"), Some(vec!["$eq".into(), "$ne".into()]));
     }
 
     #[test]

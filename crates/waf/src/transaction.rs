@@ -20,7 +20,7 @@ use crate::body;
 use crate::cache::TCache;
 use crate::operators::{Expand, OpMatch};
 use crate::ruleset::{Entry, Link, Rule, Ruleset};
-use crate::variables::{ArgEntry, CVar, Coll, Reuse, Sel, TxData, Val};
+use crate::variables::{ArgEntry, CVar, Coll, Reuse, Sel, TxData, TxMap, Val};
 
 /// What the gateway must do instead of forwarding.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,7 +48,7 @@ pub enum InterruptionAction {
 }
 
 /// A rule that matched, for the audit trail.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MatchedRule {
     /// The rule id.
     pub id: u64,
@@ -123,7 +123,8 @@ pub struct Transaction {
     cache: TCache,
     scratch: TCache,
     state: State,
-    matched: Vec<MatchedRule>,
+    /// The matched rules (their strings are reused by the next transaction on the thread).
+    matched: Reuse<MatchedRule>,
     /// The allocation of the value list of [`Transaction::eval_link`], kept between links.
     vals_buf: Vec<Val<'static>>,
     /// Per prefilter group, the members whose factors occur in this phase's values.
@@ -137,11 +138,50 @@ pub struct Transaction {
     val_buf: Vec<u8>,
 }
 
+/// The buffers of a finished transaction, for the next one on the thread (no allocation, and
+/// no large one that would make the allocator consolidate its free lists, per transaction).
+#[derive(Default)]
+struct Spare {
+    matched: Reuse<MatchedRule>,
+    vals_buf: Vec<Val<'static>>,
+    pre_bits: Vec<u64>,
+    pre_done: Vec<bool>,
+    hits: Reuse<Hit>,
+    key_buf: Vec<u8>,
+    val_buf: Vec<u8>,
+}
+
+thread_local! {
+    static SPARES: std::cell::RefCell<Vec<Spare>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Spare buffer sets kept per thread.
+const SPARES_MAX: usize = 4;
+
 impl Drop for Transaction {
     fn drop(&mut self) {
         std::mem::take(&mut self.cache).recycle();
         std::mem::take(&mut self.scratch).recycle();
         recycle_tx_map(std::mem::take(&mut self.data.tx));
+        let mut matched = std::mem::take(&mut self.matched);
+        matched.clear();
+        let mut hits = std::mem::take(&mut self.hits);
+        hits.clear();
+        let spare = Spare {
+            matched,
+            vals_buf: recycle_vals(std::mem::take(&mut self.vals_buf)),
+            pre_bits: std::mem::take(&mut self.pre_bits),
+            pre_done: std::mem::take(&mut self.pre_done),
+            hits,
+            key_buf: std::mem::take(&mut self.key_buf),
+            val_buf: std::mem::take(&mut self.val_buf),
+        };
+        SPARES.with(|p| {
+            let mut p = p.borrow_mut();
+            if p.len() < SPARES_MAX {
+                p.push(spare);
+            }
+        });
     }
 }
 
@@ -217,9 +257,9 @@ impl Ctx<'_> {
                 // The common case (`%{tx.critical_anomaly_score}`): one map lookup, no copies
                 // of the key unless it has upper-case letters.
                 let v = if key.bytes().any(|b| b.is_ascii_uppercase()) {
-                    self.data.tx.get(&key.to_ascii_lowercase())
+                    self.data.tx.get(key.to_ascii_lowercase().as_bytes())
                 } else {
-                    self.data.tx.get(key)
+                    self.data.tx.get(key.as_bytes())
                 };
                 if let Some(v) = v {
                     out.extend_from_slice(v);
@@ -262,6 +302,24 @@ fn set_value(map: &mut HashMap<String, Vec<u8>>, key: &str, value: &[u8]) {
 /// The names `TX:0` to `TX:9` of the capture variables.
 const CAPTURE_KEYS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
 
+/// Replaces `out` with `b` as text (invalid UTF-8 replaced), keeping its allocation.
+fn set_text(out: &mut String, b: &[u8]) {
+    out.clear();
+    match std::str::from_utf8(b) {
+        Ok(s) => out.push_str(s),
+        Err(_) => out.push_str(&String::from_utf8_lossy(b)),
+    }
+}
+
+/// Replaces `out` with the expansion of `m` (empty without one), through the buffer `buf`.
+fn expand_text(ctx: &Ctx<'_>, m: Option<&MacroString>, buf: &mut Vec<u8>, out: &mut String) {
+    buf.clear();
+    if let Some(m) = m {
+        ctx.expand_into(m, buf);
+    }
+    set_text(out, buf);
+}
+
 fn lossy(b: &[u8]) -> String {
     // `from_utf8` checks ASCII a word at a time; the lossy path only for invalid input.
     match std::str::from_utf8(b) {
@@ -271,28 +329,24 @@ fn lossy(b: &[u8]) -> String {
 }
 
 thread_local! {
-    /// Emptied TX maps of finished transactions, kept with their table allocation.
-    static TX_MAPS: std::cell::RefCell<Vec<HashMap<String, Vec<u8>>>> =
-        const { std::cell::RefCell::new(Vec::new()) };
+    /// TX maps of finished transactions, kept with their entries (see [`TxMap`]).
+    static TX_MAPS: std::cell::RefCell<Vec<TxMap>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// TX maps kept per thread for reuse.
 const TX_MAPS_MAX: usize = 4;
 
 /// An empty TX map, from this thread's pool when there is one.
-fn take_tx_map() -> HashMap<String, Vec<u8>> {
+fn take_tx_map() -> TxMap {
     TX_MAPS
         .with(|p| p.borrow_mut().pop())
         // CRS sets about a hundred TX variables per transaction: no rehashing on the way.
-        .unwrap_or_else(|| HashMap::with_capacity(128))
+        .unwrap_or_else(|| TxMap::with_capacity(128))
 }
 
 /// Returns `map` (emptied) to this thread's pool.
-fn recycle_tx_map(mut map: HashMap<String, Vec<u8>>) {
-    if map.capacity() > 1024 {
-        return;
-    }
-    map.clear();
+fn recycle_tx_map(mut map: TxMap) {
+    map.reset();
     TX_MAPS.with(|p| {
         let mut p = p.borrow_mut();
         if p.len() < TX_MAPS_MAX {
@@ -351,18 +405,23 @@ impl Transaction {
             tx: take_tx_map(),
             ..TxData::default()
         };
+        let mut spare = SPARES.with(|p| p.borrow_mut().pop()).unwrap_or_default();
+        spare.pre_bits.clear();
+        spare.pre_bits.resize(ruleset.inner.pre_words, 0);
+        spare.pre_done.clear();
+        spare.pre_done.resize(ruleset.inner.groups.len(), false);
         Self {
             data,
             cache: TCache::take(),
             scratch: TCache::take(),
             state,
-            matched: Vec::with_capacity(32),
-            vals_buf: Vec::new(),
-            pre_bits: vec![0; ruleset.inner.pre_words],
-            pre_done: vec![false; ruleset.inner.groups.len()],
-            hits: Reuse::default(),
-            key_buf: Vec::new(),
-            val_buf: Vec::new(),
+            matched: spare.matched,
+            vals_buf: spare.vals_buf,
+            pre_bits: spare.pre_bits,
+            pre_done: spare.pre_done,
+            hits: spare.hits,
+            key_buf: spare.key_buf,
+            val_buf: spare.val_buf,
             ruleset,
         }
     }
@@ -669,7 +728,7 @@ impl Transaction {
 
     /// The rules that matched so far, in order.
     pub fn matched_rules(&self) -> &[MatchedRule] {
-        &self.matched
+        self.matched.as_slice()
     }
 
     /// The interruption, if any phase decided one.
@@ -686,8 +745,8 @@ impl Transaction {
     pub fn tx_var(&self, name: &str) -> Option<String> {
         self.data
             .tx
-            .get(&name.to_ascii_lowercase())
-            .map(|v| lossy(v))
+            .get(name.to_ascii_lowercase().as_bytes())
+            .map(lossy)
     }
 
     /// Whether the audit engine (`SecAuditEngine`, `ctl:auditEngine`) wants this transaction
@@ -696,7 +755,7 @@ impl Transaction {
         match self.state.audit_engine {
             AuditEngine::On => true,
             AuditEngine::Off => false,
-            AuditEngine::RelevantOnly => self.matched.iter().any(|m| m.logged),
+            AuditEngine::RelevantOnly => self.matched.as_slice().iter().any(|m| m.logged),
         }
     }
 
@@ -861,7 +920,7 @@ impl Transaction {
             for hit in hits.as_slice() {
                 if let Some(caps) = &hit.captures {
                     for (key, c) in CAPTURE_KEYS.iter().zip(caps) {
-                        set_value(&mut self.data.tx, key, c);
+                        self.data.tx.set(key.as_bytes(), c);
                     }
                 }
                 self.data.matched_var_name.clone_from(&hit.name);
@@ -885,35 +944,27 @@ impl Transaction {
                 }
             }
         }
-        let ctx = Ctx {
-            data: &self.data,
-            rule: Some(rule),
-        };
-        let msg = rule
-            .msg
-            .as_ref()
-            .map(|m| lossy(&ctx.expand(m)))
-            .unwrap_or_default();
-        let logdata = rule
-            .logdata
-            .as_ref()
-            .map(|m| lossy(&ctx.expand(m)))
-            .unwrap_or_default();
         if let Some(s) = rule.severity {
             let l = s.level();
             if self.data.highest_severity.is_none_or(|h| l < h) {
                 self.data.highest_severity = Some(l);
             }
         }
-        self.matched.push(MatchedRule {
-            id: rule.id,
-            phase: u8::try_from(phase).unwrap_or(0),
-            msg,
-            logdata,
-            severity: rule.severity,
-            tags: rule.tags.clone(),
-            matched_var_name: lossy(&self.data.matched_var_name),
-            logged: rule.log && rule.id != 0,
+        let ctx = Ctx {
+            data: &self.data,
+            rule: Some(rule),
+        };
+        let buf = &mut self.val_buf;
+        let data = &self.data;
+        self.matched.push_with(|m| {
+            m.id = rule.id;
+            m.phase = u8::try_from(phase).unwrap_or(0);
+            expand_text(&ctx, rule.msg.as_ref(), buf, &mut m.msg);
+            expand_text(&ctx, rule.logdata.as_ref(), buf, &mut m.logdata);
+            m.severity = rule.severity;
+            m.tags.clone_from(&rule.tags);
+            set_text(&mut m.matched_var_name, &data.matched_var_name);
+            m.logged = rule.log && rule.id != 0;
         });
         true
     }
@@ -952,6 +1003,7 @@ impl Transaction {
         'values: for val in &vals {
             let input: &[u8] = &val.data;
             let memo = val.stable && matches!(val.data, Cow::Borrowed(_));
+            let mut prev: Option<Option<u32>> = None;
             for k in first..=group.path.len() {
                 let path = group.path.get(..k).unwrap_or_default();
                 let c = if memo {
@@ -959,8 +1011,19 @@ impl Transaction {
                 } else {
                     &mut self.scratch
                 };
-                let r = c.run(&inner.pipes, path, input, memo);
+                // No transformation (`t:none`): the value itself, without a cache call.
+                let r = if path.is_empty() {
+                    None
+                } else {
+                    c.run(&inner.pipes, path, input, memo)
+                };
                 let value = c.get(r, input);
+                // A value shorter than every factor, or a stage that left the value as the
+                // previous one had it, cannot add an occurrence.
+                if value.len() < group.min_len || prev.is_some_and(|p| c.get(p, input) == value) {
+                    continue;
+                }
+                prev = Some(r);
                 if group.members == 1 {
                     // One member: any occurrence settles it, the first one found is enough.
                     if group.ac.is_match(value) {
@@ -1012,13 +1075,16 @@ impl Transaction {
         for v in &link.vars {
             data.collect(v, &mut vals);
         }
-        let runtime_excl: Vec<&CVar> = self
-            .state
-            .removed_targets
-            .iter()
-            .filter(|(t, _)| t.selects(rule))
-            .map(|(_, v)| v)
-            .collect();
+        let runtime_excl: Vec<&CVar> = if self.state.removed_targets.is_empty() {
+            Vec::new()
+        } else {
+            self.state
+                .removed_targets
+                .iter()
+                .filter(|(t, _)| t.selects(rule))
+                .map(|(_, v)| v)
+                .collect()
+        };
         if !link.excl.is_empty() || !runtime_excl.is_empty() {
             vals.retain(|v| {
                 !link
@@ -1044,7 +1110,11 @@ impl Transaction {
             let mut prev: Option<Option<u32>> = None;
             for k in first..=link.path.len() {
                 let path = link.path.get(..k).unwrap_or_default();
-                let r = c.run(pipes, path, input, memo);
+                let r = if path.is_empty() {
+                    None
+                } else {
+                    c.run(pipes, path, input, memo)
+                };
                 let value = c.get(r, input);
                 if link.multi_match {
                     // A stage that left the value as the previous one had it is not
@@ -1094,8 +1164,31 @@ impl Transaction {
                     ctx.expand_into(value, &mut val);
                 }
                 key.make_ascii_lowercase();
-                let map = if collection == "TX" {
-                    &mut self.data.tx
+                if std::str::from_utf8(&key).is_err() {
+                    // Names are text: invalid UTF-8 is replaced, as in the other collections.
+                    key = String::from_utf8_lossy(&key).into_owned().into_bytes();
+                }
+                let apply = |cur: &[u8], val: &[u8]| {
+                    let d = crate::operators::to_int(val);
+                    let cur = crate::operators::to_int(cur);
+                    if *op == SetVarOp::Add {
+                        cur.saturating_add(d)
+                    } else {
+                        cur.saturating_sub(d)
+                    }
+                };
+                if collection == "TX" {
+                    let tx = &mut self.data.tx;
+                    match op {
+                        SetVarOp::Set => tx.set(&key, &val),
+                        SetVarOp::Delete => tx.remove(&key),
+                        SetVarOp::Add | SetVarOp::Sub => {
+                            let (cur, _) = tx.entry(&key);
+                            let n = apply(cur, &val);
+                            cur.clear();
+                            let _ = write!(cur, "{n}");
+                        }
+                    }
                 } else {
                     let name: &'static str = match collection.as_str() {
                         "IP" => "IP",
@@ -1104,36 +1197,26 @@ impl Transaction {
                         "USER" => "USER",
                         _ => "RESOURCE",
                     };
-                    self.data.persistent.entry(name).or_default()
-                };
-                let k = match std::str::from_utf8(&key) {
-                    Ok(k) => Cow::Borrowed(k),
-                    Err(_) => String::from_utf8_lossy(&key),
-                };
-                match op {
-                    SetVarOp::Set => set_value(map, &k, &val),
-                    SetVarOp::Delete => {
-                        map.remove(k.as_ref());
-                    }
-                    SetVarOp::Add | SetVarOp::Sub => {
-                        let d = crate::operators::to_int(&val);
-                        let apply = |cur: i64| {
-                            if *op == SetVarOp::Add {
-                                cur.saturating_add(d)
-                            } else {
-                                cur.saturating_sub(d)
-                            }
-                        };
-                        match map.get_mut(k.as_ref()) {
+                    let map = self.data.persistent.entry(name).or_default();
+                    let k = String::from_utf8_lossy(&key);
+                    match op {
+                        SetVarOp::Set => set_value(map, &k, &val),
+                        SetVarOp::Delete => {
+                            map.remove(k.as_ref());
+                        }
+                        SetVarOp::Add | SetVarOp::Sub => match map.get_mut(k.as_ref()) {
                             Some(cur) => {
-                                let n = apply(crate::operators::to_int(cur));
+                                let n = apply(cur, &val);
                                 cur.clear();
                                 let _ = write!(cur, "{n}");
                             }
                             None => {
-                                map.insert(k.into_owned(), apply(0).to_string().into_bytes());
+                                map.insert(
+                                    k.into_owned(),
+                                    apply(b"", &val).to_string().into_bytes(),
+                                );
                             }
-                        }
+                        },
                     }
                 }
                 self.key_buf = key;

@@ -524,7 +524,7 @@ pub(crate) struct TxData {
     pub resp_protocol: Vec<u8>,
     pub resp_headers: Vec<(Vec<u8>, Vec<u8>)>,
     pub resp_body: Vec<u8>,
-    pub tx: HashMap<String, Vec<u8>>,
+    pub tx: TxMap,
     pub persistent: HashMap<&'static str, HashMap<String, Vec<u8>>>,
     pub env: HashMap<String, Vec<u8>>,
     pub matched_var: Vec<u8>,
@@ -540,7 +540,12 @@ fn flag(b: bool) -> Cow<'static, [u8]> {
 }
 
 fn num(n: usize) -> Cow<'static, [u8]> {
-    Cow::Owned(n.to_string().into_bytes())
+    /// The counts that need no allocation.
+    const SMALL: [&[u8]; 10] = [b"0", b"1", b"2", b"3", b"4", b"5", b"6", b"7", b"8", b"9"];
+    match SMALL.get(n) {
+        Some(s) => Cow::Borrowed(s),
+        None => Cow::Owned(n.to_string().into_bytes()),
+    }
 }
 
 fn header<'a>(h: &'a [(Vec<u8>, Vec<u8>)], name: &[u8]) -> Option<&'a [u8]> {
@@ -622,17 +627,20 @@ impl TxData {
     }
 
     /// Appends the values of `v` (before exclusions) to `out`.
-    pub(crate) fn collect<'a>(&'a self, v: &CVar, out: &mut Vec<Val<'a>>) {
+    pub(crate) fn collect<'a>(&'a self, v: &'a CVar, out: &mut Vec<Val<'a>>) {
         if v.count {
-            let mut tmp = Vec::new();
-            self.collect_values(v, &mut tmp);
+            // Counted in place: the values are appended, counted and dropped again.
+            let start = out.len();
+            self.collect_values(v, out);
+            let n = out.len() - start;
+            out.truncate(start);
             out.push(Val {
                 coll: v.coll,
                 key: match &v.sel {
-                    Sel::Key(k) => Cow::Owned(k.clone()),
+                    Sel::Key(k) => Cow::Borrowed(k.as_slice()),
                     _ => Cow::Borrowed(b""),
                 },
-                data: num(tmp.len()),
+                data: num(n),
                 stable: false,
             });
         } else {
@@ -738,7 +746,7 @@ impl TxData {
                     });
                 }
             }
-            Coll::Tx => map_values(&self.tx, v, coll, out),
+            Coll::Tx => self.tx.values(v, coll, out),
             Coll::Env => map_values(&self.env, v, coll, out),
             Coll::Persistent(name) => {
                 if let Some(m) = self.persistent.get(name) {
@@ -821,6 +829,135 @@ fn map_values<'a>(m: &'a HashMap<String, Vec<u8>>, v: &CVar, coll: Coll, out: &m
             data: Cow::Borrowed(d),
             stable: false,
         });
+    }
+}
+
+/// One entry of [`TxMap`]: a value, and whether it is set in this transaction.
+#[derive(Debug, Default)]
+struct TxEntry {
+    live: bool,
+    value: Vec<u8>,
+}
+
+/// The `TX` collection (keys lower-cased by the caller).
+///
+/// Entries outlive the transaction that set them: [`TxMap::reset`] only marks them unset, so
+/// the next transaction on the thread (which sets mostly the same CRS variables) reuses the
+/// key and value allocations instead of freeing and allocating about a hundred strings. The
+/// keys go through foldhash (seeded per process): TX keys are partly request data
+/// (`tx.paramcounter_%{MATCHED_VAR_NAME}`), and a map that collected more than
+/// [`TxMap::KEEP_MAX`] keys is emptied for real.
+#[derive(Debug, Default)]
+pub(crate) struct TxMap {
+    map: HashMap<Box<[u8]>, TxEntry, foldhash::fast::RandomState>,
+}
+
+impl TxMap {
+    /// Maps with more keys than this are emptied, not kept, by [`TxMap::reset`].
+    const KEEP_MAX: usize = 512;
+
+    /// An empty map with room for `n` keys.
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        Self {
+            map: HashMap::with_capacity_and_hasher(n, foldhash::fast::RandomState::default()),
+        }
+    }
+
+    /// Unsets every variable (keeping the allocations, see the type's doc).
+    pub(crate) fn reset(&mut self) {
+        if self.map.len() > Self::KEEP_MAX {
+            self.map =
+                HashMap::with_capacity_and_hasher(128, foldhash::fast::RandomState::default());
+            return;
+        }
+        for e in self.map.values_mut() {
+            e.live = false;
+        }
+    }
+
+    /// The value of `key`, when set.
+    pub(crate) fn get(&self, key: &[u8]) -> Option<&[u8]> {
+        self.map
+            .get(key)
+            .filter(|e| e.live)
+            .map(|e| e.value.as_slice())
+    }
+
+    /// The stored key and value of `key`, when set.
+    fn get_key_value(&self, key: &[u8]) -> Option<(&[u8], &[u8])> {
+        self.map
+            .get_key_value(key)
+            .filter(|(_, e)| e.live)
+            .map(|(k, e)| (&**k, e.value.as_slice()))
+    }
+
+    /// The buffer of `key` (set from now on) and whether it was set before; an entry that was
+    /// not set comes back empty.
+    pub(crate) fn entry(&mut self, key: &[u8]) -> (&mut Vec<u8>, bool) {
+        if !self.map.contains_key(key) {
+            self.map.insert(key.into(), TxEntry::default());
+        }
+        let e = self
+            .map
+            .get_mut(key)
+            .unwrap_or_else(|| unreachable!("inserted above"));
+        let was = e.live;
+        if !was {
+            e.value.clear();
+            e.live = true;
+        }
+        (&mut e.value, was)
+    }
+
+    /// Sets `key` to `value`.
+    pub(crate) fn set(&mut self, key: &[u8], value: &[u8]) {
+        let (v, _) = self.entry(key);
+        v.clear();
+        v.extend_from_slice(value);
+    }
+
+    /// Unsets `key`.
+    pub(crate) fn remove(&mut self, key: &[u8]) {
+        if let Some(e) = self.map.get_mut(key) {
+            e.live = false;
+        }
+    }
+
+    /// The variables that are set, in no particular order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.map
+            .iter()
+            .filter(|(_, e)| e.live)
+            .map(|(k, e)| (&**k, e.value.as_slice()))
+    }
+
+    /// Appends the values `v` selects (sorted by key, as [`map_values`]).
+    fn values<'a>(&'a self, v: &CVar, coll: Coll, out: &mut Vec<Val<'a>>) {
+        if let Sel::Key(k) = &v.sel {
+            if let Some((key, data)) = self.get_key_value(k) {
+                out.push(Val {
+                    coll,
+                    key: Cow::Borrowed(key),
+                    data: Cow::Borrowed(data),
+                    stable: false,
+                });
+            }
+            return;
+        }
+        let start = out.len();
+        for (k, d) in self.iter() {
+            if v.sel.accepts(k) {
+                out.push(Val {
+                    coll,
+                    key: Cow::Borrowed(k),
+                    data: Cow::Borrowed(d),
+                    stable: false,
+                });
+            }
+        }
+        if let Some(tail) = out.get_mut(start..) {
+            tail.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        }
     }
 }
 

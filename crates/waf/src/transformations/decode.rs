@@ -26,9 +26,8 @@ fn is_ff(b: u8) -> bool {
 
 /// `urlDecode` / `urlDecodeUni` (with `%uXXXX`: the low byte, full-width ASCII folded).
 pub(super) fn url_decode(input: &[u8], uni: bool) -> Option<Vec<u8>> {
-    if !input.iter().any(|b| *b == b'%' || *b == b'+') {
-        return None;
-    }
+    // Nothing to decode: unchanged.
+    memchr::memchr2(b'%', b'+', input)?;
     let mut out = Vec::with_capacity(input.len());
     let mut i = 0;
     while let Some(&c) = input.get(i) {
