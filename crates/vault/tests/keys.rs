@@ -569,6 +569,77 @@ fn policy(actions: Vec<(Trigger, RotationAction)>, expiry: Option<&str>) -> Rota
     }
 }
 
+/// Two schedulers (two "processes": on PostgreSQL each has its own connection pool and
+/// barrier) run due rotations over the same vault at the same time, several ticks each: every
+/// due key gets exactly one new version.
+pub async fn concurrent_schedulers_rotate_once(ctx: &common::Ctx) {
+    let first = ctx.init_key_file().await;
+    let second_backend = match &ctx.target {
+        common::Target::Postgres(_) => ctx.target.open().await,
+        common::Target::Redb(_) => first.backend().clone(),
+    };
+    let second = Arc::new(rampart_vault::Barrier::new(second_backend));
+    second.unseal_with_key_file(ctx.key_file()).await.unwrap();
+    let services = [
+        Keys::new(VersionedStore::new(first)),
+        Keys::new(VersionedStore::new(second)),
+    ];
+    const DUE: usize = 4;
+    let t0 = now();
+    for i in 0..DUE {
+        let name = format!("k{i}");
+        let service = &services[i % 2];
+        service.create(VAULT, &name, ec(Curve::P256)).await.unwrap();
+        service
+            .set_rotation_policy(
+                VAULT,
+                &name,
+                policy(
+                    vec![(
+                        Trigger::TimeAfterCreate(IsoDuration::parse("P30D").unwrap()),
+                        RotationAction::Rotate,
+                    )],
+                    Some("P90D"),
+                ),
+            )
+            .await
+            .unwrap();
+    }
+    let at = t0 + 31 * DAY;
+    let mut tasks = Vec::new();
+    for s in 0..4 {
+        let service = services[s % 2].clone();
+        tasks.push(tokio::spawn(async move {
+            let mut rotated = Vec::new();
+            for _ in 0..3 {
+                rotated.extend(service.run_due_rotations(VAULT, at).await.unwrap().rotated);
+            }
+            rotated
+        }));
+    }
+    let mut rotated = Vec::new();
+    for task in tasks {
+        rotated.extend(task.await.unwrap());
+    }
+    assert_eq!(rotated.len(), DUE, "{rotated:?}");
+    for i in 0..DUE {
+        let name = format!("k{i}");
+        let versions = services[1]
+            .list_versions(VAULT, &name, None, 10)
+            .await
+            .unwrap()
+            .items;
+        assert_eq!(versions.len(), 2, "{name}");
+        let latest = services[0].get(VAULT, &name, None).await.unwrap();
+        assert!(
+            rotated
+                .iter()
+                .any(|(n, version)| n == &name && version == &latest.version),
+            "{name}: {rotated:?}"
+        );
+    }
+}
+
 pub async fn rotation_policy_scheduler(ctx: &common::Ctx) {
     let k = keys(ctx).await;
     let t0 = now();
@@ -952,6 +1023,7 @@ keys_suite!(
     key_ops_and_validity_are_enforced,
     rotation_and_versions,
     rotation_policy_scheduler,
+    concurrent_schedulers_rotate_once,
     soft_delete_recover_purge,
     private_key_is_encrypted_at_rest,
     backup_and_restore,

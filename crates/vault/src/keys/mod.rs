@@ -48,7 +48,7 @@ use crate::backup;
 use crate::barrier::{BarrierTxn, MAX_ATTEMPTS};
 use crate::error::{Result, VaultError};
 use crate::store::{
-    Attributes, DeletionInfo, ObjectKind, ObjectMeta, ObjectVersion, VersionedStore,
+    Attributes, DeletionInfo, LinkedVersion, ObjectKind, ObjectMeta, ObjectVersion, VersionedStore,
 };
 use crate::vaults::VaultInfo;
 
@@ -468,6 +468,50 @@ impl Keys {
             .store
             .create_version(vault, KIND, name, &stored, attributes)
             .await?;
+        self.finish_new(vault, name, created).await
+    }
+
+    /// [`Self::store_new`] only while `expected_latest` is still the key's latest version
+    /// (compare-and-swap in the store's transaction): `Ok(None)`, nothing written, when another
+    /// writer (maybe another process on the same PostgreSQL) made a version meanwhile.
+    async fn store_new_after(
+        &self,
+        vault: &str,
+        name: &str,
+        material: &KeyMaterial,
+        mut attributes: Attributes,
+        display: &str,
+        expected_latest: &str,
+    ) -> Result<Option<KeyBundle>> {
+        let stored = material.to_stored()?;
+        attributes.extra.insert("name".into(), json!(display));
+        self.forget_type(vault, name);
+        let item = LinkedVersion {
+            kind: KIND,
+            name,
+            value: &stored,
+            attributes,
+        };
+        let Some(version) = self
+            .store
+            .create_linked_versions_after(vault, &[item], Some(expected_latest))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let created = self
+            .store
+            .get_version(vault, KIND, name, Some(&version))
+            .await?;
+        self.finish_new(vault, name, created).await.map(Some)
+    }
+
+    async fn finish_new(
+        &self,
+        vault: &str,
+        name: &str,
+        created: ObjectVersion,
+    ) -> Result<KeyBundle> {
         let meta = self.display_name(vault, name).await?;
         if meta.version_count == 1 {
             // A new object: drop a policy left by a purged key of the same name.
@@ -939,7 +983,12 @@ impl Keys {
     /// and tags; its expiry comes from the rotation policy's `expiryTime` when set.
     pub async fn rotate(&self, vault: &str, name: &str) -> Result<KeyBundle> {
         crate::certificates::refuse_managed(&self.store, vault, KIND, name, "rotate").await?;
-        self.rotate_at(vault, name, now(), None).await
+        self.rotate_at(vault, name, now(), None)
+            .await?
+            .ok_or_else(|| VaultError::Corrupt {
+                what: "key rotation".into(),
+                reason: "a rotation without a precondition was refused".into(),
+            })
     }
 
     async fn rotate_at(
@@ -947,9 +996,14 @@ impl Keys {
         vault: &str,
         name: &str,
         at: i64,
-        scheduled: Option<i64>,
-    ) -> Result<KeyBundle> {
+        scheduled: Option<(i64, &str)>,
+    ) -> Result<Option<KeyBundle>> {
         let latest = self.store.get_version(vault, KIND, name, None).await?;
+        if let Some((_, due)) = scheduled
+            && !latest.version.eq_ignore_ascii_case(due)
+        {
+            return Ok(None); // rotated meanwhile (maybe by another process)
+        }
         let current = self.material(vault, name, &latest)?;
         let spec = current.spec();
         let kty = kty_of(&latest.attributes)?;
@@ -965,13 +1019,29 @@ impl Keys {
             tags: latest.attributes.tags.clone(),
         };
         let mut attributes = key_attributes(kty, spec, &ops, input)?;
-        if let Some(clock) = scheduled {
+        if let Some((clock, _)) = scheduled {
             attributes.extra.insert("rotatedAt".into(), json!(clock));
         }
         let (material, _) = tokio::task::spawn_blocking(move || KeyMaterial::generate(spec))
             .await
             .map_err(|e| VaultError::Task(e.to_string()))??;
-        self.store_new(vault, name, &material, attributes).await
+        if let Some((_, due)) = scheduled {
+            // The scheduler rotates only the version it found due: when a scheduler in another
+            // process rotated first, there is nothing left to do here.
+            let display = latest
+                .attributes
+                .extra
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or(name)
+                .to_owned();
+            return self
+                .store_new_after(vault, name, &material, attributes, &display, due)
+                .await;
+        }
+        self.store_new(vault, name, &material, attributes)
+            .await
+            .map(Some)
     }
 
     fn policy_key(vault: &str, name: &str) -> String {
@@ -1115,8 +1185,12 @@ impl Keys {
             .due_at(RotationAction::Rotate, created, expires)
             .is_some_and(|due| due <= now)
         {
-            let rotated = self.rotate_at(vault, name, now, Some(now)).await?;
-            report.rotated.push((rotated.name, rotated.version));
+            if let Some(rotated) = self
+                .rotate_at(vault, name, now, Some((now, &latest.version)))
+                .await?
+            {
+                report.rotated.push((rotated.name, rotated.version));
+            }
             return Ok(());
         }
         let notify_due = policy
