@@ -86,6 +86,7 @@ listen = "127.0.0.1:$VAULT_PORT"
 throttle_window = "1s"
 throttle_all = 10000000
 throttle_secret_create = 10000000
+throttle_keys = { software-rsa-2048 = 10000000 }
 CONF
   "$RAMPART_BIN" --config "$cfg" --data-dir "$data" up >"$work/rampart.out" 2>"$work/rampart.err" &
   rampart_pid=$!

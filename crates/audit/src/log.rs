@@ -7,6 +7,15 @@
 //! acknowledges every waiter of the batch. While a batch is being fsynced the next one
 //! accumulates, so a burst of thousands of concurrent records costs a handful of fsyncs.
 //!
+//! Waking the writer: a record someone waits for ([`Auditor::record`]), a flush, a checkpoint
+//! or the shutdown wakes it at once. Routine records ([`Auditor::record_routine`]) do not wake
+//! a busy writer: it picks them up every [`ROUTINE_WAKE_INTERVAL`] (or with the next awaited
+//! record, or as soon as [`ROUTINE_WAKE_BACKLOG`] of them wait), so a steady stream of routine
+//! records costs neither a thread wakeup nor an fsync per record, only one batch per interval.
+//! Only a writer that found nothing to do is woken by the first routine record after it.
+//! Nobody waits for a routine record, so nothing acknowledged changes; the shutdown still
+//! writes every record queued before it.
+//!
 //! Fail closed: once a write or fsync fails the writer refuses every later record with
 //! [`ErrorKind::Failed`] (the state of a file after a failed fsync is unknown); callers of
 //! [`Auditor::record`] refuse their operation. Reopening the log recovers.
@@ -22,7 +31,7 @@ use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -45,6 +54,10 @@ pub const LOCK_FILE: &str = "LOCK";
 const MAX_BATCH: usize = 16_384;
 /// Routine records that may wait in the queue before new allowed ones are dropped.
 const ROUTINE_QUEUE_LIMIT: usize = 1 << 18;
+/// How often a busy writer picks up routine records that nobody waits for.
+pub const ROUTINE_WAKE_INTERVAL: Duration = Duration::from_millis(10);
+/// Routine records waiting in the queue that wake the writer before the interval is over.
+pub const ROUTINE_WAKE_BACKLOG: usize = 4096;
 
 /// What to do with routine (allowed) records given to [`Auditor::record_routine`].
 /// Denied and failed actions are always recorded.
@@ -163,6 +176,10 @@ enum Msg {
 
 struct Shared {
     tx: Sender<Msg>,
+    /// The writer thread (woken with `unpark`).
+    writer: std::thread::Thread,
+    /// Set by the writer before it sleeps with nothing to do: the next routine record wakes it.
+    idle: Arc<AtomicBool>,
     redactor: Redactor,
     routine: RoutinePolicy,
     counter: AtomicU64,
@@ -189,6 +206,26 @@ fn closed() -> AuditError {
     ErrorKind::Closed.into()
 }
 
+impl Shared {
+    /// Sends `msg` and wakes the writer (someone waits for the answer).
+    fn send_now(&self, msg: Msg) -> Result<()> {
+        self.tx.send(msg).map_err(|_| closed())?;
+        self.writer.unpark();
+        Ok(())
+    }
+
+    /// After queueing a routine record (`pending` were queued before it): wakes the writer
+    /// only if it sleeps with nothing to do, or the backlog reached [`ROUTINE_WAKE_BACKLOG`].
+    fn nudge(&self, pending: usize) {
+        // Pairs with the fence in `Writer::sleep_idle`: either the writer sees the record, or
+        // this sees `idle`.
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if self.idle.swap(false, Ordering::SeqCst) || pending + 1 == ROUTINE_WAKE_BACKLOG {
+            self.writer.unpark();
+        }
+    }
+}
+
 impl Auditor {
     fn encode(&self, mut rec: Record) -> Result<Vec<u8>> {
         rec.redact_pending(&self.shared.redactor);
@@ -212,14 +249,11 @@ impl Auditor {
     fn send_append(&self, rec: Record) -> Result<oneshot::Receiver<Result<Receipt>>> {
         let body = self.encode(rec)?;
         let (tx, rx) = oneshot::channel();
-        self.shared
-            .tx
-            .send(Msg::Append {
-                body,
-                routine: false,
-                ack: Some(tx),
-            })
-            .map_err(|_| closed())?;
+        self.shared.send_now(Msg::Append {
+            body,
+            routine: false,
+            ack: Some(tx),
+        })?;
         Ok(rx)
     }
 
@@ -282,7 +316,7 @@ impl Auditor {
                 return;
             }
         };
-        s.stats.pending_routine.fetch_add(1, Ordering::Relaxed);
+        let pending = s.stats.pending_routine.fetch_add(1, Ordering::Relaxed);
         if s.tx
             .send(Msg::Append {
                 body,
@@ -295,7 +329,9 @@ impl Auditor {
             if must {
                 tracing::error!("audit log closed: a denied or failed action was not recorded");
             }
+            return;
         }
+        s.nudge(pending);
     }
 
     /// The redacted form (`hmac-sha256:<hex>`) of a sensitive value under this log's key.
@@ -310,7 +346,7 @@ impl Auditor {
     /// If the log failed or is closed.
     pub async fn flush(&self) -> Result<u64> {
         let (tx, rx) = oneshot::channel();
-        self.shared.tx.send(Msg::Flush(tx)).map_err(|_| closed())?;
+        self.shared.send_now(Msg::Flush(tx))?;
         rx.await.map_err(|_| closed())?
     }
 
@@ -321,10 +357,7 @@ impl Auditor {
     /// If the log failed or is closed, or the checkpoint cannot be written.
     pub async fn checkpoint(&self) -> Result<Option<String>> {
         let (tx, rx) = oneshot::channel();
-        self.shared
-            .tx
-            .send(Msg::Checkpoint(tx))
-            .map_err(|_| closed())?;
+        self.shared.send_now(Msg::Checkpoint(tx))?;
         rx.await.map_err(|_| closed())?
     }
 
@@ -450,14 +483,18 @@ impl AuditLog {
             stats: Arc::clone(&stats),
             _lock: lock,
         };
+        let idle = Arc::new(AtomicBool::new(false));
+        let writer_idle = Arc::clone(&idle);
         let thread = std::thread::Builder::new()
             .name("rampart-audit-writer".into())
-            .spawn(move || writer.run(&rx))
+            .spawn(move || writer.run(&rx, &writer_idle))
             .map_err(|e| AuditError::io("spawn writer thread for", &dir, e))?;
         Ok(Self {
             auditor: Auditor {
                 shared: Arc::new(Shared {
                     tx,
+                    writer: thread.thread().clone(),
+                    idle,
                     redactor,
                     routine,
                     counter: AtomicU64::new(0),
@@ -495,11 +532,7 @@ impl AuditLog {
     /// If the log failed earlier, or the final checkpoint cannot be written.
     pub async fn shutdown(mut self) -> Result<Option<String>> {
         let (tx, rx) = oneshot::channel();
-        self.auditor
-            .shared
-            .tx
-            .send(Msg::Shutdown(tx))
-            .map_err(|_| closed())?;
+        self.auditor.shared.send_now(Msg::Shutdown(tx))?;
         let res = rx.await.map_err(|_| closed())?;
         if let Some(t) = self.thread.take() {
             // The writer exits right after acknowledging the shutdown.
@@ -513,7 +546,7 @@ impl Drop for AuditLog {
     fn drop(&mut self) {
         if self.thread.is_some() {
             let (tx, _rx) = oneshot::channel();
-            let _ = self.auditor.shared.tx.send(Msg::Shutdown(tx));
+            let _ = self.auditor.shared.send_now(Msg::Shutdown(tx));
         }
     }
 }
@@ -571,26 +604,37 @@ struct Writer {
 }
 
 impl Writer {
-    fn run(mut self, rx: &Receiver<Msg>) {
+    fn run(mut self, rx: &Receiver<Msg>, idle: &AtomicBool) {
         let mut batch = Vec::with_capacity(1024);
+        // Whether the last sleep was short and found work: then sleep short again (routine
+        // records keep coming without waking the writer); otherwise sleep as idle.
+        let mut busy = false;
         loop {
-            let timeout = if self.frontier.size() > self.last_ckpt_size && self.failed.is_none() {
-                (self.last_ckpt_at + self.opts.checkpoint_interval)
-                    .saturating_duration_since(Instant::now())
-            } else {
-                Duration::from_secs(3600)
-            };
-            match rx.recv_timeout(timeout) {
+            match rx.try_recv() {
                 Ok(m) => batch.push(m),
-                Err(RecvTimeoutError::Timeout) => {
-                    self.maybe_checkpoint();
-                    continue;
-                }
-                Err(RecvTimeoutError::Disconnected) => {
+                Err(TryRecvError::Disconnected) => {
                     let _ = self.checkpoint_now();
                     return;
                 }
+                Err(TryRecvError::Empty) => {
+                    self.maybe_checkpoint();
+                    let until_checkpoint =
+                        if self.frontier.size() > self.last_ckpt_size && self.failed.is_none() {
+                            (self.last_ckpt_at + self.opts.checkpoint_interval)
+                                .saturating_duration_since(Instant::now())
+                        } else {
+                            Duration::from_secs(3600)
+                        };
+                    if busy {
+                        std::thread::park_timeout(until_checkpoint.min(ROUTINE_WAKE_INTERVAL));
+                        busy = false;
+                    } else if self.sleep_idle(idle, until_checkpoint) {
+                        busy = true;
+                    }
+                    continue;
+                }
             }
+            busy = true;
             let deadline = Instant::now() + self.opts.group_commit_max_delay;
             while batch.len() < MAX_BATCH {
                 match rx.try_recv() {
@@ -601,10 +645,7 @@ impl Writer {
                         if left.is_zero() {
                             break;
                         }
-                        match rx.recv_timeout(left) {
-                            Ok(m) => batch.push(m),
-                            Err(_) => break,
-                        }
+                        std::thread::park_timeout(left);
                     }
                 }
             }
@@ -613,6 +654,22 @@ impl Writer {
             }
             self.maybe_checkpoint();
         }
+    }
+
+    /// Sleeps with nothing to do, for at most `timeout`, until a record (routine ones too)
+    /// arrives; returns true without sleeping when a routine record is already on its way.
+    fn sleep_idle(&self, idle: &AtomicBool, timeout: Duration) -> bool {
+        idle.store(true, Ordering::SeqCst);
+        // Pairs with the fence in `Shared::nudge`: a record queued before this is seen by
+        // `peek`, one queued after it sees `idle` and wakes the writer.
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if self.stats.pending_routine.load(Ordering::SeqCst) > 0 {
+            idle.store(false, Ordering::SeqCst);
+            return true;
+        }
+        std::thread::park_timeout(timeout);
+        idle.store(false, Ordering::SeqCst);
+        false
     }
 
     /// Writes one batch; returns true on shutdown.

@@ -1,7 +1,10 @@
 //! AES-256-GCM with random nonces, random bytes, and the 256-bit key type, all through
 //! aws-lc-rs. Key material lives in [`Key256`], zeroized on drop and redacted from `Debug`.
+//! Each key carries its expanded AES-GCM key (made once, when the key is), so a seal or open
+//! does not redo the key schedule.
 
 use std::fmt;
+use std::sync::Arc;
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
@@ -16,16 +19,30 @@ pub const GCM_NONCE_LEN: usize = NONCE_LEN;
 /// Length of an AES-GCM tag in bytes.
 pub const GCM_TAG_LEN: usize = 16;
 
-/// A 256-bit secret key, zeroized on drop, never printed.
+/// A 256-bit secret key, zeroized on drop, never printed. Cheap to clone (shared).
 #[derive(Clone)]
-pub struct Key256(Zeroizing<[u8; KEY_LEN]>);
+pub struct Key256(Arc<KeyInner>);
+
+struct KeyInner {
+    bytes: Zeroizing<[u8; KEY_LEN]>,
+    aead: LessSafeKey,
+}
 
 impl Key256 {
+    fn new(bytes: Zeroizing<[u8; KEY_LEN]>) -> Result<Self> {
+        let unbound = UnboundKey::new(&AES_256_GCM, bytes.as_slice())
+            .map_err(|_| VaultError::Crypto("aes-256-gcm key setup"))?;
+        Ok(Self(Arc::new(KeyInner {
+            bytes,
+            aead: LessSafeKey::new(unbound),
+        })))
+    }
+
     /// A fresh random key.
     pub fn generate() -> Result<Self> {
         let mut key = Zeroizing::new([0u8; KEY_LEN]);
         fill_random(key.as_mut_slice())?;
-        Ok(Self(key))
+        Self::new(key)
     }
 
     /// A key from exactly 32 bytes (`None` for any other length).
@@ -35,18 +52,16 @@ impl Key256 {
             return None;
         }
         key.copy_from_slice(bytes);
-        Some(Self(key))
+        Self::new(key).ok()
     }
 
     /// The raw key bytes.
     pub fn expose(&self) -> &[u8; KEY_LEN] {
-        &self.0
+        &self.0.bytes
     }
 
-    fn aead(&self) -> Result<LessSafeKey> {
-        let unbound = UnboundKey::new(&AES_256_GCM, self.0.as_slice())
-            .map_err(|_| VaultError::Crypto("aes-256-gcm key setup"))?;
-        Ok(LessSafeKey::new(unbound))
+    fn aead(&self) -> Result<&LessSafeKey> {
+        Ok(&self.0.aead)
     }
 
     /// Encrypts `plaintext` with a fresh random nonce; returns `nonce || ciphertext || tag`.

@@ -98,17 +98,17 @@ fn wrap(keyring: &Keyring, path: &[u8], data_key: &Key256) -> Result<(u32, Vec<u
 fn unwrap(keyring: &Keyring, path: &[u8], parts: &Parts<'_>) -> Result<Key256> {
     let root = keyring
         .get(parts.generation)
-        .ok_or(VaultError::UnknownKeyGeneration {
+        .ok_or_else(|| VaultError::UnknownKeyGeneration {
             path: display(path),
             generation: parts.generation,
         })?;
     let raw = root
         .open(parts.wrapped, &wrap_aad(FORMAT_V1, parts.generation, path))?
-        .ok_or(VaultError::Integrity {
+        .ok_or_else(|| VaultError::Integrity {
             path: display(path),
             reason: "data key does not authenticate (record tampered, swapped or moved)",
         })?;
-    Key256::from_slice(&raw).ok_or(VaultError::Integrity {
+    Key256::from_slice(&raw).ok_or_else(|| VaultError::Integrity {
         path: display(path),
         reason: "bad data key length",
     })
@@ -133,7 +133,7 @@ pub(crate) fn decrypt(keyring: &Keyring, path: &[u8], record: &[u8]) -> Result<Z
     let data_key = unwrap(keyring, path, &parts)?;
     data_key
         .open(parts.sealed, &data_aad(FORMAT_V1, path))?
-        .ok_or(VaultError::Integrity {
+        .ok_or_else(|| VaultError::Integrity {
             path: display(path),
             reason: "value does not authenticate (record tampered, swapped or moved)",
         })
