@@ -16,6 +16,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+use crate::pool::UpstreamResponseBody;
+
 use crate::auth::{AuthDecision, Authenticator, RouteAuth, bearer_token};
 use crate::error::{GatewayError, GatewayErrorKind};
 use crate::filter::Verdict as FilterVerdict;
@@ -29,8 +31,59 @@ use crate::shedding::UpstreamGate;
 use crate::upstream::Router;
 use rampart_origin_lock::{Forwarding, OriginLock};
 
-/// The body type of every response the gateway sends.
-pub(crate) type GatewayBody = BoxBody<Bytes, hyper::Error>;
+/// The body of every response the gateway sends: the upstream's as it streams in, the
+/// upstream's with its start already read for the filters, or one the gateway made itself.
+/// An enum rather than a boxed trait object: no allocation per response.
+pub(crate) enum GatewayBody {
+    Upstream(UpstreamResponseBody),
+    Prefixed(PrefixedBody),
+    Full(Option<Bytes>),
+}
+
+impl GatewayBody {
+    fn full(bytes: Bytes) -> Self {
+        Self::Full(Some(bytes))
+    }
+}
+
+impl hyper::body::Body for GatewayBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, hyper::Error>>> {
+        match self.get_mut() {
+            Self::Upstream(body) => std::pin::Pin::new(body).poll_frame(cx),
+            Self::Prefixed(body) => std::pin::Pin::new(body).poll_frame(cx),
+            Self::Full(bytes) => std::task::Poll::Ready(
+                bytes
+                    .take()
+                    .filter(|bytes| !bytes.is_empty())
+                    .map(|bytes| Ok(hyper::body::Frame::data(bytes))),
+            ),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Self::Upstream(body) => body.is_end_stream(),
+            Self::Prefixed(body) => body.is_end_stream(),
+            Self::Full(bytes) => bytes.as_ref().is_none_or(Bytes::is_empty),
+        }
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        match self {
+            Self::Upstream(body) => body.size_hint(),
+            Self::Prefixed(body) => body.size_hint(),
+            Self::Full(bytes) => hyper::body::SizeHint::with_exact(
+                bytes.as_ref().map_or(0, |bytes| bytes.len() as u64),
+            ),
+        }
+    }
+}
 
 /// Where requests go: scheme, authority and a base path that request paths are appended to.
 #[derive(Debug, Clone)]
@@ -38,6 +91,10 @@ pub(crate) struct UpstreamTarget {
     scheme: Scheme,
     authority: Authority,
     base_path: String,
+    /// `scheme://authority/`: what connections are made to.
+    origin: Uri,
+    /// `scheme://authority`: which pooled connections serve this target.
+    pool_key: Arc<str>,
 }
 
 impl UpstreamTarget {
@@ -60,11 +117,45 @@ impl UpstreamTarget {
             return Err(reject("a query is not allowed").into());
         }
         let base_path = uri.path().trim_end_matches('/').to_owned();
+        let origin = Uri::builder()
+            .scheme(scheme.clone())
+            .authority(authority.clone())
+            .path_and_query("/")
+            .build()
+            .map_err(|_| reject("not a URL"))?;
+        let pool_key = format!("{scheme}://{authority}").into();
         Ok(Self {
             scheme,
             authority,
             base_path,
+            origin,
+            pool_key,
         })
+    }
+
+    /// `scheme://authority/`, where connections to this target go.
+    pub(crate) fn origin(&self) -> &Uri {
+        &self.origin
+    }
+
+    /// The key of this target's pooled connections.
+    pub(crate) fn pool_key(&self) -> &Arc<str> {
+        &self.pool_key
+    }
+
+    /// The upstream's authority (its `Host` when the client sent none).
+    pub(crate) fn authority(&self) -> &Authority {
+        &self.authority
+    }
+
+    /// The origin-form request target (`/base/path?query`) for a request's path and query.
+    pub(crate) fn path_for(&self, path_and_query: &str) -> Result<Uri, http::Error> {
+        let path_and_query = if self.base_path.is_empty() {
+            PathAndQuery::try_from(path_and_query)?
+        } else {
+            PathAndQuery::try_from(format!("{}{}", self.base_path, path_and_query))?
+        };
+        Ok(Uri::from(path_and_query))
     }
 
     /// The upstream URI for a request's path and query.
@@ -79,7 +170,7 @@ impl UpstreamTarget {
 }
 
 /// The body sent upstream: the client's (rate-guarded) body, or an empty one on a retry.
-type UpstreamBody = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+pub(crate) type UpstreamBody = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
 
 /// Warning lines about denied requests, per second, for the whole process.
 static DENIAL_LOG: LogBudget = LogBudget::new(20);
@@ -90,7 +181,7 @@ pub(crate) type UpstreamConnector = HttpsConnector<HttpConnector>;
 
 /// An upstream connection pool. Each worker thread has its own, so a request and the
 /// connection it travels on stay on one thread.
-pub(crate) type UpstreamClient = Client<UpstreamConnector, UpstreamBody>;
+pub(crate) type UpstreamClient = std::sync::Arc<crate::pool::UpstreamPool>;
 
 /// Sends requests to the routes' upstream pools, over the calling worker's connection pool.
 #[derive(Debug, Clone)]
@@ -163,9 +254,8 @@ pub(crate) fn upstream_connector() -> Result<UpstreamConnector, GatewayError> {
         .wrap_connector(http))
 }
 
-/// An HTTP client with its own connection pool over `connector`: one per worker thread for
-/// requests, one per pool for health checks. Its connection tasks run on the runtime that
-/// sends the requests.
+/// An HTTP client with its own connection pool over `connector`, for health checks. Its
+/// connection tasks run on the runtime that sends the requests.
 pub(crate) fn upstream_client<B>(connector: UpstreamConnector) -> Client<UpstreamConnector, B>
 where
     B: hyper::body::Body + Send + 'static,
@@ -471,7 +561,7 @@ impl Forwarder {
         for (attempt, backend) in candidates.into_iter().take(attempts).enumerate() {
             let uri = backend
                 .target
-                .uri_for(client_path(&parts.uri))
+                .path_for(client_path(&parts.uri))
                 .map_err(|_| Failure::BadRequest)?;
             // The last attempt takes the client's headers; earlier ones send copies.
             let mut headers = if attempt + 1 == attempts {
@@ -492,6 +582,11 @@ impl Forwarder {
                     },
                 );
             }
+            if !headers.contains_key(header::HOST)
+                && let Ok(host) = HeaderValue::from_str(backend.target.authority().as_str())
+            {
+                headers.insert(header::HOST, host);
+            }
             let upstream_body = match (&buffered_body, body.take()) {
                 (Some(bytes), _) => full_body(bytes.clone()),
                 (None, Some(body)) => body,
@@ -502,8 +597,11 @@ impl Forwarder {
             *upstream_request.uri_mut() = uri;
             *upstream_request.version_mut() = Version::HTTP_11;
             *upstream_request.headers_mut() = headers;
-            let outcome =
-                tokio::time::timeout(route.timeout, client_pool.request(upstream_request)).await;
+            let outcome = tokio::time::timeout(
+                route.timeout,
+                client_pool.send(&backend.target, upstream_request),
+            )
+            .await;
             match outcome {
                 Ok(Ok(response)) => {
                     route.pool.report(backend, true);
@@ -516,7 +614,7 @@ impl Forwarder {
                     }
                     return Ok(Response::from_parts(response_parts, response_body));
                 }
-                Ok(Err(error)) if caused_by::<TooSlow>(&error) => {
+                Ok(Err(error)) if caused_by::<TooSlow>(&*error) => {
                     tracing::info!(request_id, %client, "request body too slow");
                     return Err(Failure::TooSlow);
                 }
@@ -566,7 +664,7 @@ async fn collect_request_body(
 async fn inspect_response(
     sessions: &mut [(&'static str, Box<dyn FilterSession>)],
     parts: &http::response::Parts,
-    body: Incoming,
+    body: UpstreamResponseBody,
 ) -> Result<GatewayBody, Failure> {
     for (name, session) in sessions.iter_mut() {
         if let FilterVerdict::Deny(denial) = session.response_headers(parts.status, &parts.headers)
@@ -580,7 +678,7 @@ async fn inspect_response(
         .max()
         .unwrap_or(0);
     if limit == 0 {
-        return Ok(body.boxed());
+        return Ok(GatewayBody::Upstream(body));
     }
     let mut body = body;
     let mut seen = bytes::BytesMut::new();
@@ -610,19 +708,18 @@ async fn inspect_response(
             return Err(Failure::Denied(name, denial));
         }
     }
-    Ok(PrefixedBody {
+    Ok(GatewayBody::Prefixed(PrefixedBody {
         prefix: Some(seen),
         trailers,
         rest: (!complete).then_some(body),
-    }
-    .boxed())
+    }))
 }
 
 /// A response body whose start was already read: the buffered part, then the rest.
-struct PrefixedBody {
+pub(crate) struct PrefixedBody {
     prefix: Option<Bytes>,
     trailers: Option<HeaderMap>,
-    rest: Option<Incoming>,
+    rest: Option<UpstreamResponseBody>,
 }
 
 impl hyper::body::Body for PrefixedBody {
@@ -784,11 +881,7 @@ pub(crate) fn error_response(
     request_id: &str,
 ) -> Response<GatewayBody> {
     let body = format!("{{\"error\":\"{code}\",\"request_id\":\"{request_id}\"}}\n");
-    let mut response = Response::new(
-        Full::new(Bytes::from(body))
-            .map_err(|never| match never {})
-            .boxed(),
-    );
+    let mut response = Response::new(GatewayBody::full(Bytes::from(body)));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
