@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, Version, header};
-use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
@@ -149,16 +148,16 @@ impl UpstreamTarget {
     }
 
     /// The origin-form request target (`/base/path?query`) for a request's path and query.
-    pub(crate) fn path_for(&self, path_and_query: &str) -> Result<Uri, http::Error> {
-        let path_and_query = if self.base_path.is_empty() {
-            PathAndQuery::try_from(path_and_query)?
-        } else {
-            PathAndQuery::try_from(format!("{}{}", self.base_path, path_and_query))?
+    pub(crate) fn path_for(&self, client_uri: &Uri) -> Result<Uri, http::Error> {
+        let path_and_query = match (self.base_path.is_empty(), client_uri.path_and_query()) {
+            // The client's path and query as they are (shared, not copied).
+            (true, Some(path_and_query)) => path_and_query.clone(),
+            _ => PathAndQuery::try_from(format!("{}{}", self.base_path, client_path(client_uri)))?,
         };
         Ok(Uri::from(path_and_query))
     }
 
-    /// The upstream URI for a request's path and query.
+    /// The upstream URI for a request's path and query (health checks).
     pub(crate) fn uri_for(&self, path_and_query: &str) -> Result<Uri, http::Error> {
         let joined = format!("{}{}", self.base_path, path_and_query);
         Uri::builder()
@@ -169,8 +168,49 @@ impl UpstreamTarget {
     }
 }
 
-/// The body sent upstream: the client's (rate-guarded) body, or an empty one on a retry.
-pub(crate) type UpstreamBody = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+/// The body sent upstream: the client's (rate-guarded) body, or one already read (buffered
+/// for the filters, or empty on a retry). An enum rather than a boxed trait object: no
+/// allocation per request.
+pub(crate) enum UpstreamBody {
+    Client(MinRateBody),
+    Full(Option<Bytes>),
+}
+
+impl hyper::body::Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        match self.get_mut() {
+            Self::Client(body) => std::pin::Pin::new(body).poll_frame(cx),
+            Self::Full(bytes) => std::task::Poll::Ready(
+                bytes
+                    .take()
+                    .filter(|bytes| !bytes.is_empty())
+                    .map(|bytes| Ok(hyper::body::Frame::data(bytes))),
+            ),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Self::Client(body) => body.is_end_stream(),
+            Self::Full(bytes) => bytes.as_ref().is_none_or(Bytes::is_empty),
+        }
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        match self {
+            Self::Client(body) => body.size_hint(),
+            Self::Full(bytes) => hyper::body::SizeHint::with_exact(
+                bytes.as_ref().map_or(0, |bytes| bytes.len() as u64),
+            ),
+        }
+    }
+}
 
 /// Warning lines about denied requests, per second, for the whole process.
 static DENIAL_LOG: LogBudget = LogBudget::new(20);
@@ -465,17 +505,24 @@ impl Forwarder {
         let (mut parts, body) = request.into_parts();
         // HTTP/1.1 names the host in `Host`; HTTP/2 in `:authority`, which becomes `Host`
         // upstream.
+        // The header's value is shared, not copied: `parts` changes below.
         let host_header = parts
             .headers
             .get(header::HOST)
-            .and_then(|value| value.to_str().ok())
-            .map(str::to_owned);
+            .filter(|value| value.to_str().is_ok())
+            .cloned();
         let host_from_header = host_header.is_some();
-        let host =
-            host_header.or_else(|| parts.uri.authority().map(|authority| authority.to_string()));
+        let host_from_authority = match host_header {
+            Some(_) => None,
+            None => parts.uri.authority().map(|authority| authority.to_string()),
+        };
+        let host = host_header
+            .as_ref()
+            .and_then(|value| value.to_str().ok())
+            .or(host_from_authority.as_deref());
         let route = self
             .router
-            .route(host.as_deref(), parts.uri.path())
+            .route(host, parts.uri.path())
             .ok_or(Failure::NoRoute)?;
         if let Some(policy) = &route.auth {
             self.authenticate(policy, &parts.headers, client, request_id)
@@ -531,12 +578,12 @@ impl Forwarder {
                     .iter()
                     .any(|network| network.contains(connection.peer.ip())),
                 proto: if connection.tls { "https" } else { "http" },
-                host: host.as_deref(),
+                host,
                 request_id,
             },
         );
         if !host_from_header
-            && let Some(host) = host.and_then(|host| HeaderValue::from_str(&host).ok())
+            && let Some(host) = host.and_then(|host| HeaderValue::from_str(host).ok())
         {
             parts.headers.insert(header::HOST, host);
         }
@@ -553,7 +600,8 @@ impl Forwarder {
         let Some(_slot) = self.gate.enter().await else {
             return Err(Failure::Overloaded);
         };
-        let mut body = body.map(|body| MinRateBody::new(body, self.min_body_rate).boxed());
+        let mut body =
+            body.map(|body| UpstreamBody::Client(MinRateBody::new(body, self.min_body_rate)));
         let mut last_failure = Failure::Unreachable;
         let candidates = route.pool.candidates();
         let attempts = attempts.min(candidates.len());
@@ -561,7 +609,7 @@ impl Forwarder {
         for (attempt, backend) in candidates.into_iter().take(attempts).enumerate() {
             let uri = backend
                 .target
-                .path_for(client_path(&parts.uri))
+                .path_for(&parts.uri)
                 .map_err(|_| Failure::BadRequest)?;
             // The last attempt takes the client's headers; earlier ones send copies.
             let mut headers = if attempt + 1 == attempts {
@@ -642,7 +690,7 @@ fn client_path(uri: &Uri) -> &str {
 }
 
 fn full_body(bytes: Bytes) -> UpstreamBody {
-    Full::new(bytes).map_err(|never| match never {}).boxed()
+    UpstreamBody::Full(Some(bytes))
 }
 
 /// Reads a request body for inspection, up to `limit` bytes, at the minimum data rate.

@@ -141,43 +141,66 @@ pub(crate) struct ForwardedFor<'a> {
 /// `Forwarded` are replaced (a client cannot pose as another address); from a trusted proxy
 /// they are kept and the peer is appended.
 pub(crate) fn set_forwarding(headers: &mut HeaderMap, forwarded: &ForwardedFor<'_>) {
-    let peer = forwarded.peer.to_string();
-    let forwarded_peer = match forwarded.peer {
-        IpAddr::V4(_) => peer.clone(),
-        IpAddr::V6(_) => format!("\"[{peer}]\""),
-    };
-    let mut forwarded_value = format!("for={forwarded_peer};proto={}", forwarded.proto);
-    let mut chain = peer;
+    use std::fmt::Write as _;
+    // Built in place and handed to the header map without another copy: this runs for every
+    // request.
+    let mut chain = String::with_capacity(48);
+    let mut forwarded_value = String::with_capacity(96);
     if forwarded.peer_trusted {
-        let joined = |name: &str| {
-            let parts: Vec<&str> = headers
+        let joined = |name: &str, into: &mut String| {
+            for value in headers
                 .get_all(name)
                 .iter()
                 .filter_map(|value| value.to_str().ok())
-                .collect();
-            (!parts.is_empty()).then(|| parts.join(", "))
+            {
+                into.push_str(value);
+                into.push_str(", ");
+            }
         };
-        if let Some(earlier) = joined("x-forwarded-for") {
-            chain = format!("{earlier}, {chain}");
-        }
-        if let Some(earlier) = joined("forwarded") {
-            forwarded_value = format!("{earlier}, {forwarded_value}");
-        }
+        joined("x-forwarded-for", &mut chain);
+        joined("forwarded", &mut forwarded_value);
     }
+    let _ = write!(chain, "{}", forwarded.peer);
+    let _ = match forwarded.peer {
+        IpAddr::V4(peer) => write!(forwarded_value, "for={peer}"),
+        IpAddr::V6(peer) => write!(forwarded_value, "for=\"[{peer}]\""),
+    };
+    let _ = write!(forwarded_value, ";proto={}", forwarded.proto);
     headers.remove(HeaderName::from_static("x-forwarded-host"));
     if let Some(host) = forwarded
         .host
         .and_then(|host| HeaderValue::from_str(host).ok())
     {
         if let Ok(text) = host.to_str() {
-            forwarded_value.push_str(&format!(";host=\"{text}\""));
+            let _ = write!(forwarded_value, ";host=\"{text}\"");
         }
         headers.insert(HeaderName::from_static("x-forwarded-host"), host);
     }
-    insert_text(headers, "x-forwarded-for", &chain);
-    insert_text(headers, "x-forwarded-proto", forwarded.proto);
-    insert_text(headers, "forwarded", &forwarded_value);
+    insert_owned(headers, "x-forwarded-for", chain);
+    headers.insert(
+        HeaderName::from_static("x-forwarded-proto"),
+        HeaderValue::from_static(if forwarded.proto == "https" {
+            "https"
+        } else {
+            "http"
+        }),
+    );
+    insert_owned(headers, "forwarded", forwarded_value);
     insert_text(headers, "x-request-id", forwarded.request_id);
+}
+
+/// Sets `name` to `value` without copying it; removes `name` when `value` is not a valid
+/// header value.
+fn insert_owned(headers: &mut HeaderMap, name: &'static str, value: String) {
+    let name = HeaderName::from_static(name);
+    match HeaderValue::from_maybe_shared(bytes::Bytes::from(value)) {
+        Ok(value) => {
+            headers.insert(name, value);
+        }
+        Err(_) => {
+            headers.remove(name);
+        }
+    }
 }
 
 fn insert_text(headers: &mut HeaderMap, name: &'static str, value: &str) {
