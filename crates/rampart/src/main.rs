@@ -25,6 +25,12 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::telemetry::LogFormat;
 
+/// mimalloc instead of glibc's malloc: the gateway allocates and frees small buffers (header
+/// maps, bodies, connection state) on every request, on every worker thread; mimalloc's
+/// per-thread free lists make that cheaper (bench/README.md, gateway-proxy).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const EXIT_CODES: &str = "\
 Exit codes:
   0  success
