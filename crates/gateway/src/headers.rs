@@ -22,6 +22,14 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 /// Removes hop-by-hop headers, including every header the `Connection` header names.
 /// `Transfer-Encoding` goes too: hyper frames bodies itself on each side.
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Most messages carry none of these: one pass over the names (cheap comparisons of
+    // standard names) instead of ten hashed removals per message.
+    if !headers
+        .keys()
+        .any(|name| name == header::TRANSFER_ENCODING || HOP_BY_HOP.contains(name))
+    {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -160,19 +168,30 @@ pub(crate) fn set_forwarding(headers: &mut HeaderMap, forwarded: &ForwardedFor<'
         joined("x-forwarded-for", &mut chain);
         joined("forwarded", &mut forwarded_value);
     }
-    let _ = write!(chain, "{}", forwarded.peer);
-    let _ = match forwarded.peer {
-        IpAddr::V4(peer) => write!(forwarded_value, "for={peer}"),
-        IpAddr::V6(peer) => write!(forwarded_value, "for=\"[{peer}]\""),
-    };
-    let _ = write!(forwarded_value, ";proto={}", forwarded.proto);
+    // Formatted once, without the formatting machinery for the common IPv4 case.
+    match forwarded.peer {
+        IpAddr::V4(peer) => {
+            let start = chain.len();
+            push_ipv4(&mut chain, peer);
+            forwarded_value.push_str("for=");
+            forwarded_value.push_str(&chain[start..]);
+        }
+        IpAddr::V6(peer) => {
+            let _ = write!(chain, "{peer}");
+            let _ = write!(forwarded_value, "for=\"[{peer}]\"");
+        }
+    }
+    forwarded_value.push_str(";proto=");
+    forwarded_value.push_str(forwarded.proto);
     headers.remove(HeaderName::from_static("x-forwarded-host"));
     if let Some(host) = forwarded
         .host
         .and_then(|host| HeaderValue::from_str(host).ok())
     {
         if let Ok(text) = host.to_str() {
-            let _ = write!(forwarded_value, ";host=\"{text}\"");
+            forwarded_value.push_str(";host=\"");
+            forwarded_value.push_str(text);
+            forwarded_value.push('"');
         }
         headers.insert(HeaderName::from_static("x-forwarded-host"), host);
     }
@@ -187,6 +206,22 @@ pub(crate) fn set_forwarding(headers: &mut HeaderMap, forwarded: &ForwardedFor<'
     );
     insert_owned(headers, "forwarded", forwarded_value);
     insert_text(headers, "x-request-id", forwarded.request_id);
+}
+
+/// Appends `address` in dotted decimal.
+fn push_ipv4(text: &mut String, address: std::net::Ipv4Addr) {
+    for (index, octet) in address.octets().into_iter().enumerate() {
+        if index > 0 {
+            text.push('.');
+        }
+        if octet >= 100 {
+            text.push(char::from(b'0' + octet / 100));
+        }
+        if octet >= 10 {
+            text.push(char::from(b'0' + octet / 10 % 10));
+        }
+        text.push(char::from(b'0' + octet % 10));
+    }
 }
 
 /// Sets `name` to `value` without copying it; removes `name` when `value` is not a valid
@@ -260,6 +295,36 @@ mod tests {
         assert_eq!(headers["x-forwarded-host"], "localhost:8443");
         assert_eq!(headers["x-forwarded-proto"], "https");
         assert_eq!(headers["x-request-id"], "r1");
+    }
+
+    #[test]
+    fn ipv4_peers_are_written_as_display_writes_them() {
+        for octets in [
+            [0, 0, 0, 0],
+            [127, 0, 0, 1],
+            [9, 10, 99, 100],
+            [255, 254, 200, 109],
+        ] {
+            let address = std::net::Ipv4Addr::from(octets);
+            let mut text = String::new();
+            push_ipv4(&mut text, address);
+            assert_eq!(text, address.to_string());
+        }
+        let mut headers = HeaderMap::new();
+        let forwarded = ForwardedFor {
+            peer: "192.0.2.10".parse().unwrap(),
+            peer_trusted: false,
+            proto: "http",
+            host: Some("app.example"),
+            request_id: "r1",
+        };
+        set_forwarding(&mut headers, &forwarded);
+        assert_eq!(headers["x-forwarded-for"], "192.0.2.10");
+        assert_eq!(
+            headers["forwarded"],
+            "for=192.0.2.10;proto=http;host=\"app.example\""
+        );
+        assert_eq!(headers["x-forwarded-proto"], "http");
     }
 
     #[test]
