@@ -23,7 +23,7 @@ use crate::filter::Verdict as FilterVerdict;
 use crate::filter::{Denial, DeniedRequest, DenyObserver, FilterSession, Filters, RequestHead};
 use crate::headers::{ForwardedFor, IpNetwork, client_address, set_forwarding, strip_hop_by_hop};
 use crate::log_budget::{LogBudget, Permit};
-use crate::rate::{MinRate, MinRateBody, TooSlow};
+use crate::rate::{ClientBodyFailed, MinRate, MinRateBody, TooSlow};
 use crate::ratelimit::{RateLimiter, Verdict};
 use crate::server::GatewayOptions;
 use crate::shedding::UpstreamGate;
@@ -496,9 +496,12 @@ impl Forwarder {
             metrics::counter!("rampart_gateway_edge_rejected_total").increment(1);
             return Err(Failure::NotThroughEdge);
         }
+        // Awaits that only some requests take (rate limits, identity, filters, a full gate,
+        // new upstream connections) are boxed: a request's future is as large as its largest
+        // await, and it is copied several times on its way into hyper.
         if let Some(limiter) = &self.rate_limiter {
             let key = limiter.key_for(client, request.headers());
-            if let Verdict::Limit { retry_after } = limiter.check(&key).await {
+            if let Verdict::Limit { retry_after } = Box::pin(limiter.check(&key)).await {
                 return Err(Failure::RateLimited { retry_after });
             }
         }
@@ -525,8 +528,7 @@ impl Forwarder {
             .route(host, parts.uri.path())
             .ok_or(Failure::NoRoute)?;
         if let Some(policy) = &route.auth {
-            self.authenticate(policy, &parts.headers, client, request_id)
-                .await?;
+            Box::pin(self.authenticate(policy, &parts.headers, client, request_id)).await?;
         }
         let mut body = Some(body);
         let mut sessions: Vec<(&'static str, Box<dyn FilterSession>)> = Vec::new();
@@ -558,7 +560,8 @@ impl Forwarder {
                 let Some(unread) = body.take() else {
                     return Err(Failure::BadRequest);
                 };
-                let bytes = collect_request_body(unread, body_limit, self.min_body_rate).await?;
+                let bytes =
+                    Box::pin(collect_request_body(unread, body_limit, self.min_body_rate)).await?;
                 for (name, session) in &mut sessions {
                     if let FilterVerdict::Deny(denial) = session.request_body(&head, &bytes) {
                         return Err(Failure::Denied(name, denial));
@@ -597,8 +600,12 @@ impl Forwarder {
         } else {
             1
         };
-        let Some(_slot) = self.gate.enter().await else {
-            return Err(Failure::Overloaded);
+        let _slot = match self.gate.try_enter() {
+            Some(slot) => slot,
+            None => match Box::pin(self.gate.enter()).await {
+                Some(slot) => slot,
+                None => return Err(Failure::Overloaded),
+            },
         };
         let mut body =
             body.map(|body| UpstreamBody::Client(MinRateBody::new(body, self.min_body_rate)));
@@ -655,8 +662,16 @@ impl Forwarder {
                     route.pool.report(backend, true);
                     let (mut response_parts, response_body) = response.into_parts();
                     strip_hop_by_hop(&mut response_parts.headers);
-                    let response_body =
-                        inspect_response(&mut sessions, &response_parts, response_body).await?;
+                    let response_body = if sessions.is_empty() {
+                        GatewayBody::Upstream(response_body)
+                    } else {
+                        Box::pin(inspect_response(
+                            &mut sessions,
+                            &response_parts,
+                            response_body,
+                        ))
+                        .await?
+                    };
                     for (_, session) in &mut sessions {
                         session.logging(response_parts.status);
                     }
@@ -665,6 +680,12 @@ impl Forwarder {
                 Ok(Err(error)) if caused_by::<TooSlow>(&*error) => {
                     tracing::info!(request_id, %client, "request body too slow");
                     return Err(Failure::TooSlow);
+                }
+                Ok(Err(error)) if caused_by::<ClientBodyFailed>(&*error) => {
+                    // The client broke off its upload: not the backend's failure (no ejection,
+                    // no retry), or any client could take backends out of rotation.
+                    tracing::info!(request_id, %client, %error, "request body broke off");
+                    return Err(Failure::BadRequest);
                 }
                 Ok(Err(error)) => {
                     tracing::warn!(request_id, backend = %backend.url, %error, "upstream request failed");

@@ -76,7 +76,7 @@ impl UpstreamPool {
                 },
             }
         }
-        let mut sender = self.connect(target).await?;
+        let mut sender = Box::pin(self.connect(target)).await?;
         let response = sender.send_request(request).await?;
         Ok(self.wrap(target, sender, response))
     }
