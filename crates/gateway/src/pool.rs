@@ -98,16 +98,23 @@ impl UpstreamPool {
         })
     }
 
-    /// The most recently used idle connection to `key` that is still open.
+    /// The most recently used connection to `key` that is free for a request now. A connection
+    /// whose response is done may still be sending its request body (an upstream may answer
+    /// before reading it, and a slow client may trickle it): it stays in the pool, skipped,
+    /// rather than making this request wait for the slow client.
     fn checkout(&self, key: &Arc<str>) -> Option<SendRequest<UpstreamBody>> {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         let connections = idle.get_mut(&**key)?;
-        while let Some(connection) = connections.pop_back() {
-            if !connection.sender.is_closed() && connection.since.elapsed() < IDLE_TIMEOUT {
-                return Some(connection.sender);
-            }
-        }
-        None
+        let now = Instant::now();
+        connections.retain(|connection| {
+            !connection.sender.is_closed() && now.duration_since(connection.since) < IDLE_TIMEOUT
+        });
+        let ready = connections
+            .iter()
+            .rposition(|connection| connection.sender.is_ready())?;
+        connections
+            .remove(ready)
+            .map(|connection| connection.sender)
     }
 
     fn checkin(&self, key: Arc<str>, sender: SendRequest<UpstreamBody>) {

@@ -313,3 +313,50 @@ async fn upstream_connections_are_reused_and_survive_an_abandoned_response() {
         "later requests did not share one new connection"
     );
 }
+
+#[tokio::test]
+async fn a_slow_upload_does_not_hold_up_the_next_request_on_its_upstream_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // An upstream that answers at once, before reading the request body.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let service =
+                    hyper::service::service_fn(|_: Request<hyper::body::Incoming>| async {
+                        Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
+                            Bytes::from_static(b"early"),
+                        )))
+                    });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    let mut options = options(&format!("http://{upstream}"));
+    options.workers = 1;
+    let gateway = start(options, Duration::from_secs(1)).await;
+
+    // A client starts a long upload and gets its answer while still sending.
+    let mut uploader = tokio::net::TcpStream::connect(gateway.addr).await.unwrap();
+    uploader
+        .write_all(b"POST /upload HTTP/1.1\r\nhost: app\r\ncontent-length: 1000000\r\n\r\nsome")
+        .await
+        .unwrap();
+    let mut answer = [0u8; 512];
+    let read = uploader.read(&mut answer).await.unwrap();
+    assert!(answer[..read].starts_with(b"HTTP/1.1 200"));
+
+    // The next request must not wait for that upload to finish (it never does here).
+    let request = Request::get(format!("http://{}/next", gateway.addr))
+        .body(Full::default())
+        .unwrap();
+    let response = tokio::time::timeout(Duration::from_secs(30), plain_client().request(request))
+        .await
+        .expect("the request waited for another client's upload")
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    drop(uploader);
+}
