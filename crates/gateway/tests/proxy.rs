@@ -317,26 +317,40 @@ async fn upstream_connections_are_reused_and_survive_an_abandoned_response() {
 #[tokio::test]
 async fn a_slow_upload_does_not_hold_up_the_next_request_on_its_upstream_connection() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    // An upstream that answers at once, before reading the request body.
+    // An upstream that answers each request head at once, before reading any body, and keeps
+    // the connection open (reading whatever else arrives).
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let upstream = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
+        while let Ok((mut stream, _)) = listener.accept().await {
             tokio::spawn(async move {
-                let service =
-                    hyper::service::service_fn(|_: Request<hyper::body::Incoming>| async {
-                        Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
-                            Bytes::from_static(b"early"),
-                        )))
-                    });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                let mut seen = Vec::new();
+                let mut buffer = [0u8; 4096];
+                while !seen.windows(4).any(|window| window == b"\r\n\r\n") {
+                    match stream.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(read) => seen.extend_from_slice(&buffer[..read]),
+                    }
+                }
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nearly")
                     .await;
+                while let Ok(read) = stream.read(&mut buffer).await {
+                    if read == 0 {
+                        return;
+                    }
+                }
             });
         }
     });
     let mut options = options(&format!("http://{upstream}"));
     options.workers = 1;
+    // The upload below is slow but within its rate budget for the whole test.
+    options.min_request_body_rate = rampart_gateway::MinRate {
+        bytes: 1,
+        per: Duration::from_secs(3600),
+    };
+    options.header_read_timeout = Duration::from_secs(3600);
     let gateway = start(options, Duration::from_secs(1)).await;
 
     // A client starts a long upload and gets its answer while still sending.
