@@ -5,8 +5,10 @@
 //! A connection leaves the pool for one request and comes back when that request's response
 //! body has been read to its end (it is then free for the next request); a response body
 //! dropped early, a failed request or a timed-out one closes the connection instead, so a
-//! connection is never shared by two requests and never reused mid-response. Reuse is
-//! last-in first-out (the warmest connection first); connections idle for longer than
+//! connection is never shared by two requests and never reused mid-response. A connection
+//! whose response has ended while its request body is still being sent (an upstream may
+//! answer first) is skipped until it is free: no request waits on another client's upload.
+//! Reuse is last-in first-out (the warmest connection first); connections idle for longer than
 //! [`IDLE_TIMEOUT`] are closed when the pool next looks at them, and at most
 //! [`MAX_IDLE_PER_BACKEND`] idle connections are kept per backend.
 //!
