@@ -5,7 +5,9 @@
 # p99 latency and server CPU per request (process utime+stime over the run / requests) for
 # every round, then min and median per server, the ratios of the medians, and the load average.
 #   bench/gateway-proxy/run.sh      (ROUNDS=3 DURATION=15s CONNECTIONS=50 THREADS=2 by default;
-#                                    BUILD=0 skips the cargo build)
+#                                    BUILD=0 skips the cargo build; BEFORE=path/to/older/rampart
+#                                    also measures that binary in every round, for before/after
+#                                    figures from the same run)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROUNDS=${ROUNDS:-3}
@@ -14,6 +16,7 @@ CONNECTIONS=${CONNECTIONS:-50}
 THREADS=${THREADS:-2}
 UPSTREAM_PORT=${UPSTREAM_PORT:-18080} NGINX_PORT=${NGINX_PORT:-18081} RAMPART_PORT=${RAMPART_PORT:-18082}
 RAMPART=${CARGO_TARGET_DIR:-target}/release/rampart
+BEFORE=${BEFORE:-} BEFORE_PORT=${BEFORE_PORT:-18083}
 
 install_missing() {
   local missing=()
@@ -29,6 +32,8 @@ work=$(mktemp -d)
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  # Let it exit before its data directory is removed.
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   nginx -p "$work/upstream" -c nginx.conf -s stop 2>/dev/null || true
   nginx -p "$work/proxy" -c nginx.conf -s stop 2>/dev/null || true
   rm -rf "$work"
@@ -70,6 +75,14 @@ CONF
 rampart_pid=$!
 pids+=("$rampart_pid")
 for _ in $(seq 1 100); do curl -fs -o /dev/null http://127.0.0.1:$RAMPART_PORT/ && break; sleep 0.1; done
+if [ -n "$BEFORE" ]; then
+  "$BEFORE" --config "$work/rampart.toml" --data-dir "$work/before-data" gateway \
+    --listen 127.0.0.1:$BEFORE_PORT --upstream http://127.0.0.1:$UPSTREAM_PORT --dangerous-plaintext \
+    >"$work/before.out" 2>"$work/before.err" &
+  before_pid=$!
+  pids+=("$before_pid")
+  for _ in $(seq 1 100); do curl -fs -o /dev/null http://127.0.0.1:$BEFORE_PORT/ && break; sleep 0.1; done
+fi
 curl -fs -o /dev/null http://127.0.0.1:$NGINX_PORT/
 sleep 0.5
 nginx_workers=$(pgrep -P "$(cat "$work/proxy/nginx.pid")" | tr '\n' ' ')
@@ -93,16 +106,19 @@ measure() { # $1 label, $2 port, $3.. server pids -> prints a line, echoes "rps 
 }
 
 stats() { # stdin: numbers -> "min median"
-  sort -g | awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%s %s", v[1], m }'
+  # The trailing newline matters: `read` fails at a line without one, and `set -e` would end
+  # the script before the summary.
+  sort -g | awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%s %s\n", v[1], m }'
 }
 
 echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, static upstream (nginx), same machine, same run, $ROUNDS rounds alternating:" >&2
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-: > "$work/nginx.tsv"; : > "$work/rampart.tsv"
+: > "$work/nginx.tsv"; : > "$work/rampart.tsv"; : > "$work/before.tsv"
 for round in $(seq 1 "$ROUNDS"); do
   echo "round $round" >&2
   measure nginx "$NGINX_PORT" $nginx_workers >> "$work/nginx.tsv"
   measure rampart "$RAMPART_PORT" "$rampart_pid" >> "$work/rampart.tsv"
+  [ -z "$BEFORE" ] || measure before "$BEFORE_PORT" "$before_pid" >> "$work/before.tsv"
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
@@ -121,3 +137,10 @@ printf '%-8s req/s min %s median %s   p99 ms min %s median %s   cpu us/req min %
   rampart "$r_rps_min" "$r_rps_med" "$r_p99_min" "$r_p99_med" "$r_cpu_min" "$r_cpu_med"
 awk -v r="$r_rps_med" -v n="$n_rps_med" -v rp="$r_p99_med" -v np="$n_p99_med" -v rc="$r_cpu_med" -v nc="$n_cpu_med" \
   'BEGIN { printf "ratio rampart/nginx (medians): req/s %.2fx   p99 %.2fx   cpu per request %.2fx\n", r / n, rp / np, rc / nc }'
+if [ -n "$BEFORE" ]; then
+  read -r b_rps_min b_rps_med < <(summary "$work/before.tsv" 1)
+  read -r b_p99_min b_p99_med < <(summary "$work/before.tsv" 2)
+  read -r b_cpu_min b_cpu_med < <(summary "$work/before.tsv" 3)
+  printf '%-8s req/s min %s median %s   p99 ms min %s median %s   cpu us/req min %s median %s\n' \
+    before "$b_rps_min" "$b_rps_med" "$b_p99_min" "$b_p99_med" "$b_cpu_min" "$b_cpu_med"
+fi

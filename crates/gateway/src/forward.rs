@@ -8,13 +8,14 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, Version, header};
-use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+
+use crate::pool::UpstreamResponseBody;
 
 use crate::auth::{AuthDecision, Authenticator, RouteAuth, bearer_token};
 use crate::error::{GatewayError, GatewayErrorKind};
@@ -22,15 +23,66 @@ use crate::filter::Verdict as FilterVerdict;
 use crate::filter::{Denial, DeniedRequest, DenyObserver, FilterSession, Filters, RequestHead};
 use crate::headers::{ForwardedFor, IpNetwork, client_address, set_forwarding, strip_hop_by_hop};
 use crate::log_budget::{LogBudget, Permit};
-use crate::rate::{MinRate, MinRateBody, TooSlow};
+use crate::rate::{ClientBodyFailed, MinRate, MinRateBody, TooSlow};
 use crate::ratelimit::{RateLimiter, Verdict};
 use crate::server::GatewayOptions;
 use crate::shedding::UpstreamGate;
 use crate::upstream::Router;
 use rampart_origin_lock::{Forwarding, OriginLock};
 
-/// The body type of every response the gateway sends.
-pub(crate) type GatewayBody = BoxBody<Bytes, hyper::Error>;
+/// The body of every response the gateway sends: the upstream's as it streams in, the
+/// upstream's with its start already read for the filters, or one the gateway made itself.
+/// An enum rather than a boxed trait object: no allocation per response.
+pub(crate) enum GatewayBody {
+    Upstream(UpstreamResponseBody),
+    Prefixed(PrefixedBody),
+    Full(Option<Bytes>),
+}
+
+impl GatewayBody {
+    fn full(bytes: Bytes) -> Self {
+        Self::Full(Some(bytes))
+    }
+}
+
+impl hyper::body::Body for GatewayBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, hyper::Error>>> {
+        match self.get_mut() {
+            Self::Upstream(body) => std::pin::Pin::new(body).poll_frame(cx),
+            Self::Prefixed(body) => std::pin::Pin::new(body).poll_frame(cx),
+            Self::Full(bytes) => std::task::Poll::Ready(
+                bytes
+                    .take()
+                    .filter(|bytes| !bytes.is_empty())
+                    .map(|bytes| Ok(hyper::body::Frame::data(bytes))),
+            ),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Self::Upstream(body) => body.is_end_stream(),
+            Self::Prefixed(body) => body.is_end_stream(),
+            Self::Full(bytes) => bytes.as_ref().is_none_or(Bytes::is_empty),
+        }
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        match self {
+            Self::Upstream(body) => body.size_hint(),
+            Self::Prefixed(body) => body.size_hint(),
+            Self::Full(bytes) => hyper::body::SizeHint::with_exact(
+                bytes.as_ref().map_or(0, |bytes| bytes.len() as u64),
+            ),
+        }
+    }
+}
 
 /// Where requests go: scheme, authority and a base path that request paths are appended to.
 #[derive(Debug, Clone)]
@@ -38,6 +90,10 @@ pub(crate) struct UpstreamTarget {
     scheme: Scheme,
     authority: Authority,
     base_path: String,
+    /// `scheme://authority/`: what connections are made to.
+    origin: Uri,
+    /// `scheme://authority`: which pooled connections serve this target.
+    pool_key: Arc<str>,
 }
 
 impl UpstreamTarget {
@@ -60,14 +116,48 @@ impl UpstreamTarget {
             return Err(reject("a query is not allowed").into());
         }
         let base_path = uri.path().trim_end_matches('/').to_owned();
+        let origin = Uri::builder()
+            .scheme(scheme.clone())
+            .authority(authority.clone())
+            .path_and_query("/")
+            .build()
+            .map_err(|_| reject("not a URL"))?;
+        let pool_key = format!("{scheme}://{authority}").into();
         Ok(Self {
             scheme,
             authority,
             base_path,
+            origin,
+            pool_key,
         })
     }
 
-    /// The upstream URI for a request's path and query.
+    /// `scheme://authority/`, where connections to this target go.
+    pub(crate) fn origin(&self) -> &Uri {
+        &self.origin
+    }
+
+    /// The key of this target's pooled connections.
+    pub(crate) fn pool_key(&self) -> &Arc<str> {
+        &self.pool_key
+    }
+
+    /// The upstream's authority (its `Host` when the client sent none).
+    pub(crate) fn authority(&self) -> &Authority {
+        &self.authority
+    }
+
+    /// The origin-form request target (`/base/path?query`) for a request's path and query.
+    pub(crate) fn path_for(&self, client_uri: &Uri) -> Result<Uri, http::Error> {
+        let path_and_query = match (self.base_path.is_empty(), client_uri.path_and_query()) {
+            // The client's path and query as they are (shared, not copied).
+            (true, Some(path_and_query)) => path_and_query.clone(),
+            _ => PathAndQuery::try_from(format!("{}{}", self.base_path, client_path(client_uri)))?,
+        };
+        Ok(Uri::from(path_and_query))
+    }
+
+    /// The upstream URI for a request's path and query (health checks).
     pub(crate) fn uri_for(&self, path_and_query: &str) -> Result<Uri, http::Error> {
         let joined = format!("{}{}", self.base_path, path_and_query);
         Uri::builder()
@@ -78,8 +168,49 @@ impl UpstreamTarget {
     }
 }
 
-/// The body sent upstream: the client's (rate-guarded) body, or an empty one on a retry.
-type UpstreamBody = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+/// The body sent upstream: the client's (rate-guarded) body, or one already read (buffered
+/// for the filters, or empty on a retry). An enum rather than a boxed trait object: no
+/// allocation per request.
+pub(crate) enum UpstreamBody {
+    Client(MinRateBody),
+    Full(Option<Bytes>),
+}
+
+impl hyper::body::Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        match self.get_mut() {
+            Self::Client(body) => std::pin::Pin::new(body).poll_frame(cx),
+            Self::Full(bytes) => std::task::Poll::Ready(
+                bytes
+                    .take()
+                    .filter(|bytes| !bytes.is_empty())
+                    .map(|bytes| Ok(hyper::body::Frame::data(bytes))),
+            ),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Self::Client(body) => body.is_end_stream(),
+            Self::Full(bytes) => bytes.as_ref().is_none_or(Bytes::is_empty),
+        }
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        match self {
+            Self::Client(body) => body.size_hint(),
+            Self::Full(bytes) => hyper::body::SizeHint::with_exact(
+                bytes.as_ref().map_or(0, |bytes| bytes.len() as u64),
+            ),
+        }
+    }
+}
 
 /// Warning lines about denied requests, per second, for the whole process.
 static DENIAL_LOG: LogBudget = LogBudget::new(20);
@@ -90,7 +221,7 @@ pub(crate) type UpstreamConnector = HttpsConnector<HttpConnector>;
 
 /// An upstream connection pool. Each worker thread has its own, so a request and the
 /// connection it travels on stay on one thread.
-pub(crate) type UpstreamClient = Client<UpstreamConnector, UpstreamBody>;
+pub(crate) type UpstreamClient = std::sync::Arc<crate::pool::UpstreamPool>;
 
 /// Sends requests to the routes' upstream pools, over the calling worker's connection pool.
 #[derive(Debug, Clone)]
@@ -163,9 +294,8 @@ pub(crate) fn upstream_connector() -> Result<UpstreamConnector, GatewayError> {
         .wrap_connector(http))
 }
 
-/// An HTTP client with its own connection pool over `connector`: one per worker thread for
-/// requests, one per pool for health checks. Its connection tasks run on the runtime that
-/// sends the requests.
+/// An HTTP client with its own connection pool over `connector`, for health checks. Its
+/// connection tasks run on the runtime that sends the requests.
 pub(crate) fn upstream_client<B>(connector: UpstreamConnector) -> Client<UpstreamConnector, B>
 where
     B: hyper::body::Body + Send + 'static,
@@ -310,7 +440,7 @@ impl Forwarder {
     ) -> Result<(), Failure> {
         if let Some(limiter) = &self.rate_limiter {
             let key = limiter.key_for(client, headers, principal);
-            if let Verdict::Limit { retry_after } = limiter.check(&key).await {
+            if let Verdict::Limit { retry_after } = Box::pin(limiter.check(&key)).await {
                 return Err(Failure::RateLimited { retry_after });
             }
         }
@@ -383,36 +513,43 @@ impl Forwarder {
             metrics::counter!("rampart_gateway_edge_rejected_total").increment(1);
             return Err(Failure::NotThroughEdge);
         }
+        // Awaits that only some requests take (rate limits, identity, filters, a full gate,
+        // new upstream connections) are boxed: a request's future is as large as its largest
+        // await, and it is copied several times on its way into hyper.
         // Buckets per principal are taken once the route's identity check has run (below).
         let limit_by_principal = self
             .rate_limiter
             .as_ref()
             .is_some_and(|limiter| limiter.keys_by_principal());
-        if !limit_by_principal {
+        if !limit_by_principal && self.rate_limiter.is_some() {
             self.take_rate_token(client, request.headers(), None)
                 .await?;
         }
         let (mut parts, body) = request.into_parts();
         // HTTP/1.1 names the host in `Host`; HTTP/2 in `:authority`, which becomes `Host`
         // upstream.
+        // The header's value is shared, not copied: `parts` changes below.
         let host_header = parts
             .headers
             .get(header::HOST)
-            .and_then(|value| value.to_str().ok())
-            .map(str::to_owned);
+            .filter(|value| value.to_str().is_ok())
+            .cloned();
         let host_from_header = host_header.is_some();
-        let host =
-            host_header.or_else(|| parts.uri.authority().map(|authority| authority.to_string()));
+        let host_from_authority = match host_header {
+            Some(_) => None,
+            None => parts.uri.authority().map(|authority| authority.to_string()),
+        };
+        let host = host_header
+            .as_ref()
+            .and_then(|value| value.to_str().ok())
+            .or(host_from_authority.as_deref());
         let route = self
             .router
-            .route(host.as_deref(), parts.uri.path())
+            .route(host, parts.uri.path())
             .ok_or(Failure::NoRoute)?;
         let mut principal = None;
         if let Some(policy) = &route.auth {
-            match self
-                .authenticate(policy, &parts.headers, client, request_id)
-                .await
-            {
+            match Box::pin(self.authenticate(policy, &parts.headers, client, request_id)).await {
                 Ok(verified) => principal = Some(verified),
                 Err(refused) => {
                     // A refused credential still costs its address a token, so a flood of
@@ -458,7 +595,8 @@ impl Forwarder {
                 let Some(unread) = body.take() else {
                     return Err(Failure::BadRequest);
                 };
-                let bytes = collect_request_body(unread, body_limit, self.min_body_rate).await?;
+                let bytes =
+                    Box::pin(collect_request_body(unread, body_limit, self.min_body_rate)).await?;
                 for (name, session) in &mut sessions {
                     if let FilterVerdict::Deny(denial) = session.request_body(&head, &bytes) {
                         return Err(Failure::Denied(name, denial));
@@ -478,12 +616,12 @@ impl Forwarder {
                     .iter()
                     .any(|network| network.contains(connection.peer.ip())),
                 proto: if connection.tls { "https" } else { "http" },
-                host: host.as_deref(),
+                host,
                 request_id,
             },
         );
         if !host_from_header
-            && let Some(host) = host.and_then(|host| HeaderValue::from_str(&host).ok())
+            && let Some(host) = host.and_then(|host| HeaderValue::from_str(host).ok())
         {
             parts.headers.insert(header::HOST, host);
         }
@@ -497,10 +635,15 @@ impl Forwarder {
         } else {
             1
         };
-        let Some(_slot) = self.gate.enter().await else {
-            return Err(Failure::Overloaded);
+        let _slot = match self.gate.try_enter() {
+            Some(slot) => slot,
+            None => match Box::pin(self.gate.enter()).await {
+                Some(slot) => slot,
+                None => return Err(Failure::Overloaded),
+            },
         };
-        let mut body = body.map(|body| MinRateBody::new(body, self.min_body_rate).boxed());
+        let mut body =
+            body.map(|body| UpstreamBody::Client(MinRateBody::new(body, self.min_body_rate)));
         let mut last_failure = Failure::Unreachable;
         let candidates = route.pool.candidates();
         let attempts = attempts.min(candidates.len());
@@ -508,7 +651,7 @@ impl Forwarder {
         for (attempt, backend) in candidates.into_iter().take(attempts).enumerate() {
             let uri = backend
                 .target
-                .uri_for(client_path(&parts.uri))
+                .path_for(&parts.uri)
                 .map_err(|_| Failure::BadRequest)?;
             // The last attempt takes the client's headers; earlier ones send copies.
             let mut headers = if attempt + 1 == attempts {
@@ -529,6 +672,11 @@ impl Forwarder {
                     },
                 );
             }
+            if !headers.contains_key(header::HOST)
+                && let Ok(host) = HeaderValue::from_str(backend.target.authority().as_str())
+            {
+                headers.insert(header::HOST, host);
+            }
             let upstream_body = match (&buffered_body, body.take()) {
                 (Some(bytes), _) => full_body(bytes.clone()),
                 (None, Some(body)) => body,
@@ -539,23 +687,40 @@ impl Forwarder {
             *upstream_request.uri_mut() = uri;
             *upstream_request.version_mut() = Version::HTTP_11;
             *upstream_request.headers_mut() = headers;
-            let outcome =
-                tokio::time::timeout(route.timeout, client_pool.request(upstream_request)).await;
+            let outcome = tokio::time::timeout(
+                route.timeout,
+                client_pool.send(&backend.target, upstream_request),
+            )
+            .await;
             match outcome {
                 Ok(Ok(response)) => {
                     route.pool.report(backend, true);
                     let (mut response_parts, response_body) = response.into_parts();
                     strip_hop_by_hop(&mut response_parts.headers);
-                    let response_body =
-                        inspect_response(&mut sessions, &response_parts, response_body).await?;
+                    let response_body = if sessions.is_empty() {
+                        GatewayBody::Upstream(response_body)
+                    } else {
+                        Box::pin(inspect_response(
+                            &mut sessions,
+                            &response_parts,
+                            response_body,
+                        ))
+                        .await?
+                    };
                     for (_, session) in &mut sessions {
                         session.logging(response_parts.status);
                     }
                     return Ok(Response::from_parts(response_parts, response_body));
                 }
-                Ok(Err(error)) if caused_by::<TooSlow>(&error) => {
+                Ok(Err(error)) if caused_by::<TooSlow>(&*error) => {
                     tracing::info!(request_id, %client, "request body too slow");
                     return Err(Failure::TooSlow);
+                }
+                Ok(Err(error)) if caused_by::<ClientBodyFailed>(&*error) => {
+                    // The client broke off its upload: not the backend's failure (no ejection,
+                    // no retry), or any client could take backends out of rotation.
+                    tracing::info!(request_id, %client, %error, "request body broke off");
+                    return Err(Failure::BadRequest);
                 }
                 Ok(Err(error)) => {
                     tracing::warn!(request_id, backend = %backend.url, %error, "upstream request failed");
@@ -581,7 +746,7 @@ fn client_path(uri: &Uri) -> &str {
 }
 
 fn full_body(bytes: Bytes) -> UpstreamBody {
-    Full::new(bytes).map_err(|never| match never {}).boxed()
+    UpstreamBody::Full(Some(bytes))
 }
 
 /// Reads a request body for inspection, up to `limit` bytes, at the minimum data rate.
@@ -603,7 +768,7 @@ async fn collect_request_body(
 async fn inspect_response(
     sessions: &mut [(&'static str, Box<dyn FilterSession>)],
     parts: &http::response::Parts,
-    body: Incoming,
+    body: UpstreamResponseBody,
 ) -> Result<GatewayBody, Failure> {
     for (name, session) in sessions.iter_mut() {
         if let FilterVerdict::Deny(denial) = session.response_headers(parts.status, &parts.headers)
@@ -617,7 +782,7 @@ async fn inspect_response(
         .max()
         .unwrap_or(0);
     if limit == 0 {
-        return Ok(body.boxed());
+        return Ok(GatewayBody::Upstream(body));
     }
     let mut body = body;
     let mut seen = bytes::BytesMut::new();
@@ -647,19 +812,18 @@ async fn inspect_response(
             return Err(Failure::Denied(name, denial));
         }
     }
-    Ok(PrefixedBody {
+    Ok(GatewayBody::Prefixed(PrefixedBody {
         prefix: Some(seen),
         trailers,
         rest: (!complete).then_some(body),
-    }
-    .boxed())
+    }))
 }
 
 /// A response body whose start was already read: the buffered part, then the rest.
-struct PrefixedBody {
+pub(crate) struct PrefixedBody {
     prefix: Option<Bytes>,
     trailers: Option<HeaderMap>,
-    rest: Option<Incoming>,
+    rest: Option<UpstreamResponseBody>,
 }
 
 impl hyper::body::Body for PrefixedBody {
@@ -821,11 +985,7 @@ pub(crate) fn error_response(
     request_id: &str,
 ) -> Response<GatewayBody> {
     let body = format!("{{\"error\":\"{code}\",\"request_id\":\"{request_id}\"}}\n");
-    let mut response = Response::new(
-        Full::new(Bytes::from(body))
-            .map_err(|never| match never {})
-            .boxed(),
-    );
+    let mut response = Response::new(GatewayBody::full(Bytes::from(body)));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,

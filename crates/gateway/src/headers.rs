@@ -22,6 +22,14 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 /// Removes hop-by-hop headers, including every header the `Connection` header names.
 /// `Transfer-Encoding` goes too: hyper frames bodies itself on each side.
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Most messages carry none of these: one pass over the names (cheap comparisons of
+    // standard names) instead of ten hashed removals per message.
+    if !headers
+        .keys()
+        .any(|name| name == header::TRANSFER_ENCODING || HOP_BY_HOP.contains(name))
+    {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -141,43 +149,93 @@ pub(crate) struct ForwardedFor<'a> {
 /// `Forwarded` are replaced (a client cannot pose as another address); from a trusted proxy
 /// they are kept and the peer is appended.
 pub(crate) fn set_forwarding(headers: &mut HeaderMap, forwarded: &ForwardedFor<'_>) {
-    let peer = forwarded.peer.to_string();
-    let forwarded_peer = match forwarded.peer {
-        IpAddr::V4(_) => peer.clone(),
-        IpAddr::V6(_) => format!("\"[{peer}]\""),
-    };
-    let mut forwarded_value = format!("for={forwarded_peer};proto={}", forwarded.proto);
-    let mut chain = peer;
+    use std::fmt::Write as _;
+    // Built in place and handed to the header map without another copy: this runs for every
+    // request.
+    let mut chain = String::with_capacity(48);
+    let mut forwarded_value = String::with_capacity(96);
     if forwarded.peer_trusted {
-        let joined = |name: &str| {
-            let parts: Vec<&str> = headers
+        let joined = |name: &str, into: &mut String| {
+            for value in headers
                 .get_all(name)
                 .iter()
                 .filter_map(|value| value.to_str().ok())
-                .collect();
-            (!parts.is_empty()).then(|| parts.join(", "))
+            {
+                into.push_str(value);
+                into.push_str(", ");
+            }
         };
-        if let Some(earlier) = joined("x-forwarded-for") {
-            chain = format!("{earlier}, {chain}");
+        joined("x-forwarded-for", &mut chain);
+        joined("forwarded", &mut forwarded_value);
+    }
+    // Formatted once, without the formatting machinery for the common IPv4 case.
+    match forwarded.peer {
+        IpAddr::V4(peer) => {
+            let start = chain.len();
+            push_ipv4(&mut chain, peer);
+            forwarded_value.push_str("for=");
+            forwarded_value.push_str(&chain[start..]);
         }
-        if let Some(earlier) = joined("forwarded") {
-            forwarded_value = format!("{earlier}, {forwarded_value}");
+        IpAddr::V6(peer) => {
+            let _ = write!(chain, "{peer}");
+            let _ = write!(forwarded_value, "for=\"[{peer}]\"");
         }
     }
+    forwarded_value.push_str(";proto=");
+    forwarded_value.push_str(forwarded.proto);
     headers.remove(HeaderName::from_static("x-forwarded-host"));
     if let Some(host) = forwarded
         .host
         .and_then(|host| HeaderValue::from_str(host).ok())
     {
         if let Ok(text) = host.to_str() {
-            forwarded_value.push_str(&format!(";host=\"{text}\""));
+            forwarded_value.push_str(";host=\"");
+            forwarded_value.push_str(text);
+            forwarded_value.push('"');
         }
         headers.insert(HeaderName::from_static("x-forwarded-host"), host);
     }
-    insert_text(headers, "x-forwarded-for", &chain);
-    insert_text(headers, "x-forwarded-proto", forwarded.proto);
-    insert_text(headers, "forwarded", &forwarded_value);
+    insert_owned(headers, "x-forwarded-for", chain);
+    headers.insert(
+        HeaderName::from_static("x-forwarded-proto"),
+        HeaderValue::from_static(if forwarded.proto == "https" {
+            "https"
+        } else {
+            "http"
+        }),
+    );
+    insert_owned(headers, "forwarded", forwarded_value);
     insert_text(headers, "x-request-id", forwarded.request_id);
+}
+
+/// Appends `address` in dotted decimal.
+fn push_ipv4(text: &mut String, address: std::net::Ipv4Addr) {
+    for (index, octet) in address.octets().into_iter().enumerate() {
+        if index > 0 {
+            text.push('.');
+        }
+        if octet >= 100 {
+            text.push(char::from(b'0' + octet / 100));
+        }
+        if octet >= 10 {
+            text.push(char::from(b'0' + octet / 10 % 10));
+        }
+        text.push(char::from(b'0' + octet % 10));
+    }
+}
+
+/// Sets `name` to `value` without copying it; removes `name` when `value` is not a valid
+/// header value.
+fn insert_owned(headers: &mut HeaderMap, name: &'static str, value: String) {
+    let name = HeaderName::from_static(name);
+    match HeaderValue::from_maybe_shared(bytes::Bytes::from(value)) {
+        Ok(value) => {
+            headers.insert(name, value);
+        }
+        Err(_) => {
+            headers.remove(name);
+        }
+    }
 }
 
 fn insert_text(headers: &mut HeaderMap, name: &'static str, value: &str) {
@@ -237,6 +295,36 @@ mod tests {
         assert_eq!(headers["x-forwarded-host"], "localhost:8443");
         assert_eq!(headers["x-forwarded-proto"], "https");
         assert_eq!(headers["x-request-id"], "r1");
+    }
+
+    #[test]
+    fn ipv4_peers_are_written_as_display_writes_them() {
+        for octets in [
+            [0, 0, 0, 0],
+            [127, 0, 0, 1],
+            [9, 10, 99, 100],
+            [255, 254, 200, 109],
+        ] {
+            let address = std::net::Ipv4Addr::from(octets);
+            let mut text = String::new();
+            push_ipv4(&mut text, address);
+            assert_eq!(text, address.to_string());
+        }
+        let mut headers = HeaderMap::new();
+        let forwarded = ForwardedFor {
+            peer: "192.0.2.10".parse().unwrap(),
+            peer_trusted: false,
+            proto: "http",
+            host: Some("app.example"),
+            request_id: "r1",
+        };
+        set_forwarding(&mut headers, &forwarded);
+        assert_eq!(headers["x-forwarded-for"], "192.0.2.10");
+        assert_eq!(
+            headers["forwarded"],
+            "for=192.0.2.10;proto=http;host=\"app.example\""
+        );
+        assert_eq!(headers["x-forwarded-proto"], "http");
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod filter;
 mod forward;
 mod headers;
 mod log_budget;
+mod pool;
 mod rate;
 mod ratelimit;
 mod request_id;

@@ -194,6 +194,23 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for MinRateIo<T> {
     }
 }
 
+/// The client's request body broke off (the client went away, or its framing was bad) while
+/// it was being forwarded: the client's failure, not the upstream's.
+#[derive(Debug)]
+pub(crate) struct ClientBodyFailed(hyper::Error);
+
+impl std::fmt::Display for ClientBodyFailed {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "the client's request body failed: {}", self.0)
+    }
+}
+
+impl std::error::Error for ClientBodyFailed {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
 /// A request body that must arrive at a minimum rate (the slow-POST defense).
 #[derive(Debug)]
 pub(crate) struct MinRateBody {
@@ -225,7 +242,9 @@ impl Body for MinRateBody {
                     .progressed(frame.data_ref().map_or(0, |data| data.len()));
                 Poll::Ready(Some(Ok(frame)))
             }
-            Poll::Ready(Some(Err(error))) => Poll::Ready(Some(Err(Box::new(error)))),
+            Poll::Ready(Some(Err(error))) => {
+                Poll::Ready(Some(Err(Box::new(ClientBodyFailed(error)))))
+            }
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => match this.reads.waiting(cx) {
                 Ok(()) => Poll::Pending,

@@ -15,7 +15,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use http_body_util::BodyExt as _;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -309,7 +308,7 @@ impl Gateway {
                 Worker {
                     index,
                     listener,
-                    client: Arc::new(crate::forward::upstream_client(self.connector.clone())),
+                    client: crate::pool::UpstreamPool::new(self.connector.clone()),
                     tracker: Arc::clone(&tracker),
                     builder: Arc::clone(&builder),
                     tls: self.tls.clone(),
@@ -436,7 +435,7 @@ impl Drop for StopOnDrop {
 struct Worker {
     index: usize,
     listener: std::net::TcpListener,
-    client: Arc<UpstreamClient>,
+    client: UpstreamClient,
     tracker: Arc<ConnectionTracker>,
     builder: Arc<auto::Builder<TokioExecutor>>,
     tls: Option<TlsAcceptor>,
@@ -593,7 +592,7 @@ struct Connection {
     min_response_rate: MinRate,
     idle_timeout: Duration,
     live: Arc<WorkerForwarder>,
-    client: Arc<UpstreamClient>,
+    client: UpstreamClient,
     watcher: hyper_util::server::graceful::Watcher,
 }
 
@@ -651,8 +650,7 @@ impl Connection {
                 let response = forwarder.handle(request, info, &client).await;
                 // In flight until the last byte of the response is handed to the connection:
                 // a long download is neither idle nor a candidate for shedding.
-                response
-                    .map(|response| response.map(|body| InFlightBody::new(body, in_flight).boxed()))
+                response.map(|response| response.map(|body| InFlightBody::new(body, in_flight)))
             }
         });
         let evicted = Arc::clone(&self.admission);
@@ -684,7 +682,7 @@ async fn serve_protocol<S>(
 ) where
     S: hyper::service::Service<
             hyper::Request<hyper::body::Incoming>,
-            Response = hyper::Response<crate::forward::GatewayBody>,
+            Response = hyper::Response<InFlightBody>,
             Error = std::convert::Infallible,
         > + Send
         + 'static,

@@ -48,6 +48,11 @@ impl UpstreamGate {
         }
     }
 
+    /// A slot if one is free right now (no waiting, no future to hold).
+    pub(crate) fn try_enter(&self) -> Option<SemaphorePermit<'_>> {
+        self.slots.try_acquire().ok()
+    }
+
     /// A slot, or `None` when the request should be shed.
     pub(crate) async fn enter(&self) -> Option<SemaphorePermit<'_>> {
         if let Ok(permit) = self.slots.try_acquire() {

@@ -123,3 +123,47 @@ async fn requests_without_a_matching_route_get_404() {
     assert_eq!(status(gateway, "GET", "").await, 404);
     assert_eq!(origin.requests(), 0);
 }
+
+#[tokio::test]
+async fn a_client_breaking_off_its_upload_does_not_eject_the_backend() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let first = ReflectingOrigin::start().await.unwrap();
+    let second = ReflectingOrigin::start().await.unwrap();
+    let mut route = RouteOptions::catch_all(vec![first.url(), second.url()]);
+    // One failure would be enough to take a backend out for the rest of the test.
+    route.ejection = PassiveEjection {
+        consecutive_failures: 1,
+        duration: Duration::from_secs(600),
+    };
+    let gateway = start(route).await;
+
+    for _ in 0..2 {
+        // Half an upload, then the client stops sending (and still reads the answer).
+        let mut client = tokio::net::TcpStream::connect(gateway).await.unwrap();
+        client
+            .write_all(
+                b"POST /upload HTTP/1.1\r\nhost: app\r\ncontent-length: 100000\r\n\r\npartial",
+            )
+            .await
+            .unwrap();
+        client.shutdown().await.unwrap();
+        let mut answer = Vec::new();
+        let _ = client.read_to_end(&mut answer).await;
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(
+            answer.starts_with("HTTP/1.1 400"),
+            "the client's broken upload was blamed on the upstream: {answer}"
+        );
+    }
+    // Both backends are still in rotation: requests keep alternating between them.
+    let before = (first.requests(), second.requests());
+    for _ in 0..6 {
+        assert_eq!(status(gateway, "GET", "").await, 200);
+    }
+    // (A broken upload may reach its origin's counter late: at most one more per backend.)
+    let served = (first.requests() - before.0, second.requests() - before.1);
+    assert!(
+        served.0 >= 3 && served.1 >= 3,
+        "a backend was ejected for a client's broken upload: {served:?}"
+    );
+}

@@ -222,3 +222,155 @@ async fn behind_a_trusted_proxy_the_chain_is_kept_and_the_real_client_is_limited
     let (status, _, _) = send(&client, from("198.51.100.4")).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+/// An upstream that counts the connections made to it and answers `GET /big` with 64 MiB (more than socket buffers hold) and
+/// everything else with a short keep-alive response.
+async fn counting_upstream() -> (SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&connections);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(
+                    |request: Request<hyper::body::Incoming>| async move {
+                        let size = if request.uri().path() == "/big" {
+                            64 << 20
+                        } else {
+                            5
+                        };
+                        let _ = request.into_body().collect().await;
+                        Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
+                            Bytes::from(vec![b'x'; size]),
+                        )))
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (addr, connections)
+}
+
+#[tokio::test]
+async fn upstream_connections_are_reused_and_survive_an_abandoned_response() {
+    use std::sync::atomic::Ordering;
+    let (upstream, connections) = counting_upstream().await;
+    let mut options = options(&format!("http://{upstream}"));
+    options.workers = 1;
+    let gateway = start(options, Duration::from_secs(1)).await;
+    let client = plain_client();
+    for method in ["GET", "POST", "GET", "DELETE", "GET"] {
+        let request = Request::builder()
+            .method(method)
+            .uri(format!("http://{}/small", gateway.addr))
+            .body(Full::new(Bytes::from_static(b"body")))
+            .unwrap();
+        let response = client.request(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(
+            &response.into_body().collect().await.unwrap().to_bytes()[..],
+            b"xxxxx"
+        );
+    }
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        1,
+        "requests in a row share one upstream connection"
+    );
+
+    // A response the client abandons half-read: that upstream connection cannot serve
+    // another request (hyper closes it); the pool replaces it and later requests share one.
+    let mut abandoned = tokio::net::TcpStream::connect(gateway.addr).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut abandoned, b"GET /big HTTP/1.1\r\nhost: a\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = [0u8; 1024];
+    let read = tokio::io::AsyncReadExt::read(&mut abandoned, &mut head)
+        .await
+        .unwrap();
+    assert!(head[..read].starts_with(b"HTTP/1.1 200"));
+    drop(abandoned);
+    for _ in 0..3 {
+        let request = Request::get(format!("http://{}/small", gateway.addr))
+            .body(Full::default())
+            .unwrap();
+        let response = client.request(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(
+            &response.into_body().collect().await.unwrap().to_bytes()[..],
+            b"xxxxx"
+        );
+    }
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        2,
+        "later requests did not share one new connection"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_upload_does_not_hold_up_the_next_request_on_its_upstream_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // An upstream that answers each request head at once, before reading any body, and keeps
+    // the connection open (reading whatever else arrives).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                let mut buffer = [0u8; 4096];
+                while !seen.windows(4).any(|window| window == b"\r\n\r\n") {
+                    match stream.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(read) => seen.extend_from_slice(&buffer[..read]),
+                    }
+                }
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nearly")
+                    .await;
+                while let Ok(read) = stream.read(&mut buffer).await {
+                    if read == 0 {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let mut options = options(&format!("http://{upstream}"));
+    options.workers = 1;
+    // The upload below is slow but within its rate budget for the whole test.
+    options.min_request_body_rate = rampart_gateway::MinRate {
+        bytes: 1,
+        per: Duration::from_secs(3600),
+    };
+    options.header_read_timeout = Duration::from_secs(3600);
+    let gateway = start(options, Duration::from_secs(1)).await;
+
+    // A client starts a long upload and gets its answer while still sending.
+    let mut uploader = tokio::net::TcpStream::connect(gateway.addr).await.unwrap();
+    uploader
+        .write_all(b"POST /upload HTTP/1.1\r\nhost: app\r\ncontent-length: 1000000\r\n\r\nsome")
+        .await
+        .unwrap();
+    let mut answer = [0u8; 512];
+    let read = uploader.read(&mut answer).await.unwrap();
+    assert!(answer[..read].starts_with(b"HTTP/1.1 200"));
+
+    // The next request must not wait for that upload to finish (it never does here).
+    let request = Request::get(format!("http://{}/next", gateway.addr))
+        .body(Full::default())
+        .unwrap();
+    let response = tokio::time::timeout(Duration::from_secs(30), plain_client().request(request))
+        .await
+        .expect("the request waited for another client's upload")
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    drop(uploader);
+}
