@@ -364,6 +364,25 @@ pub async fn serve(
     }
 }
 
+/// Runs `sweep` every `interval` (a late tick is delayed, not bunched) until `shutdown`
+/// resolves; the first sweep runs at once.
+async fn run_every<F, Sweep>(interval: Duration, shutdown: impl Future<Output = ()>, mut sweep: F)
+where
+    F: FnMut() -> Sweep,
+    Sweep: Future,
+{
+    tokio::pin!(shutdown);
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => return,
+            _ = ticks.tick() => {}
+        }
+        sweep().await;
+    }
+}
+
 /// Runs the purge scheduler every `interval` until `shutdown` resolves: deleted objects past
 /// their scheduled purge date are removed; each sweep that purged something is audited.
 /// Sweeps are skipped while the API is read-only ([`VaultApi::set_read_only`]).
@@ -373,35 +392,31 @@ pub async fn purge_scheduler(
     auditor: Auditor,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    tokio::pin!(shutdown);
-    let mut ticks = tokio::time::interval(interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = &mut shutdown => return,
-            _ = ticks.tick() => {}
+    run_every(interval, shutdown, || purge_sweep(&api, &auditor)).await;
+}
+
+/// One purge sweep (see [`purge_scheduler`]).
+async fn purge_sweep(api: &VaultApi, auditor: &Auditor) {
+    if api.is_read_only() || api.store().barrier().is_sealed() {
+        return;
+    }
+    match purge_expired(api.registry(), api.store(), unix_now()).await {
+        Ok(report) if report.purged > 0 => {
+            tracing::info!(
+                purged = report.purged,
+                "vault purge scheduler removed expired deleted objects"
+            );
+            auditor.record_routine(
+                Record::new("vault", "vault.purge_expired", Decision::Allow)
+                    .actor("rampart", "system")
+                    .detail("purged", report.purged.to_string())
+                    .detail("examined", report.examined.to_string()),
+            );
         }
-        if api.is_read_only() || api.store().barrier().is_sealed() {
-            continue;
-        }
-        match purge_expired(api.registry(), api.store(), unix_now()).await {
-            Ok(report) if report.purged > 0 => {
-                tracing::info!(
-                    purged = report.purged,
-                    "vault purge scheduler removed expired deleted objects"
-                );
-                auditor.record_routine(
-                    Record::new("vault", "vault.purge_expired", Decision::Allow)
-                        .actor("rampart", "system")
-                        .detail("purged", report.purged.to_string())
-                        .detail("examined", report.examined.to_string()),
-                );
-            }
-            Ok(_) => {}
-            Err(error) if is_sealed(&error) => {}
-            Err(error) => {
-                tracing::warn!(%error, "vault purge scheduler failed; retrying at the next interval");
-            }
+        Ok(_) => {}
+        Err(error) if is_sealed(&error) => {}
+        Err(error) => {
+            tracing::warn!(%error, "vault purge scheduler failed; retrying at the next interval");
         }
     }
 }
@@ -426,54 +441,50 @@ pub async fn rotation_scheduler(
     auditor: Auditor,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    tokio::pin!(shutdown);
-    let mut ticks = tokio::time::interval(interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = &mut shutdown => return,
-            _ = ticks.tick() => {}
+    run_every(interval, shutdown, || rotation_sweep(&api, &auditor)).await;
+}
+
+/// One key rotation sweep over every vault (see [`rotation_scheduler`]).
+async fn rotation_sweep(api: &VaultApi, auditor: &Auditor) {
+    if api.is_read_only() {
+        return;
+    }
+    let vaults = match api.registry().list().await {
+        Ok(vaults) => vaults,
+        Err(error) if is_sealed(&error) => return,
+        Err(error) => {
+            tracing::warn!(%error, "key rotation scheduler cannot list vaults; retrying at the next interval");
+            return;
         }
-        if api.is_read_only() {
-            continue;
-        }
-        let vaults = match api.registry().list().await {
-            Ok(vaults) => vaults,
-            Err(error) if is_sealed(&error) => continue,
+    };
+    for vault in vaults {
+        let report = match api.keys().run_due_rotations(&vault.name, unix_now()).await {
+            Ok(report) => report,
             Err(error) => {
-                tracing::warn!(%error, "key rotation scheduler cannot list vaults; retrying at the next interval");
+                tracing::warn!(%error, vault = %vault.name, "key rotation sweep failed");
                 continue;
             }
         };
-        for vault in vaults {
-            let report = match api.keys().run_due_rotations(&vault.name, unix_now()).await {
-                Ok(report) => report,
-                Err(error) => {
-                    tracing::warn!(%error, vault = %vault.name, "key rotation sweep failed");
-                    continue;
-                }
-            };
-            let events = report
-                .rotated
-                .iter()
-                .map(|e| ("key.rotate", e))
-                .chain(report.notified.iter().map(|e| ("key.rotation_notify", e)));
-            for (action, (name, version)) in events {
-                auditor.record_routine(
-                    Record::new("vault", action, Decision::Allow)
-                        .actor("rampart", "system")
-                        .resource(format!(
-                            "/vaults/{}/keys/{}",
-                            vault.name,
-                            name.to_ascii_lowercase()
-                        ))
-                        .detail("version", version.clone())
-                        .detail("trigger", "rotation policy"),
-                );
-            }
-            for (name, error) in &report.failed {
-                tracing::warn!(vault = %vault.name, key = %name, %error, "key rotation failed");
-            }
+        let events = report
+            .rotated
+            .iter()
+            .map(|e| ("key.rotate", e))
+            .chain(report.notified.iter().map(|e| ("key.rotation_notify", e)));
+        for (action, (name, version)) in events {
+            auditor.record_routine(
+                Record::new("vault", action, Decision::Allow)
+                    .actor("rampart", "system")
+                    .resource(format!(
+                        "/vaults/{}/keys/{}",
+                        vault.name,
+                        name.to_ascii_lowercase()
+                    ))
+                    .detail("version", version.clone())
+                    .detail("trigger", "rotation policy"),
+            );
+        }
+        for (name, error) in &report.failed {
+            tracing::warn!(vault = %vault.name, key = %name, %error, "key rotation failed");
         }
     }
 }
@@ -486,16 +497,10 @@ pub async fn certificate_scheduler(
     auditor: Auditor,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    tokio::pin!(shutdown);
-    let mut ticks = tokio::time::interval(interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = &mut shutdown => return,
-            _ = ticks.tick() => {}
-        }
-        certificate_lifetime_sweep(&api, &auditor, unix_now()).await;
-    }
+    run_every(interval, shutdown, || {
+        certificate_lifetime_sweep(&api, &auditor, unix_now())
+    })
+    .await;
 }
 
 /// One sweep of the certificate lifetime-action scheduler over every vault at `now`
@@ -578,11 +583,12 @@ pub async fn certificate_lifetime_sweep(
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
+    /// An authorizer for tests that drive the vault in-process only: every caller is refused.
     #[derive(Debug)]
-    struct NoCallers;
+    pub(crate) struct NoCallers;
 
     #[async_trait::async_trait]
     impl rampart_vault_api::Authorizer for NoCallers {

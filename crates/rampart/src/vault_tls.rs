@@ -535,21 +535,6 @@ mod tests {
         assert_eq!(error, format!("version {} is disabled", cert.version));
     }
 
-    #[derive(Debug)]
-    struct NoCallers;
-
-    #[async_trait::async_trait]
-    impl rampart_vault_api::Authorizer for NoCallers {
-        async fn authorize(
-            &self,
-            _: rampart_vault_api::AuthRequest<'_>,
-        ) -> rampart_vault_api::AuthDecision {
-            rampart_vault_api::AuthDecision::Unauthenticated {
-                reason: "no callers in this test".into(),
-            }
-        }
-    }
-
     /// `start` creates the missing certificate; the vault's lifetime-action scheduler renews
     /// it when its AutoRenew trigger is due (not before; nothing while the API is read-only),
     /// and the watcher swaps the new version in.
@@ -566,7 +551,7 @@ mod tests {
         let api = VaultApi::new(
             rampart_vault_api::ApiConfig::default(),
             certificates.store().clone(),
-            Arc::new(NoCallers),
+            Arc::new(crate::vault::tests::NoCallers),
             log.auditor(),
         );
         let started = start(
