@@ -28,7 +28,8 @@ use std::collections::BTreeSet;
 
 use std::collections::HashMap;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use aho_corasick::automaton::Automaton;
+use aho_corasick::{Anchored, MatchKind, dfa, nfa};
 use regex_syntax::hir::{Class, Hir, HirKind};
 
 use crate::variables::CVar;
@@ -338,7 +339,7 @@ pub(crate) struct Group {
     /// `multiMatch`: every stage of the pipeline is inspected.
     pub multi: bool,
     /// ASCII case-insensitive, all matches reported.
-    pub ac: AhoCorasick,
+    pub ac: Scanner,
     /// For each pattern of `ac`, the member (link) it belongs to.
     pub pat_member: Vec<u32>,
     /// The number of members (links).
@@ -349,6 +350,76 @@ pub(crate) struct Group {
     pub off: usize,
     /// The number of words (64 members each).
     pub words: usize,
+}
+
+/// A group's automaton (ASCII case-insensitive, standard match semantics), searched by
+/// [`Scanner::scan`]'s own loop: a group scans a few short values per phase, where the
+/// `AhoCorasick` searcher's per-call setup (input configuration, iterator state, prefilter
+/// checks) costs more than the bytes themselves.
+#[derive(Debug)]
+pub(crate) enum Scanner {
+    /// A DFA (one table lookup per byte), for groups small enough to build one quickly.
+    Dfa(dfa::DFA),
+    /// A contiguous NFA, for the larger groups.
+    Nfa(nfa::contiguous::NFA),
+}
+
+impl Scanner {
+    /// The automaton for `patterns` (`None` when it cannot be built).
+    fn build(patterns: &[Vec<u8>]) -> Option<Self> {
+        if patterns.len() <= DFA_MAX_PATTERNS
+            && let Ok(d) = dfa::DFA::builder()
+                .ascii_case_insensitive(true)
+                .match_kind(MatchKind::Standard)
+                .prefilter(false)
+                .build(patterns)
+        {
+            return Some(Self::Dfa(d));
+        }
+        nfa::contiguous::NFA::builder()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .prefilter(false)
+            .build(patterns)
+            .ok()
+            .map(Self::Nfa)
+    }
+
+    /// Calls `hit` with the pattern of every occurrence in `hay` (overlapping ones included)
+    /// until it returns true (enough seen). Should the automaton refuse an unanchored search,
+    /// every pattern is reported (the prefilter then skips nothing).
+    pub(crate) fn scan(&self, hay: &[u8], hit: impl FnMut(usize) -> bool) {
+        match self {
+            Self::Dfa(a) => scan_with(a, hay, hit),
+            Self::Nfa(a) => scan_with(a, hay, hit),
+        }
+    }
+}
+
+fn scan_with<A: Automaton>(a: &A, hay: &[u8], mut hit: impl FnMut(usize) -> bool) {
+    let Ok(mut sid) = a.start_state(Anchored::No) else {
+        for p in 0..a.patterns_len() {
+            if hit(p) {
+                return;
+            }
+        }
+        return;
+    };
+    for &b in hay {
+        sid = a.next_state(Anchored::No, sid, b);
+        if a.is_special(sid) {
+            if a.is_dead(sid) {
+                return;
+            }
+            if a.is_match(sid) {
+                for i in 0..a.match_len(sid) {
+                    if hit(a.match_pattern(sid, i).as_usize()) {
+                        return;
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// A link that may take part: where it is, the value streams it inspects (one per variable:
@@ -421,19 +492,8 @@ pub(crate) fn build_groups(candidates: Vec<Candidate>) -> (Vec<Group>, usize, Ve
     let mut renumber: Vec<Option<u32>> = Vec::with_capacity(pending.len());
     let mut off = 0;
     for p in pending {
-        let ac = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::Standard)
-            // A DFA scans fastest; it is built only for groups small enough to build quickly.
-            .kind((p.patterns.len() <= DFA_MAX_PATTERNS).then_some(AhoCorasickKind::DFA))
-            .build(&p.patterns)
-            .or_else(|_| {
-                AhoCorasickBuilder::new()
-                    .ascii_case_insensitive(true)
-                    .match_kind(MatchKind::Standard)
-                    .build(&p.patterns)
-            });
-        let (Ok(ac), Ok(g)) = (ac, u32::try_from(groups.len())) else {
+        let ac = Scanner::build(&p.patterns);
+        let (Some(ac), Ok(g)) = (ac, u32::try_from(groups.len())) else {
             renumber.push(None);
             continue;
         };
@@ -500,6 +560,53 @@ mod tests {
         );
         // Rare punctuation is preferred to a common word.
         assert_eq!(f(r"\$(?:eq|ne)"), Some(vec!["$eq".into(), "$ne".into()]));
+    }
+
+    /// The scanner reports the patterns `AhoCorasick`'s overlapping search finds, for both
+    /// automaton kinds.
+    #[test]
+    fn scanner_finds_what_aho_corasick_finds() {
+        let small: Vec<Vec<u8>> = ["../", "<script", "union", "on", "select", "x"]
+            .iter()
+            .map(|s| s.as_bytes().to_vec())
+            .collect();
+        let large: Vec<Vec<u8>> = (0..DFA_MAX_PATTERNS + 20)
+            .map(|i| format!("k{i}=").into_bytes())
+            .chain(small.iter().cloned())
+            .collect();
+        let inputs: [&[u8]; 6] = [
+            b"",
+            b"a/../../b",
+            b"1 UNION SeLeCt x",
+            b"<SCRIPT onload=k17=k3=",
+            b"nothing here",
+            b"k299=k300=k301=",
+        ];
+        for patterns in [&small, &large] {
+            let scanner = Scanner::build(patterns).unwrap();
+            assert_eq!(
+                matches!(scanner, Scanner::Dfa(_)),
+                patterns.len() <= DFA_MAX_PATTERNS
+            );
+            let ac = aho_corasick::AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build(patterns)
+                .unwrap();
+            for input in inputs {
+                let mut want: Vec<usize> = ac
+                    .find_overlapping_iter(input)
+                    .map(|m| m.pattern().as_usize())
+                    .collect();
+                let mut got = Vec::new();
+                scanner.scan(input, |p| {
+                    got.push(p);
+                    false
+                });
+                want.sort_unstable();
+                got.sort_unstable();
+                assert_eq!(got, want, "{:?}", String::from_utf8_lossy(input));
+            }
+        }
     }
 
     #[test]
@@ -587,15 +694,18 @@ mod tests {
                     continue;
                 };
                 with_factors += 1;
-                let ac = AhoCorasickBuilder::new()
-                    .ascii_case_insensitive(true)
-                    .build(&factors)
-                    .unwrap();
+                // The engine's own scanner (its search loop is under test too).
+                let ac = Scanner::build(&factors).unwrap();
                 let mut check = |input: &[u8]| {
                     if re.is_match(input) {
                         positives += 1;
+                        let mut found = false;
+                        ac.scan(input, |_| {
+                            found = true;
+                            true
+                        });
                         assert!(
-                            ac.is_match(input),
+                            found,
                             "rule {}: {:?} matches {:?} but no factor of {:?} occurs",
                             rule.id,
                             re.as_str(),

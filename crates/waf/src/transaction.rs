@@ -1026,7 +1026,12 @@ impl Transaction {
                 prev = Some(r);
                 if group.members == 1 {
                     // One member: any occurrence settles it, the first one found is enough.
-                    if group.ac.is_match(value) {
+                    let mut found = false;
+                    group.ac.scan(value, |_| {
+                        found = true;
+                        true
+                    });
+                    if found {
                         if let Some(w) = bits.first_mut() {
                             *w |= 1;
                         }
@@ -1034,16 +1039,14 @@ impl Transaction {
                     }
                     continue;
                 }
-                for hit in group.ac.find_overlapping_iter(value) {
-                    let member = group
-                        .pat_member
-                        .get(hit.pattern().as_usize())
-                        .copied()
-                        .unwrap_or(0);
+                let pat_member = &group.pat_member;
+                group.ac.scan(value, |p| {
+                    let member = pat_member.get(p).copied().unwrap_or(0);
                     if let Some(w) = bits.get_mut((member / 64) as usize) {
                         *w |= 1u64 << (member % 64);
                     }
-                }
+                    false
+                });
                 if all_set(bits) {
                     break 'values;
                 }
