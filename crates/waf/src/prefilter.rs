@@ -342,6 +342,8 @@ pub(crate) struct Group {
     pub ac: Scanner,
     /// For each pattern of `ac`, the member (link) it belongs to.
     pub pat_member: Vec<u32>,
+    /// The patterns of `ac` (folded factors).
+    pub patterns: Vec<Vec<u8>>,
     /// The number of members (links).
     pub members: u32,
     /// The length of the shortest factor: shorter values need no scan.
@@ -350,6 +352,27 @@ pub(crate) struct Group {
     pub off: usize,
     /// The number of words (64 members each).
     pub words: usize,
+    /// The family this group is answered with (see [`Family`]), if any.
+    pub family: Option<u32>,
+}
+
+/// The groups of one variable in one phase (up to 64 of them, one per pipeline): they read
+/// the same values, and a clean value is mostly left as it is by most pipelines, so the
+/// family collects the values once, transforms them through each group's pipeline and scans
+/// each distinct transformed value once, with one automaton over all the groups' factors,
+/// crediting each occurrence to the groups that produced that value.
+#[derive(Debug)]
+pub(crate) struct Family {
+    /// The variable (as in each of its groups).
+    pub var: CVar,
+    /// The groups, by index in the rule set; a group's place here is its bit in the masks.
+    pub groups: Vec<u32>,
+    /// All the groups' factors (each distinct one once).
+    pub ac: Scanner,
+    /// Per pattern of `ac`: its range in `targets`.
+    pub pat_targets: Vec<(u32, u32)>,
+    /// (place of the group in `groups`, member) pairs for which a pattern is a factor.
+    pub targets: Vec<(u32, u32)>,
 }
 
 /// A group's automaton (ASCII case-insensitive, standard match semantics), searched by
@@ -428,7 +451,8 @@ fn scan_with<A: Automaton>(a: &A, hay: &[u8], mut hit: impl FnMut(usize) -> bool
 pub(crate) struct Candidate {
     pub rule: usize,
     pub link: usize,
-    pub streams: Vec<(String, CVar)>,
+    /// (stream key, family key: phase and variable, variable).
+    pub streams: Vec<(String, String, CVar)>,
     pub path: Vec<u32>,
     pub multi: bool,
     pub factors: Vec<Vec<u8>>,
@@ -436,6 +460,7 @@ pub(crate) struct Candidate {
 
 /// A group before its automaton is built.
 struct Pending {
+    family: String,
     var: CVar,
     path: Vec<u32>,
     multi: bool,
@@ -452,15 +477,18 @@ pub(crate) type Assignment = (usize, usize, Vec<(u32, u32)>);
 /// builds one automaton per stream. Returns the groups, the total number of bit-set words, and
 /// for each candidate (rule, link) its (group, member) pairs: the link can match only if one
 /// of them is set.
-pub(crate) fn build_groups(candidates: Vec<Candidate>) -> (Vec<Group>, usize, Vec<Assignment>) {
+pub(crate) fn build_groups(
+    candidates: Vec<Candidate>,
+) -> (Vec<Group>, Vec<Family>, usize, Vec<Assignment>) {
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut pending: Vec<Pending> = Vec::new();
     let mut links = Vec::new();
     for c in candidates {
         let mut refs = Vec::with_capacity(c.streams.len());
-        for (key, var) in c.streams {
+        for (key, family, var) in c.streams {
             let g = *index.entry(key).or_insert_with(|| {
                 pending.push(Pending {
+                    family,
                     var,
                     path: c.path.clone(),
                     multi: c.multi,
@@ -491,6 +519,9 @@ pub(crate) fn build_groups(candidates: Vec<Candidate>) -> (Vec<Group>, usize, Ve
     // links then run unfiltered).
     let mut renumber: Vec<Option<u32>> = Vec::with_capacity(pending.len());
     let mut off = 0;
+    // Family key -> the families of that key (new ones once one has 64 groups).
+    let mut fam_index: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut fam_pending: Vec<(CVar, Vec<u32>)> = Vec::new();
     for p in pending {
         let ac = Scanner::build(&p.patterns);
         let (Some(ac), Ok(g)) = (ac, u32::try_from(groups.len())) else {
@@ -498,6 +529,22 @@ pub(crate) fn build_groups(candidates: Vec<Candidate>) -> (Vec<Group>, usize, Ve
             continue;
         };
         renumber.push(Some(g));
+        let fams = fam_index.entry(p.family).or_default();
+        match fams
+            .last()
+            .copied()
+            .filter(|f| fam_pending.get(*f).is_some_and(|(_, gs)| gs.len() < 64))
+        {
+            Some(f) => {
+                if let Some((_, gs)) = fam_pending.get_mut(f) {
+                    gs.push(g);
+                }
+            }
+            None => {
+                fams.push(fam_pending.len());
+                fam_pending.push((p.var.clone(), vec![g]));
+            }
+        }
         let words = (p.members as usize).div_ceil(64);
         let min_len = p.patterns.iter().map(Vec::len).min().unwrap_or(0);
         groups.push(Group {
@@ -507,12 +554,15 @@ pub(crate) fn build_groups(candidates: Vec<Candidate>) -> (Vec<Group>, usize, Ve
             multi: p.multi,
             ac,
             pat_member: p.pat_member,
+            patterns: p.patterns,
             members: p.members,
             off,
             words,
+            family: None,
         });
         off += words;
     }
+    let families = build_families(fam_pending, &mut groups);
     let assigned = links
         .into_iter()
         .filter_map(|(r, l, refs)| {
@@ -523,7 +573,62 @@ pub(crate) fn build_groups(candidates: Vec<Candidate>) -> (Vec<Group>, usize, Ve
             Some((r, l, refs))
         })
         .collect();
-    (groups, off, assigned)
+    (groups, families, off, assigned)
+}
+
+/// The families of more than one group (a single group is scanned on its own), with their
+/// automata; sets each member group's `family`.
+fn build_families(pending: Vec<(CVar, Vec<u32>)>, groups: &mut [Group]) -> Vec<Family> {
+    let mut families = Vec::new();
+    for (var, members) in pending {
+        if members.len() < 2 {
+            continue;
+        }
+        // Each distinct factor once, with every (group place, member) it stands for.
+        let mut by_factor: std::collections::BTreeMap<Vec<u8>, Vec<(u32, u32)>> =
+            std::collections::BTreeMap::new();
+        for (place, g) in (0u32..).zip(&members) {
+            let Some(group) = groups.get(*g as usize) else {
+                continue;
+            };
+            for (pat, member) in group.patterns.iter().zip(&group.pat_member) {
+                let t = by_factor.entry(fold(pat)).or_default();
+                if !t.contains(&(place, *member)) {
+                    t.push((place, *member));
+                }
+            }
+        }
+        let mut patterns = Vec::with_capacity(by_factor.len());
+        let mut pat_targets = Vec::with_capacity(by_factor.len());
+        let mut targets = Vec::new();
+        for (pat, t) in by_factor {
+            let (Ok(start), Ok(end)) = (
+                u32::try_from(targets.len()),
+                u32::try_from(targets.len() + t.len()),
+            ) else {
+                break;
+            };
+            patterns.push(pat);
+            pat_targets.push((start, end));
+            targets.extend(t);
+        }
+        let (Some(ac), Ok(f)) = (Scanner::build(&patterns), u32::try_from(families.len())) else {
+            continue;
+        };
+        for g in &members {
+            if let Some(group) = groups.get_mut(*g as usize) {
+                group.family = Some(f);
+            }
+        }
+        families.push(Family {
+            var,
+            groups: members,
+            ac,
+            pat_targets,
+            targets,
+        });
+    }
+    families
 }
 
 #[cfg(test)]

@@ -131,6 +131,9 @@ pub struct Transaction {
     pre_bits: Vec<u64>,
     /// Per prefilter group, whether `pre_bits` holds its answer for this phase.
     pre_done: Vec<bool>,
+    /// Scratch list of [`Transaction::prefilter_family`]: a value's distinct transformed
+    /// forms (cache results) with the groups that inspect each.
+    fam_seen: Vec<(Option<u32>, u64)>,
     /// The values that matched the link being evaluated.
     hits: Reuse<Hit>,
     /// Scratch buffers of `setvar` (the expanded name and value).
@@ -146,6 +149,7 @@ struct Spare {
     vals_buf: Vec<Val<'static>>,
     pre_bits: Vec<u64>,
     pre_done: Vec<bool>,
+    fam_seen: Vec<(Option<u32>, u64)>,
     hits: Reuse<Hit>,
     key_buf: Vec<u8>,
     val_buf: Vec<u8>,
@@ -172,6 +176,7 @@ impl Drop for Transaction {
             vals_buf: recycle_vals(std::mem::take(&mut self.vals_buf)),
             pre_bits: std::mem::take(&mut self.pre_bits),
             pre_done: std::mem::take(&mut self.pre_done),
+            fam_seen: std::mem::take(&mut self.fam_seen),
             hits,
             key_buf: std::mem::take(&mut self.key_buf),
             val_buf: std::mem::take(&mut self.val_buf),
@@ -419,6 +424,7 @@ impl Transaction {
             vals_buf: spare.vals_buf,
             pre_bits: spare.pre_bits,
             pre_done: spare.pre_done,
+            fam_seen: spare.fam_seen,
             hits: spare.hits,
             key_buf: spare.key_buf,
             val_buf: spare.val_buf,
@@ -982,6 +988,10 @@ impl Transaction {
         if self.pre_done.get(g as usize).copied().unwrap_or(false) {
             return self.pre_bits.get(word).is_none_or(|w| w & bit != 0);
         }
+        if let Some(f) = group.family {
+            self.prefilter_family(f);
+            return self.pre_bits.get(word).is_none_or(|w| w & bit != 0);
+        }
         let Some(bits) = self.pre_bits.get_mut(group.off..group.off + group.words) else {
             return true;
         };
@@ -1057,6 +1067,106 @@ impl Transaction {
             *d = true;
         }
         self.pre_bits.get(word).is_none_or(|w| w & bit != 0)
+    }
+
+    /// Answers every group of family `f` for this phase (see [`crate::prefilter::Family`]):
+    /// the family's values are collected once and transformed through each group's pipeline
+    /// (through the shared cache); each distinct transformed value is scanned once with the
+    /// family's automaton, and an occurrence counts for the groups that produced that value.
+    fn prefilter_family(&mut self, f: u32) {
+        let inner = &*self.ruleset.inner;
+        let Some(fam) = inner.families.get(f as usize) else {
+            return;
+        };
+        for g in &fam.groups {
+            if let Some(group) = inner.groups.get(*g as usize)
+                && let Some(b) = self.pre_bits.get_mut(group.off..group.off + group.words)
+            {
+                b.fill(0);
+            }
+            if let Some(d) = self.pre_done.get_mut(*g as usize) {
+                *d = true;
+            }
+        }
+        let data = &self.data;
+        let mut vals: Vec<Val<'_>> = recycle_vals(std::mem::take(&mut self.vals_buf));
+        data.collect(&fam.var, &mut vals);
+        self.scratch.clear();
+        // Per value: its distinct transformed forms, each with the groups (bits by place in
+        // the family) that inspect it.
+        let mut seen = std::mem::take(&mut self.fam_seen);
+        for val in &vals {
+            let input: &[u8] = &val.data;
+            let memo = val.stable && matches!(val.data, Cow::Borrowed(_));
+            let c = if memo {
+                &mut self.cache
+            } else {
+                &mut self.scratch
+            };
+            seen.clear();
+            for (place, g) in fam.groups.iter().enumerate() {
+                let Some(group) = inner.groups.get(*g as usize) else {
+                    continue;
+                };
+                let pbit = 1u64
+                    .checked_shl(u32::try_from(place).unwrap_or(64))
+                    .unwrap_or(0);
+                let first = if group.multi { 0 } else { group.path.len() };
+                let mut prev: Option<Option<u32>> = None;
+                for k in first..=group.path.len() {
+                    let path = group.path.get(..k).unwrap_or_default();
+                    // No transformation (`t:none`): the value itself, without a cache call.
+                    let r = if path.is_empty() {
+                        None
+                    } else {
+                        c.run(&inner.pipes, path, input, memo)
+                    };
+                    let value = c.get(r, input);
+                    // A value shorter than every factor of the group, or a stage that left the
+                    // value as the previous one had it, cannot add an occurrence.
+                    if value.len() < group.min_len || prev.is_some_and(|p| c.get(p, input) == value)
+                    {
+                        continue;
+                    }
+                    prev = Some(r);
+                    match seen
+                        .iter_mut()
+                        .find(|(s, _)| *s == r || c.get(*s, input) == value)
+                    {
+                        Some((_, mask)) => *mask |= pbit,
+                        None => seen.push((r, pbit)),
+                    }
+                }
+            }
+            let pre_bits = &mut self.pre_bits;
+            for (r, mask) in &seen {
+                fam.ac.scan(c.get(*r, input), |p| {
+                    let Some(&(a, b)) = fam.pat_targets.get(p) else {
+                        return false;
+                    };
+                    for &(place, member) in
+                        fam.targets.get(a as usize..b as usize).unwrap_or_default()
+                    {
+                        if mask & 1u64.checked_shl(place).unwrap_or(0) == 0 {
+                            continue;
+                        }
+                        let Some(group) = fam
+                            .groups
+                            .get(place as usize)
+                            .and_then(|g| inner.groups.get(*g as usize))
+                        else {
+                            continue;
+                        };
+                        if let Some(w) = pre_bits.get_mut(group.off + (member / 64) as usize) {
+                            *w |= 1u64 << (member % 64);
+                        }
+                    }
+                    false
+                });
+            }
+        }
+        self.fam_seen = seen;
+        self.vals_buf = recycle_vals(vals);
     }
 
     /// Whether `link` matches; the values that match are left in `self.hits` (a `SecAction`
