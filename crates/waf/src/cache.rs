@@ -14,6 +14,7 @@
 use std::cell::RefCell;
 
 use crate::ruleset::PipeNode;
+use crate::transformations::Transformation;
 
 /// The multiplier of the slot hash.
 const K: u64 = 0xf135_7aea_2e62_a9c5;
@@ -295,6 +296,53 @@ impl TCache {
             }
         }
         cur
+    }
+
+    /// One step of a pipeline walked by the caller: transformation `t` applied to `src` (a
+    /// result of this cache, `None` for `input` itself), without keying anything by address.
+    /// `same` holds the transformations known to leave `input` unchanged, `changed` the steps
+    /// on this input that changed their source (both the caller's, per value).
+    pub(crate) fn step(
+        &mut self,
+        t: Transformation,
+        src: Option<u32>,
+        input: &[u8],
+        same: &mut u64,
+        changed: &mut Vec<(Transformation, Option<u32>, Option<u32>)>,
+    ) -> Option<u32> {
+        let bit = 1u64.checked_shl(t as u32).unwrap_or(0);
+        let known = match src {
+            None => *same,
+            Some(i) => self.arena_same.get(i as usize).copied().unwrap_or(0),
+        };
+        if known & bit != 0 {
+            return src;
+        }
+        if let Some(&(_, _, out)) = changed.iter().find(|(ct, cs, _)| *ct == t && *cs == src) {
+            return out;
+        }
+        let from: &[u8] = match src {
+            Some(i) => self.arena.get(i as usize).map_or(input, Vec::as_slice),
+            None => input,
+        };
+        match t.apply(from) {
+            Some(out) => {
+                let r = Some(self.push(out));
+                changed.push((t, src, r));
+                r
+            }
+            None => {
+                match src {
+                    None => *same |= bit,
+                    Some(i) => {
+                        if let Some(m) = self.arena_same.get_mut(i as usize) {
+                            *m |= bit;
+                        }
+                    }
+                }
+                src
+            }
+        }
     }
 
     /// The bytes for a result of [`TCache::run`].

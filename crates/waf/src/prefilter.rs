@@ -373,6 +373,12 @@ pub(crate) struct Family {
     pub pat_targets: Vec<(u32, u32)>,
     /// (place of the group in `groups`, member) pairs for which a pattern is a factor.
     pub targets: Vec<(u32, u32)>,
+    /// The pipeline nodes of all the groups' paths, parents first: (position of the parent
+    /// in this list, `None` for the first step; pipeline node).
+    pub nodes: Vec<(Option<u32>, u32)>,
+    /// Per group (by place): the stages it inspects, as positions in `nodes` (`None`: the
+    /// value itself): the whole pipeline, or every stage for `multiMatch`.
+    pub stages: Vec<Vec<Option<u32>>>,
 }
 
 /// A group's automaton (ASCII case-insensitive, standard match semantics), searched by
@@ -615,6 +621,31 @@ fn build_families(pending: Vec<(CVar, Vec<u32>)>, groups: &mut [Group]) -> Vec<F
         let (Some(ac), Ok(f)) = (Scanner::build(&patterns), u32::try_from(families.len())) else {
             continue;
         };
+        // The union of the groups' paths: a path lists a node after its parent, so taking
+        // them in path order puts parents first.
+        let mut nodes: Vec<(Option<u32>, u32)> = Vec::new();
+        let mut pos: HashMap<u32, u32> = HashMap::new();
+        let mut stages = Vec::with_capacity(members.len());
+        for g in &members {
+            let Some(group) = groups.get(*g as usize) else {
+                stages.push(Vec::new());
+                continue;
+            };
+            let mut parent = None;
+            let mut at = vec![None];
+            for node in &group.path {
+                let p = *pos.entry(*node).or_insert_with(|| {
+                    nodes.push((parent, *node));
+                    u32::try_from(nodes.len() - 1).unwrap_or(u32::MAX)
+                });
+                at.push(Some(p));
+                parent = Some(p);
+            }
+            if !group.multi {
+                at.drain(..at.len() - 1);
+            }
+            stages.push(at);
+        }
         for g in &members {
             if let Some(group) = groups.get_mut(*g as usize) {
                 group.family = Some(f);
@@ -626,6 +657,8 @@ fn build_families(pending: Vec<(CVar, Vec<u32>)>, groups: &mut [Group]) -> Vec<F
             ac,
             pat_targets,
             targets,
+            nodes,
+            stages,
         });
     }
     families

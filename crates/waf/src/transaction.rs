@@ -20,6 +20,7 @@ use crate::body;
 use crate::cache::TCache;
 use crate::operators::{Expand, OpMatch};
 use crate::ruleset::{Entry, Link, Rule, Ruleset};
+use crate::transformations::Transformation;
 use crate::variables::{ArgEntry, CVar, Coll, Reuse, Sel, TxData, TxMap, Val};
 
 /// What the gateway must do instead of forwarding.
@@ -113,6 +114,12 @@ struct State {
     resp_body_over_limit: bool,
 }
 
+/// See [`Transaction::prefilter_family`].
+type FamSteps = (
+    Vec<Option<u32>>,
+    Vec<(Transformation, Option<u32>, Option<u32>)>,
+);
+
 static TX_COUNTER: AtomicU64 = AtomicU64::new(1);
 
 /// One HTTP transaction.
@@ -134,6 +141,9 @@ pub struct Transaction {
     /// Scratch list of [`Transaction::prefilter_family`]: a value's distinct transformed
     /// forms (cache results) with the groups that inspect each.
     fam_seen: Vec<(Option<u32>, u64)>,
+    /// Scratch lists of [`Transaction::prefilter_family`]: a value's result per pipeline node
+    /// of the family, and the steps that changed their source.
+    fam_steps: FamSteps,
     /// The values that matched the link being evaluated.
     hits: Reuse<Hit>,
     /// Scratch buffers of `setvar` (the expanded name and value).
@@ -150,6 +160,7 @@ struct Spare {
     pre_bits: Vec<u64>,
     pre_done: Vec<bool>,
     fam_seen: Vec<(Option<u32>, u64)>,
+    fam_steps: FamSteps,
     hits: Reuse<Hit>,
     key_buf: Vec<u8>,
     val_buf: Vec<u8>,
@@ -177,6 +188,7 @@ impl Drop for Transaction {
             pre_bits: std::mem::take(&mut self.pre_bits),
             pre_done: std::mem::take(&mut self.pre_done),
             fam_seen: std::mem::take(&mut self.fam_seen),
+            fam_steps: std::mem::take(&mut self.fam_steps),
             hits,
             key_buf: std::mem::take(&mut self.key_buf),
             val_buf: std::mem::take(&mut self.val_buf),
@@ -425,6 +437,7 @@ impl Transaction {
             pre_bits: spare.pre_bits,
             pre_done: spare.pre_done,
             fam_seen: spare.fam_seen,
+            fam_steps: spare.fam_steps,
             hits: spare.hits,
             key_buf: spare.key_buf,
             val_buf: spare.val_buf,
@@ -1095,6 +1108,7 @@ impl Transaction {
         // Per value: its distinct transformed forms, each with the groups (bits by place in
         // the family) that inspect it.
         let mut seen = std::mem::take(&mut self.fam_seen);
+        let (mut res, mut changed) = std::mem::take(&mut self.fam_steps);
         for val in &vals {
             let input: &[u8] = &val.data;
             let memo = val.stable && matches!(val.data, Cow::Borrowed(_));
@@ -1104,23 +1118,28 @@ impl Transaction {
                 &mut self.scratch
             };
             seen.clear();
-            for (place, g) in fam.groups.iter().enumerate() {
+            // Every node of the family's pipelines, once, parents first.
+            res.clear();
+            changed.clear();
+            let mut same = 0u64;
+            for &(parent, node) in &fam.nodes {
+                let src = parent.and_then(|p| res.get(p as usize).copied().flatten());
+                let r = match inner.pipes.get(node as usize) {
+                    Some(p) => c.step(p.t, src, input, &mut same, &mut changed),
+                    None => src,
+                };
+                res.push(r);
+            }
+            for ((place, g), stages) in fam.groups.iter().enumerate().zip(&fam.stages) {
                 let Some(group) = inner.groups.get(*g as usize) else {
                     continue;
                 };
                 let pbit = 1u64
                     .checked_shl(u32::try_from(place).unwrap_or(64))
                     .unwrap_or(0);
-                let first = if group.multi { 0 } else { group.path.len() };
                 let mut prev: Option<Option<u32>> = None;
-                for k in first..=group.path.len() {
-                    let path = group.path.get(..k).unwrap_or_default();
-                    // No transformation (`t:none`): the value itself, without a cache call.
-                    let r = if path.is_empty() {
-                        None
-                    } else {
-                        c.run(&inner.pipes, path, input, memo)
-                    };
+                for stage in stages {
+                    let r = stage.and_then(|p| res.get(p as usize).copied().flatten());
                     let value = c.get(r, input);
                     // A value shorter than every factor of the group, or a stage that left the
                     // value as the previous one had it, cannot add an occurrence.
@@ -1166,6 +1185,7 @@ impl Transaction {
             }
         }
         self.fam_seen = seen;
+        self.fam_steps = (res, changed);
         self.vals_buf = recycle_vals(vals);
     }
 
