@@ -298,6 +298,38 @@ impl TCache {
         cur
     }
 
+    /// The transformations known to leave `input` unchanged (for [`TCache::step`]; only
+    /// values whose results are remembered, see [`TCache::run`]'s `memo`).
+    pub(crate) fn same_of(&self, input: &[u8]) -> u64 {
+        if input.is_empty() {
+            return 0;
+        }
+        match self.lookup(IDENTITY, input.as_ptr() as usize, input.len()) {
+            Some(Some(i)) => self.same.get(i as usize).copied().unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    /// Records `same` as the transformations known to leave `input` unchanged.
+    pub(crate) fn set_same(&mut self, input: &[u8], same: u64) {
+        if input.is_empty() {
+            return;
+        }
+        let (ptr, len) = (input.as_ptr() as usize, input.len());
+        match self.lookup(IDENTITY, ptr, len) {
+            Some(Some(i)) => {
+                if let Some(m) = self.same.get_mut(i as usize) {
+                    *m = same;
+                }
+            }
+            _ => {
+                self.same.push(same);
+                let i = u32::try_from(self.same.len() - 1).ok();
+                self.insert(IDENTITY, ptr, len, i);
+            }
+        }
+    }
+
     /// One step of a pipeline walked by the caller: transformation `t` applied to `src` (a
     /// result of this cache, `None` for `input` itself), without keying anything by address.
     /// `same` holds the transformations known to leave `input` unchanged, `changed` the steps

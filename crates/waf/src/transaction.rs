@@ -1121,7 +1121,9 @@ impl Transaction {
             // Every node of the family's pipelines, once, parents first.
             res.clear();
             changed.clear();
-            let mut same = 0u64;
+            // What other families and links learned about this value, and back.
+            let known = if memo { c.same_of(input) } else { 0 };
+            let mut same = known;
             for &(parent, node) in &fam.nodes {
                 let src = parent.and_then(|p| res.get(p as usize).copied().flatten());
                 let r = match inner.pipes.get(node as usize) {
@@ -1129,6 +1131,9 @@ impl Transaction {
                     None => src,
                 };
                 res.push(r);
+            }
+            if memo && same != known {
+                c.set_same(input, same);
             }
             for ((place, g), stages) in fam.groups.iter().enumerate().zip(&fam.stages) {
                 let Some(group) = inner.groups.get(*g as usize) else {
