@@ -310,6 +310,12 @@ impl TCache {
         }
     }
 
+    /// The transformations known to leave result `i` (of [`TCache::step`]) unchanged.
+    #[inline]
+    pub(crate) fn same_of_result(&self, i: u32) -> u64 {
+        self.arena_same.get(i as usize).copied().unwrap_or(0)
+    }
+
     /// Records `same` as the transformations known to leave `input` unchanged.
     pub(crate) fn set_same(&mut self, input: &[u8], same: u64) {
         if input.is_empty() {

@@ -1125,12 +1125,25 @@ impl Transaction {
             let known = if memo { c.same_of(input) } else { 0 };
             let mut same = known;
             for &(parent, node) in &fam.nodes {
-                let src = parent.and_then(|p| res.get(p as usize).copied().flatten());
-                let r = match inner.pipes.get(node as usize) {
-                    Some(p) => c.step(p.t, src, input, &mut same, &mut changed),
-                    None => src,
+                let src = match parent {
+                    Some(p) => res.get(p as usize).copied().flatten(),
+                    None => None,
                 };
-                res.push(r);
+                let Some(p) = inner.pipes.get(node as usize) else {
+                    res.push(src);
+                    continue;
+                };
+                // Known to leave its source as it is: no call.
+                let bit = 1u64.checked_shl(p.t as u32).unwrap_or(0);
+                let known = match src {
+                    None => same,
+                    Some(i) => c.same_of_result(i),
+                };
+                res.push(if known & bit != 0 {
+                    src
+                } else {
+                    c.step(p.t, src, input, &mut same, &mut changed)
+                });
             }
             if memo && same != known {
                 c.set_same(input, same);
