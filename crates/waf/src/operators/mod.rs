@@ -200,7 +200,7 @@ impl Op {
         match self {
             Self::Rx(rx) => match &**rx {
                 rx::Rx::Plain(re) => crate::prefilter::translated_rx_factors(re.as_str()),
-                rx::Rx::Emulated(_) => None,
+                rx::Rx::Emulated(_) | rx::Rx::Whole => None,
             },
             Self::Pm(pm) => pm.factors(),
             Self::StrEq(Arg::Lit(v))
