@@ -224,6 +224,22 @@ struct Ctx<'a> {
 }
 
 impl Expand for Ctx<'_> {
+    fn expand_cow<'s>(&'s self, m: &MacroString) -> Cow<'s, [u8]> {
+        // `%{tx.name}` alone (`@within %{tx.allowed_methods}`): the value itself.
+        if let [
+            MacroPart::Var {
+                collection,
+                key: Some(key),
+            },
+        ] = m.parts.as_slice()
+            && collection == "TX"
+            && !key.bytes().any(|b| b.is_ascii_uppercase())
+        {
+            return Cow::Borrowed(self.data.tx.get(key.as_bytes()).unwrap_or_default());
+        }
+        Cow::Owned(self.expand(m))
+    }
+
     fn expand_into(&self, m: &MacroString, out: &mut Vec<u8>) {
         for part in &m.parts {
             match part {
@@ -253,21 +269,22 @@ impl Ctx<'_> {
                 let Some(rule) = self.rule else {
                     return;
                 };
-                let key = key.unwrap_or_default().to_ascii_lowercase();
-                match key.as_str() {
-                    "id" => out.extend_from_slice(rule.id.to_string().as_bytes()),
-                    "msg" => meta(&rule.msg, out),
-                    "severity" => {
-                        if let Some(s) = rule.severity {
-                            out.extend_from_slice(s.level().to_string().as_bytes());
-                        }
+                let key = key.unwrap_or_default();
+                let is = |name: &str| key.eq_ignore_ascii_case(name);
+                if is("id") {
+                    out.extend_from_slice(rule.id.to_string().as_bytes());
+                } else if is("msg") {
+                    meta(&rule.msg, out);
+                } else if is("severity") {
+                    if let Some(s) = rule.severity {
+                        out.extend_from_slice(s.level().to_string().as_bytes());
                     }
-                    "phase" => out.extend_from_slice(rule.phase.to_string().as_bytes()),
-                    "ver" => {
-                        out.extend_from_slice(rule.ver.as_deref().unwrap_or_default().as_bytes())
-                    }
-                    "logdata" => meta(&rule.logdata, out),
-                    _ => {}
+                } else if is("phase") {
+                    out.extend_from_slice(rule.phase.to_string().as_bytes());
+                } else if is("ver") {
+                    out.extend_from_slice(rule.ver.as_deref().unwrap_or_default().as_bytes());
+                } else if is("logdata") {
+                    meta(&rule.logdata, out);
                 }
             }
             ("TX", Some(key)) => {
