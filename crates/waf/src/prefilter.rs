@@ -338,8 +338,9 @@ pub(crate) struct Group {
     pub path: Vec<u32>,
     /// `multiMatch`: every stage of the pipeline is inspected.
     pub multi: bool,
-    /// ASCII case-insensitive, all matches reported.
-    pub ac: Scanner,
+    /// ASCII case-insensitive, all matches reported; `None` for a group answered by its
+    /// family's automaton (or, should its own fail to build, a group that passes everything).
+    pub ac: Option<Scanner>,
     /// For each pattern of `ac`, the member (link) it belongs to.
     pub pat_member: Vec<u32>,
     /// The patterns of `ac` (folded factors).
@@ -521,16 +522,14 @@ pub(crate) fn build_groups(
         links.push((c.rule, c.link, refs));
     }
     let mut groups = Vec::with_capacity(pending.len());
-    // Old group index -> new one (a group whose automaton fails to build is dropped, and its
-    // links then run unfiltered).
+    // Old group index -> new one.
     let mut renumber: Vec<Option<u32>> = Vec::with_capacity(pending.len());
     let mut off = 0;
     // Family key -> the families of that key (new ones once one has 64 groups).
     let mut fam_index: HashMap<String, Vec<usize>> = HashMap::new();
     let mut fam_pending: Vec<(CVar, Vec<u32>)> = Vec::new();
     for p in pending {
-        let ac = Scanner::build(&p.patterns);
-        let (Some(ac), Ok(g)) = (ac, u32::try_from(groups.len())) else {
+        let Ok(g) = u32::try_from(groups.len()) else {
             renumber.push(None);
             continue;
         };
@@ -558,7 +557,7 @@ pub(crate) fn build_groups(
             vars: vec![p.var],
             path: p.path,
             multi: p.multi,
-            ac,
+            ac: None,
             pat_member: p.pat_member,
             patterns: p.patterns,
             members: p.members,
@@ -569,6 +568,13 @@ pub(crate) fn build_groups(
         off += words;
     }
     let families = build_families(fam_pending, &mut groups);
+    // A group outside a family scans with its own automaton (one that fails to build leaves
+    // the group passing everything: its links run unfiltered).
+    for g in &mut groups {
+        if g.family.is_none() {
+            g.ac = Scanner::build(&g.patterns);
+        }
+    }
     let assigned = links
         .into_iter()
         .filter_map(|(r, l, refs)| {
@@ -583,7 +589,7 @@ pub(crate) fn build_groups(
 }
 
 /// The families of more than one group (a single group is scanned on its own), with their
-/// automata; sets each member group's `family`.
+/// automata; sets each member group's `family` (its own automaton is then never built).
 fn build_families(pending: Vec<(CVar, Vec<u32>)>, groups: &mut [Group]) -> Vec<Family> {
     let mut families = Vec::new();
     for (var, members) in pending {

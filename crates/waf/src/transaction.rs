@@ -1022,6 +1022,9 @@ impl Transaction {
             self.prefilter_family(f);
             return self.pre_bits.get(word).is_none_or(|w| w & bit != 0);
         }
+        let Some(ac) = &group.ac else {
+            return true;
+        };
         let Some(bits) = self.pre_bits.get_mut(group.off..group.off + group.words) else {
             return true;
         };
@@ -1067,7 +1070,7 @@ impl Transaction {
                 if group.members == 1 {
                     // One member: any occurrence settles it, the first one found is enough.
                     let mut found = false;
-                    group.ac.scan(value, |_| {
+                    ac.scan(value, |_| {
                         found = true;
                         true
                     });
@@ -1080,7 +1083,7 @@ impl Transaction {
                     continue;
                 }
                 let pat_member = &group.pat_member;
-                group.ac.scan(value, |p| {
+                ac.scan(value, |p| {
                     let member = pat_member.get(p).copied().unwrap_or(0);
                     if let Some(w) = bits.get_mut((member / 64) as usize) {
                         *w |= 1u64 << (member % 64);
