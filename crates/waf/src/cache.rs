@@ -14,6 +14,7 @@
 use std::cell::RefCell;
 
 use crate::ruleset::PipeNode;
+use crate::transformations::Transformation;
 
 /// The multiplier of the slot hash.
 const K: u64 = 0xf135_7aea_2e62_a9c5;
@@ -49,6 +50,11 @@ pub(crate) struct TCache {
     epoch: u32,
     live: usize,
     arena: Vec<Vec<u8>>,
+    /// Per value (slot key [`IDENTITY`]): the transformations known to leave it unchanged, one
+    /// bit per [`crate::transformations::Transformation`].
+    same: Vec<u64>,
+    /// Per arena result: the transformations known to leave it unchanged.
+    arena_same: Vec<u64>,
 }
 
 thread_local! {
@@ -58,6 +64,17 @@ thread_local! {
 /// Caches kept per thread for reuse (two per transaction).
 const POOL_MAX: usize = 8;
 
+/// The slot key, in place of a pipeline node, under which a value's index into
+/// [`TCache::same`] is kept. Pipelines differ mostly in steps that leave a clean value as it
+/// is: `t:lowercase` of an already lower-case value is checked once per value, not once per
+/// pipeline it appears in.
+const IDENTITY: u32 = u32::MAX;
+
+/// The bit that marks a slot key as one step that changed its input (the transformation's
+/// number below it), not a pipeline node (numbered from 0, far below).
+const STEP: u32 = 1 << 31;
+
+#[inline(always)]
 fn slot_hash(node: u32, ptr: usize, len: usize) -> usize {
     let h = (ptr as u64)
         .wrapping_add(u64::from(node).wrapping_mul(K))
@@ -97,8 +114,11 @@ impl TCache {
             self.live = 0;
         }
         self.arena.clear();
+        self.arena_same.clear();
+        self.same.clear();
     }
 
+    #[inline(always)]
     fn lookup(&self, node: u32, ptr: usize, len: usize) -> Option<Option<u32>> {
         let mask = self.slots.len().wrapping_sub(1);
         let h = slot_hash(node, ptr, len);
@@ -114,6 +134,7 @@ impl TCache {
         None
     }
 
+    #[inline]
     fn insert(&mut self, node: u32, ptr: usize, len: usize, result: Option<u32>) {
         if self.slots.is_empty() {
             self.slots = vec![Slot::default(); INITIAL_SLOTS];
@@ -142,6 +163,7 @@ impl TCache {
     }
 
     /// Puts `entry` in a free (or its own) probed slot; false when all are taken.
+    #[inline(always)]
     fn place(&mut self, entry: Slot) -> bool {
         let mask = self.slots.len() - 1;
         let h = slot_hash(entry.node, entry.ptr, entry.len);
@@ -177,11 +199,18 @@ impl TCache {
 
     fn push(&mut self, out: Vec<u8>) -> u32 {
         self.arena.push(out);
+        self.arena_same.push(0);
         u32::try_from(self.arena.len() - 1).unwrap_or(u32::MAX)
     }
 
     /// The result of the pipeline `path` on `input`: `None` when it leaves `input` as it is,
     /// else an index for [`TCache::get`]. `memo`: whether to remember results by address.
+    ///
+    /// Remembered are: the whole pipeline's result (keyed by its last node); per value and per
+    /// arena result, the transformations known to leave it as it is (a bit set, see
+    /// [`IDENTITY`]); and each step that changed its input, keyed by the transformation and
+    /// the input's address and length. Pipelines differ mostly in steps that leave a clean
+    /// value as it is, so such a step is checked once per value, not once per pipeline.
     pub(crate) fn run(
         &mut self,
         pipes: &[PipeNode],
@@ -192,36 +221,166 @@ impl TCache {
         let memo = memo && !input.is_empty();
         let ptr = input.as_ptr() as usize;
         let len = input.len();
-        let mut cur: Option<u32> = None;
-        let mut start = 0;
-        if memo {
-            for (k, node) in path.iter().enumerate().rev() {
-                if let Some(r) = self.lookup(*node, ptr, len) {
-                    if k + 1 == path.len() {
-                        return r;
-                    }
-                    cur = r;
-                    start = k + 1;
-                    break;
-                }
-            }
+        let last = path.last().copied();
+        if memo
+            && let Some(node) = last
+            && let Some(r) = self.lookup(node, ptr, len)
+        {
+            return r;
         }
-        for node in path.iter().skip(start) {
+        // The transformations known to leave the value itself as it is.
+        let mut same = 0u64;
+        let mut same_slot = None;
+        if memo && let Some(Some(i)) = self.lookup(IDENTITY, ptr, len) {
+            same = self.same.get(i as usize).copied().unwrap_or(0);
+            same_slot = Some(i);
+        }
+        let mut learned = false;
+        let mut cur: Option<u32> = None;
+        for node in path {
             let Some(p) = pipes.get(*node as usize) else {
                 continue;
             };
+            let bit = 1u64.checked_shl(p.t as u32).unwrap_or(0);
+            let known = match cur {
+                None => same,
+                Some(i) => self.arena_same.get(i as usize).copied().unwrap_or(0),
+            };
+            if known & bit != 0 {
+                continue;
+            }
             let src: &[u8] = match cur {
                 Some(i) => self.arena.get(i as usize).map_or(input, Vec::as_slice),
                 None => input,
             };
-            if let Some(out) = p.t.apply(src) {
-                cur = Some(self.push(out));
+            let key = STEP | p.t as u32;
+            let (sp, sl) = (src.as_ptr() as usize, src.len());
+            if memo && let Some(r) = self.lookup(key, sp, sl) {
+                cur = r;
+                continue;
             }
-            if memo {
-                self.insert(*node, ptr, len, cur);
+            match p.t.apply(src) {
+                Some(out) => {
+                    let r = Some(self.push(out));
+                    if memo {
+                        self.insert(key, sp, sl, r);
+                    }
+                    cur = r;
+                }
+                None => match cur {
+                    None => {
+                        same |= bit;
+                        learned = true;
+                    }
+                    Some(i) => {
+                        if let Some(m) = self.arena_same.get_mut(i as usize) {
+                            *m |= bit;
+                        }
+                    }
+                },
+            }
+        }
+        if memo {
+            if learned {
+                match same_slot.and_then(|i| self.same.get_mut(i as usize)) {
+                    Some(m) => *m = same,
+                    None => {
+                        self.same.push(same);
+                        let i = u32::try_from(self.same.len() - 1).ok();
+                        self.insert(IDENTITY, ptr, len, i);
+                    }
+                }
+            }
+            if let Some(node) = last {
+                self.insert(node, ptr, len, cur);
             }
         }
         cur
+    }
+
+    /// The transformations known to leave `input` unchanged (for [`TCache::step`]; only
+    /// values whose results are remembered, see [`TCache::run`]'s `memo`).
+    pub(crate) fn same_of(&self, input: &[u8]) -> u64 {
+        if input.is_empty() {
+            return 0;
+        }
+        match self.lookup(IDENTITY, input.as_ptr() as usize, input.len()) {
+            Some(Some(i)) => self.same.get(i as usize).copied().unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    /// The transformations known to leave result `i` (of [`TCache::step`]) unchanged.
+    #[inline]
+    pub(crate) fn same_of_result(&self, i: u32) -> u64 {
+        self.arena_same.get(i as usize).copied().unwrap_or(0)
+    }
+
+    /// Records `same` as the transformations known to leave `input` unchanged.
+    pub(crate) fn set_same(&mut self, input: &[u8], same: u64) {
+        if input.is_empty() {
+            return;
+        }
+        let (ptr, len) = (input.as_ptr() as usize, input.len());
+        match self.lookup(IDENTITY, ptr, len) {
+            Some(Some(i)) => {
+                if let Some(m) = self.same.get_mut(i as usize) {
+                    *m = same;
+                }
+            }
+            _ => {
+                self.same.push(same);
+                let i = u32::try_from(self.same.len() - 1).ok();
+                self.insert(IDENTITY, ptr, len, i);
+            }
+        }
+    }
+
+    /// One step of a pipeline walked by the caller: transformation `t` applied to `src` (a
+    /// result of this cache, `None` for `input` itself), without keying anything by address.
+    /// `same` holds the transformations known to leave `input` unchanged, `changed` the steps
+    /// on this input that changed their source (both the caller's, per value).
+    pub(crate) fn step(
+        &mut self,
+        t: Transformation,
+        src: Option<u32>,
+        input: &[u8],
+        same: &mut u64,
+        changed: &mut Vec<(Transformation, Option<u32>, Option<u32>)>,
+    ) -> Option<u32> {
+        let bit = 1u64.checked_shl(t as u32).unwrap_or(0);
+        let known = match src {
+            None => *same,
+            Some(i) => self.arena_same.get(i as usize).copied().unwrap_or(0),
+        };
+        if known & bit != 0 {
+            return src;
+        }
+        if let Some(&(_, _, out)) = changed.iter().find(|(ct, cs, _)| *ct == t && *cs == src) {
+            return out;
+        }
+        let from: &[u8] = match src {
+            Some(i) => self.arena.get(i as usize).map_or(input, Vec::as_slice),
+            None => input,
+        };
+        match t.apply(from) {
+            Some(out) => {
+                let r = Some(self.push(out));
+                changed.push((t, src, r));
+                r
+            }
+            None => {
+                match src {
+                    None => *same |= bit,
+                    Some(i) => {
+                        if let Some(m) = self.arena_same.get_mut(i as usize) {
+                            *m |= bit;
+                        }
+                    }
+                }
+                src
+            }
+        }
     }
 
     /// The bytes for a result of [`TCache::run`].

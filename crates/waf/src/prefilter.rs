@@ -28,7 +28,8 @@ use std::collections::BTreeSet;
 
 use std::collections::HashMap;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use aho_corasick::automaton::Automaton;
+use aho_corasick::{Anchored, MatchKind, dfa, nfa};
 use regex_syntax::hir::{Class, Hir, HirKind};
 
 use crate::variables::CVar;
@@ -337,10 +338,13 @@ pub(crate) struct Group {
     pub path: Vec<u32>,
     /// `multiMatch`: every stage of the pipeline is inspected.
     pub multi: bool,
-    /// ASCII case-insensitive, all matches reported.
-    pub ac: AhoCorasick,
+    /// ASCII case-insensitive, all matches reported; `None` for a group answered by its
+    /// family's automaton (or, should its own fail to build, a group that passes everything).
+    pub ac: Option<Scanner>,
     /// For each pattern of `ac`, the member (link) it belongs to.
     pub pat_member: Vec<u32>,
+    /// The patterns of `ac` (folded factors).
+    pub patterns: Vec<Vec<u8>>,
     /// The number of members (links).
     pub members: u32,
     /// The length of the shortest factor: shorter values need no scan.
@@ -349,6 +353,103 @@ pub(crate) struct Group {
     pub off: usize,
     /// The number of words (64 members each).
     pub words: usize,
+    /// The family this group is answered with (see [`Family`]), if any.
+    pub family: Option<u32>,
+}
+
+/// The groups of one variable in one phase (up to 64 of them, one per pipeline): they read
+/// the same values, and a clean value is mostly left as it is by most pipelines, so the
+/// family collects the values once, transforms them through each group's pipeline and scans
+/// each distinct transformed value once, with one automaton over all the groups' factors,
+/// crediting each occurrence to the groups that produced that value.
+#[derive(Debug)]
+pub(crate) struct Family {
+    /// The variable (as in each of its groups).
+    pub var: CVar,
+    /// The groups, by index in the rule set; a group's place here is its bit in the masks.
+    pub groups: Vec<u32>,
+    /// All the groups' factors (each distinct one once).
+    pub ac: Scanner,
+    /// Per pattern of `ac`: its range in `targets`.
+    pub pat_targets: Vec<(u32, u32)>,
+    /// (place of the group in `groups`, member) pairs for which a pattern is a factor.
+    pub targets: Vec<(u32, u32)>,
+    /// The pipeline nodes of all the groups' paths, parents first: (position of the parent
+    /// in this list, `None` for the first step; pipeline node).
+    pub nodes: Vec<(Option<u32>, u32)>,
+    /// Per group (by place): the stages it inspects, as positions in `nodes` (`None`: the
+    /// value itself): the whole pipeline, or every stage for `multiMatch`.
+    pub stages: Vec<Vec<Option<u32>>>,
+}
+
+/// A group's automaton (ASCII case-insensitive, standard match semantics), searched by
+/// [`Scanner::scan`]'s own loop: a group scans a few short values per phase, where the
+/// `AhoCorasick` searcher's per-call setup (input configuration, iterator state, prefilter
+/// checks) costs more than the bytes themselves.
+#[derive(Debug)]
+pub(crate) enum Scanner {
+    /// A DFA (one table lookup per byte), for groups small enough to build one quickly.
+    Dfa(dfa::DFA),
+    /// A contiguous NFA, for the larger groups.
+    Nfa(nfa::contiguous::NFA),
+}
+
+impl Scanner {
+    /// The automaton for `patterns` (`None` when it cannot be built).
+    fn build(patterns: &[Vec<u8>]) -> Option<Self> {
+        if patterns.len() <= DFA_MAX_PATTERNS
+            && let Ok(d) = dfa::DFA::builder()
+                .ascii_case_insensitive(true)
+                .match_kind(MatchKind::Standard)
+                .prefilter(false)
+                .build(patterns)
+        {
+            return Some(Self::Dfa(d));
+        }
+        nfa::contiguous::NFA::builder()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .prefilter(false)
+            .build(patterns)
+            .ok()
+            .map(Self::Nfa)
+    }
+
+    /// Calls `hit` with the pattern of every occurrence in `hay` (overlapping ones included)
+    /// until it returns true (enough seen). Should the automaton refuse an unanchored search,
+    /// every pattern is reported (the prefilter then skips nothing).
+    pub(crate) fn scan(&self, hay: &[u8], hit: impl FnMut(usize) -> bool) {
+        match self {
+            Self::Dfa(a) => scan_with(a, hay, hit),
+            Self::Nfa(a) => scan_with(a, hay, hit),
+        }
+    }
+}
+
+fn scan_with<A: Automaton>(a: &A, hay: &[u8], mut hit: impl FnMut(usize) -> bool) {
+    let Ok(mut sid) = a.start_state(Anchored::No) else {
+        for p in 0..a.patterns_len() {
+            if hit(p) {
+                return;
+            }
+        }
+        return;
+    };
+    for &b in hay {
+        sid = a.next_state(Anchored::No, sid, b);
+        if a.is_special(sid) {
+            if a.is_dead(sid) {
+                return;
+            }
+            if a.is_match(sid) {
+                for i in 0..a.match_len(sid) {
+                    if hit(a.match_pattern(sid, i).as_usize()) {
+                        return;
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// A link that may take part: where it is, the value streams it inspects (one per variable:
@@ -357,7 +458,8 @@ pub(crate) struct Group {
 pub(crate) struct Candidate {
     pub rule: usize,
     pub link: usize,
-    pub streams: Vec<(String, CVar)>,
+    /// (stream key, family key: phase and variable, variable).
+    pub streams: Vec<(String, String, CVar)>,
     pub path: Vec<u32>,
     pub multi: bool,
     pub factors: Vec<Vec<u8>>,
@@ -365,6 +467,7 @@ pub(crate) struct Candidate {
 
 /// A group before its automaton is built.
 struct Pending {
+    family: String,
     var: CVar,
     path: Vec<u32>,
     multi: bool,
@@ -381,15 +484,18 @@ pub(crate) type Assignment = (usize, usize, Vec<(u32, u32)>);
 /// builds one automaton per stream. Returns the groups, the total number of bit-set words, and
 /// for each candidate (rule, link) its (group, member) pairs: the link can match only if one
 /// of them is set.
-pub(crate) fn build_groups(candidates: Vec<Candidate>) -> (Vec<Group>, usize, Vec<Assignment>) {
+pub(crate) fn build_groups(
+    candidates: Vec<Candidate>,
+) -> (Vec<Group>, Vec<Family>, usize, Vec<Assignment>) {
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut pending: Vec<Pending> = Vec::new();
     let mut links = Vec::new();
     for c in candidates {
         let mut refs = Vec::with_capacity(c.streams.len());
-        for (key, var) in c.streams {
+        for (key, family, var) in c.streams {
             let g = *index.entry(key).or_insert_with(|| {
                 pending.push(Pending {
+                    family,
                     var,
                     path: c.path.clone(),
                     multi: c.multi,
@@ -416,28 +522,34 @@ pub(crate) fn build_groups(candidates: Vec<Candidate>) -> (Vec<Group>, usize, Ve
         links.push((c.rule, c.link, refs));
     }
     let mut groups = Vec::with_capacity(pending.len());
-    // Old group index -> new one (a group whose automaton fails to build is dropped, and its
-    // links then run unfiltered).
+    // Old group index -> new one.
     let mut renumber: Vec<Option<u32>> = Vec::with_capacity(pending.len());
     let mut off = 0;
+    // Family key -> the families of that key (new ones once one has 64 groups).
+    let mut fam_index: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut fam_pending: Vec<(CVar, Vec<u32>)> = Vec::new();
     for p in pending {
-        let ac = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::Standard)
-            // A DFA scans fastest; it is built only for groups small enough to build quickly.
-            .kind((p.patterns.len() <= DFA_MAX_PATTERNS).then_some(AhoCorasickKind::DFA))
-            .build(&p.patterns)
-            .or_else(|_| {
-                AhoCorasickBuilder::new()
-                    .ascii_case_insensitive(true)
-                    .match_kind(MatchKind::Standard)
-                    .build(&p.patterns)
-            });
-        let (Ok(ac), Ok(g)) = (ac, u32::try_from(groups.len())) else {
+        let Ok(g) = u32::try_from(groups.len()) else {
             renumber.push(None);
             continue;
         };
         renumber.push(Some(g));
+        let fams = fam_index.entry(p.family).or_default();
+        match fams
+            .last()
+            .copied()
+            .filter(|f| fam_pending.get(*f).is_some_and(|(_, gs)| gs.len() < 64))
+        {
+            Some(f) => {
+                if let Some((_, gs)) = fam_pending.get_mut(f) {
+                    gs.push(g);
+                }
+            }
+            None => {
+                fams.push(fam_pending.len());
+                fam_pending.push((p.var.clone(), vec![g]));
+            }
+        }
         let words = (p.members as usize).div_ceil(64);
         let min_len = p.patterns.iter().map(Vec::len).min().unwrap_or(0);
         groups.push(Group {
@@ -445,13 +557,23 @@ pub(crate) fn build_groups(candidates: Vec<Candidate>) -> (Vec<Group>, usize, Ve
             vars: vec![p.var],
             path: p.path,
             multi: p.multi,
-            ac,
+            ac: None,
             pat_member: p.pat_member,
+            patterns: p.patterns,
             members: p.members,
             off,
             words,
+            family: None,
         });
         off += words;
+    }
+    let families = build_families(fam_pending, &mut groups);
+    // A group outside a family scans with its own automaton (one that fails to build leaves
+    // the group passing everything: its links run unfiltered).
+    for g in &mut groups {
+        if g.family.is_none() {
+            g.ac = Scanner::build(&g.patterns);
+        }
     }
     let assigned = links
         .into_iter()
@@ -463,7 +585,89 @@ pub(crate) fn build_groups(candidates: Vec<Candidate>) -> (Vec<Group>, usize, Ve
             Some((r, l, refs))
         })
         .collect();
-    (groups, off, assigned)
+    (groups, families, off, assigned)
+}
+
+/// The families of more than one group (a single group is scanned on its own), with their
+/// automata; sets each member group's `family` (its own automaton is then never built).
+fn build_families(pending: Vec<(CVar, Vec<u32>)>, groups: &mut [Group]) -> Vec<Family> {
+    let mut families = Vec::new();
+    for (var, members) in pending {
+        if members.len() < 2 {
+            continue;
+        }
+        // Each distinct factor once, with every (group place, member) it stands for.
+        let mut by_factor: std::collections::BTreeMap<Vec<u8>, Vec<(u32, u32)>> =
+            std::collections::BTreeMap::new();
+        for (place, g) in (0u32..).zip(&members) {
+            let Some(group) = groups.get(*g as usize) else {
+                continue;
+            };
+            for (pat, member) in group.patterns.iter().zip(&group.pat_member) {
+                let t = by_factor.entry(fold(pat)).or_default();
+                if !t.contains(&(place, *member)) {
+                    t.push((place, *member));
+                }
+            }
+        }
+        let mut patterns = Vec::with_capacity(by_factor.len());
+        let mut pat_targets = Vec::with_capacity(by_factor.len());
+        let mut targets = Vec::new();
+        for (pat, t) in by_factor {
+            let (Ok(start), Ok(end)) = (
+                u32::try_from(targets.len()),
+                u32::try_from(targets.len() + t.len()),
+            ) else {
+                break;
+            };
+            patterns.push(pat);
+            pat_targets.push((start, end));
+            targets.extend(t);
+        }
+        let (Some(ac), Ok(f)) = (Scanner::build(&patterns), u32::try_from(families.len())) else {
+            continue;
+        };
+        // The union of the groups' paths: a path lists a node after its parent, so taking
+        // them in path order puts parents first.
+        let mut nodes: Vec<(Option<u32>, u32)> = Vec::new();
+        let mut pos: HashMap<u32, u32> = HashMap::new();
+        let mut stages = Vec::with_capacity(members.len());
+        for g in &members {
+            let Some(group) = groups.get(*g as usize) else {
+                stages.push(Vec::new());
+                continue;
+            };
+            let mut parent = None;
+            let mut at = vec![None];
+            for node in &group.path {
+                let p = *pos.entry(*node).or_insert_with(|| {
+                    nodes.push((parent, *node));
+                    u32::try_from(nodes.len() - 1).unwrap_or(u32::MAX)
+                });
+                at.push(Some(p));
+                parent = Some(p);
+            }
+            if !group.multi {
+                at.drain(..at.len() - 1);
+            }
+            stages.push(at);
+        }
+        for g in &members {
+            if let Some(group) = groups.get_mut(*g as usize) {
+                group.family = Some(f);
+            }
+        }
+        families.push(Family {
+            var,
+            groups: members,
+            ac,
+            pat_targets,
+            targets,
+            nodes,
+            stages,
+        });
+    }
+    families
 }
 
 #[cfg(test)]
@@ -500,6 +704,53 @@ mod tests {
         );
         // Rare punctuation is preferred to a common word.
         assert_eq!(f(r"\$(?:eq|ne)"), Some(vec!["$eq".into(), "$ne".into()]));
+    }
+
+    /// The scanner reports the patterns `AhoCorasick`'s overlapping search finds, for both
+    /// automaton kinds.
+    #[test]
+    fn scanner_finds_what_aho_corasick_finds() {
+        let small: Vec<Vec<u8>> = ["../", "<script", "union", "on", "select", "x"]
+            .iter()
+            .map(|s| s.as_bytes().to_vec())
+            .collect();
+        let large: Vec<Vec<u8>> = (0..DFA_MAX_PATTERNS + 20)
+            .map(|i| format!("k{i}=").into_bytes())
+            .chain(small.iter().cloned())
+            .collect();
+        let inputs: [&[u8]; 6] = [
+            b"",
+            b"a/../../b",
+            b"1 UNION SeLeCt x",
+            b"<SCRIPT onload=k17=k3=",
+            b"nothing here",
+            b"k299=k300=k301=",
+        ];
+        for patterns in [&small, &large] {
+            let scanner = Scanner::build(patterns).unwrap();
+            assert_eq!(
+                matches!(scanner, Scanner::Dfa(_)),
+                patterns.len() <= DFA_MAX_PATTERNS
+            );
+            let ac = aho_corasick::AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build(patterns)
+                .unwrap();
+            for input in inputs {
+                let mut want: Vec<usize> = ac
+                    .find_overlapping_iter(input)
+                    .map(|m| m.pattern().as_usize())
+                    .collect();
+                let mut got = Vec::new();
+                scanner.scan(input, |p| {
+                    got.push(p);
+                    false
+                });
+                want.sort_unstable();
+                got.sort_unstable();
+                assert_eq!(got, want, "{:?}", String::from_utf8_lossy(input));
+            }
+        }
     }
 
     #[test]
@@ -587,15 +838,18 @@ mod tests {
                     continue;
                 };
                 with_factors += 1;
-                let ac = AhoCorasickBuilder::new()
-                    .ascii_case_insensitive(true)
-                    .build(&factors)
-                    .unwrap();
+                // The engine's own scanner (its search loop is under test too).
+                let ac = Scanner::build(&factors).unwrap();
                 let mut check = |input: &[u8]| {
                     if re.is_match(input) {
                         positives += 1;
+                        let mut found = false;
+                        ac.scan(input, |_| {
+                            found = true;
+                            true
+                        });
                         assert!(
-                            ac.is_match(input),
+                            found,
                             "rule {}: {:?} matches {:?} but no factor of {:?} occurs",
                             rule.id,
                             re.as_str(),

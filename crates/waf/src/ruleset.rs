@@ -141,6 +141,8 @@ pub(crate) struct Inner {
     pub warnings: Vec<String>,
     /// The prefilter groups.
     pub groups: Vec<crate::prefilter::Group>,
+    /// The prefilter groups' families (groups of one variable and phase).
+    pub families: Vec<crate::prefilter::Family>,
     /// The number of 64-bit words of all groups' member bit sets.
     pub pre_words: usize,
 }
@@ -292,7 +294,7 @@ impl Compiler {
                 ph.push(Entry::Marker(name.clone()));
             }
         }
-        let (groups, pre_words) = prefilter_groups(&mut rules);
+        let (groups, families, pre_words) = prefilter_groups(&mut rules);
         Ok(Ruleset {
             inner: Arc::new(Inner {
                 rules,
@@ -301,6 +303,7 @@ impl Compiler {
                 pipes: self.pipes,
                 warnings: crate::operators::APPROXIMATED.with(|a| a.take()),
                 groups,
+                families,
                 pre_words,
             }),
         })
@@ -593,7 +596,13 @@ impl Compiler {
 /// response data (stable during a phase) into prefilter groups: same phase, variables,
 /// pipeline and `multiMatch`. Negated operators never take part (they match when the pattern
 /// does not).
-fn prefilter_groups(rules: &mut [Rule]) -> (Vec<crate::prefilter::Group>, usize) {
+fn prefilter_groups(
+    rules: &mut [Rule],
+) -> (
+    Vec<crate::prefilter::Group>,
+    Vec<crate::prefilter::Family>,
+    usize,
+) {
     let mut candidates = Vec::new();
     for (ri, rule) in rules.iter_mut().enumerate() {
         let phase = rule.phase;
@@ -619,6 +628,7 @@ fn prefilter_groups(rules: &mut [Rule]) -> (Vec<crate::prefilter::Group>, usize)
                     v.prefilter_key().map(|k| {
                         (
                             format!("{phase}|{k}|{:?}|{}", link.path, link.multi_match),
+                            format!("{phase}|{k}"),
                             v.clone(),
                         )
                     })
@@ -637,13 +647,13 @@ fn prefilter_groups(rules: &mut [Rule]) -> (Vec<crate::prefilter::Group>, usize)
             });
         }
     }
-    let (groups, words, assigned) = crate::prefilter::build_groups(candidates);
+    let (groups, families, words, assigned) = crate::prefilter::build_groups(candidates);
     for (ri, li, refs) in assigned {
         if let Some(link) = rules.get_mut(ri).and_then(|r| r.links.get_mut(li)) {
             link.pre = refs;
         }
     }
-    (groups, words)
+    (groups, families, words)
 }
 
 fn disruptive_of(kind: &ActionKind) -> Option<Disruptive> {

@@ -20,6 +20,7 @@ use crate::body;
 use crate::cache::TCache;
 use crate::operators::{Expand, OpMatch};
 use crate::ruleset::{Entry, Link, Rule, Ruleset};
+use crate::transformations::Transformation;
 use crate::variables::{ArgEntry, CVar, Coll, Reuse, Sel, TxData, TxMap, Val};
 
 /// What the gateway must do instead of forwarding.
@@ -113,6 +114,12 @@ struct State {
     resp_body_over_limit: bool,
 }
 
+/// See [`Transaction::prefilter_family`].
+type FamSteps = (
+    Vec<Option<u32>>,
+    Vec<(Transformation, Option<u32>, Option<u32>)>,
+);
+
 static TX_COUNTER: AtomicU64 = AtomicU64::new(1);
 
 /// One HTTP transaction.
@@ -131,6 +138,12 @@ pub struct Transaction {
     pre_bits: Vec<u64>,
     /// Per prefilter group, whether `pre_bits` holds its answer for this phase.
     pre_done: Vec<bool>,
+    /// Scratch list of [`Transaction::prefilter_family`]: a value's distinct transformed
+    /// forms (cache results) with the groups that inspect each.
+    fam_seen: Vec<(Option<u32>, u64)>,
+    /// Scratch lists of [`Transaction::prefilter_family`]: a value's result per pipeline node
+    /// of the family, and the steps that changed their source.
+    fam_steps: FamSteps,
     /// The values that matched the link being evaluated.
     hits: Reuse<Hit>,
     /// Scratch buffers of `setvar` (the expanded name and value).
@@ -146,6 +159,8 @@ struct Spare {
     vals_buf: Vec<Val<'static>>,
     pre_bits: Vec<u64>,
     pre_done: Vec<bool>,
+    fam_seen: Vec<(Option<u32>, u64)>,
+    fam_steps: FamSteps,
     hits: Reuse<Hit>,
     key_buf: Vec<u8>,
     val_buf: Vec<u8>,
@@ -172,6 +187,8 @@ impl Drop for Transaction {
             vals_buf: recycle_vals(std::mem::take(&mut self.vals_buf)),
             pre_bits: std::mem::take(&mut self.pre_bits),
             pre_done: std::mem::take(&mut self.pre_done),
+            fam_seen: std::mem::take(&mut self.fam_seen),
+            fam_steps: std::mem::take(&mut self.fam_steps),
             hits,
             key_buf: std::mem::take(&mut self.key_buf),
             val_buf: std::mem::take(&mut self.val_buf),
@@ -207,6 +224,22 @@ struct Ctx<'a> {
 }
 
 impl Expand for Ctx<'_> {
+    fn expand_cow<'s>(&'s self, m: &MacroString) -> Cow<'s, [u8]> {
+        // `%{tx.name}` alone (`@within %{tx.allowed_methods}`): the value itself.
+        if let [
+            MacroPart::Var {
+                collection,
+                key: Some(key),
+            },
+        ] = m.parts.as_slice()
+            && collection == "TX"
+            && !key.bytes().any(|b| b.is_ascii_uppercase())
+        {
+            return Cow::Borrowed(self.data.tx.get(key.as_bytes()).unwrap_or_default());
+        }
+        Cow::Owned(self.expand(m))
+    }
+
     fn expand_into(&self, m: &MacroString, out: &mut Vec<u8>) {
         for part in &m.parts {
             match part {
@@ -236,21 +269,22 @@ impl Ctx<'_> {
                 let Some(rule) = self.rule else {
                     return;
                 };
-                let key = key.unwrap_or_default().to_ascii_lowercase();
-                match key.as_str() {
-                    "id" => out.extend_from_slice(rule.id.to_string().as_bytes()),
-                    "msg" => meta(&rule.msg, out),
-                    "severity" => {
-                        if let Some(s) = rule.severity {
-                            out.extend_from_slice(s.level().to_string().as_bytes());
-                        }
+                let key = key.unwrap_or_default();
+                let is = |name: &str| key.eq_ignore_ascii_case(name);
+                if is("id") {
+                    out.extend_from_slice(rule.id.to_string().as_bytes());
+                } else if is("msg") {
+                    meta(&rule.msg, out);
+                } else if is("severity") {
+                    if let Some(s) = rule.severity {
+                        out.extend_from_slice(s.level().to_string().as_bytes());
                     }
-                    "phase" => out.extend_from_slice(rule.phase.to_string().as_bytes()),
-                    "ver" => {
-                        out.extend_from_slice(rule.ver.as_deref().unwrap_or_default().as_bytes())
-                    }
-                    "logdata" => meta(&rule.logdata, out),
-                    _ => {}
+                } else if is("phase") {
+                    out.extend_from_slice(rule.phase.to_string().as_bytes());
+                } else if is("ver") {
+                    out.extend_from_slice(rule.ver.as_deref().unwrap_or_default().as_bytes());
+                } else if is("logdata") {
+                    meta(&rule.logdata, out);
                 }
             }
             ("TX", Some(key)) => {
@@ -419,6 +453,8 @@ impl Transaction {
             vals_buf: spare.vals_buf,
             pre_bits: spare.pre_bits,
             pre_done: spare.pre_done,
+            fam_seen: spare.fam_seen,
+            fam_steps: spare.fam_steps,
             hits: spare.hits,
             key_buf: spare.key_buf,
             val_buf: spare.val_buf,
@@ -982,6 +1018,13 @@ impl Transaction {
         if self.pre_done.get(g as usize).copied().unwrap_or(false) {
             return self.pre_bits.get(word).is_none_or(|w| w & bit != 0);
         }
+        if let Some(f) = group.family {
+            self.prefilter_family(f);
+            return self.pre_bits.get(word).is_none_or(|w| w & bit != 0);
+        }
+        let Some(ac) = &group.ac else {
+            return true;
+        };
         let Some(bits) = self.pre_bits.get_mut(group.off..group.off + group.words) else {
             return true;
         };
@@ -1026,7 +1069,12 @@ impl Transaction {
                 prev = Some(r);
                 if group.members == 1 {
                     // One member: any occurrence settles it, the first one found is enough.
-                    if group.ac.is_match(value) {
+                    let mut found = false;
+                    ac.scan(value, |_| {
+                        found = true;
+                        true
+                    });
+                    if found {
                         if let Some(w) = bits.first_mut() {
                             *w |= 1;
                         }
@@ -1034,16 +1082,14 @@ impl Transaction {
                     }
                     continue;
                 }
-                for hit in group.ac.find_overlapping_iter(value) {
-                    let member = group
-                        .pat_member
-                        .get(hit.pattern().as_usize())
-                        .copied()
-                        .unwrap_or(0);
+                let pat_member = &group.pat_member;
+                ac.scan(value, |p| {
+                    let member = pat_member.get(p).copied().unwrap_or(0);
                     if let Some(w) = bits.get_mut((member / 64) as usize) {
                         *w |= 1u64 << (member % 64);
                     }
-                }
+                    false
+                });
                 if all_set(bits) {
                     break 'values;
                 }
@@ -1054,6 +1100,131 @@ impl Transaction {
             *d = true;
         }
         self.pre_bits.get(word).is_none_or(|w| w & bit != 0)
+    }
+
+    /// Answers every group of family `f` for this phase (see [`crate::prefilter::Family`]):
+    /// the family's values are collected once and transformed through each group's pipeline
+    /// (through the shared cache); each distinct transformed value is scanned once with the
+    /// family's automaton, and an occurrence counts for the groups that produced that value.
+    fn prefilter_family(&mut self, f: u32) {
+        let inner = &*self.ruleset.inner;
+        let Some(fam) = inner.families.get(f as usize) else {
+            return;
+        };
+        for g in &fam.groups {
+            if let Some(group) = inner.groups.get(*g as usize)
+                && let Some(b) = self.pre_bits.get_mut(group.off..group.off + group.words)
+            {
+                b.fill(0);
+            }
+            if let Some(d) = self.pre_done.get_mut(*g as usize) {
+                *d = true;
+            }
+        }
+        let data = &self.data;
+        let mut vals: Vec<Val<'_>> = recycle_vals(std::mem::take(&mut self.vals_buf));
+        data.collect(&fam.var, &mut vals);
+        self.scratch.clear();
+        // Per value: its distinct transformed forms, each with the groups (bits by place in
+        // the family) that inspect it.
+        let mut seen = std::mem::take(&mut self.fam_seen);
+        let (mut res, mut changed) = std::mem::take(&mut self.fam_steps);
+        for val in &vals {
+            let input: &[u8] = &val.data;
+            let memo = val.stable && matches!(val.data, Cow::Borrowed(_));
+            let c = if memo {
+                &mut self.cache
+            } else {
+                &mut self.scratch
+            };
+            seen.clear();
+            // Every node of the family's pipelines, once, parents first.
+            res.clear();
+            changed.clear();
+            // What other families and links learned about this value, and back.
+            let known = if memo { c.same_of(input) } else { 0 };
+            let mut same = known;
+            for &(parent, node) in &fam.nodes {
+                let src = match parent {
+                    Some(p) => res.get(p as usize).copied().flatten(),
+                    None => None,
+                };
+                let Some(p) = inner.pipes.get(node as usize) else {
+                    res.push(src);
+                    continue;
+                };
+                // Known to leave its source as it is: no call.
+                let bit = 1u64.checked_shl(p.t as u32).unwrap_or(0);
+                let known = match src {
+                    None => same,
+                    Some(i) => c.same_of_result(i),
+                };
+                res.push(if known & bit != 0 {
+                    src
+                } else {
+                    c.step(p.t, src, input, &mut same, &mut changed)
+                });
+            }
+            if memo && same != known {
+                c.set_same(input, same);
+            }
+            for ((place, g), stages) in fam.groups.iter().enumerate().zip(&fam.stages) {
+                let Some(group) = inner.groups.get(*g as usize) else {
+                    continue;
+                };
+                let pbit = 1u64
+                    .checked_shl(u32::try_from(place).unwrap_or(64))
+                    .unwrap_or(0);
+                let mut prev: Option<Option<u32>> = None;
+                for stage in stages {
+                    let r = stage.and_then(|p| res.get(p as usize).copied().flatten());
+                    let value = c.get(r, input);
+                    // A value shorter than every factor of the group, or a stage that left the
+                    // value as the previous one had it, cannot add an occurrence.
+                    if value.len() < group.min_len || prev.is_some_and(|p| c.get(p, input) == value)
+                    {
+                        continue;
+                    }
+                    prev = Some(r);
+                    match seen
+                        .iter_mut()
+                        .find(|(s, _)| *s == r || c.get(*s, input) == value)
+                    {
+                        Some((_, mask)) => *mask |= pbit,
+                        None => seen.push((r, pbit)),
+                    }
+                }
+            }
+            let pre_bits = &mut self.pre_bits;
+            for (r, mask) in &seen {
+                fam.ac.scan(c.get(*r, input), |p| {
+                    let Some(&(a, b)) = fam.pat_targets.get(p) else {
+                        return false;
+                    };
+                    for &(place, member) in
+                        fam.targets.get(a as usize..b as usize).unwrap_or_default()
+                    {
+                        if mask & 1u64.checked_shl(place).unwrap_or(0) == 0 {
+                            continue;
+                        }
+                        let Some(group) = fam
+                            .groups
+                            .get(place as usize)
+                            .and_then(|g| inner.groups.get(*g as usize))
+                        else {
+                            continue;
+                        };
+                        if let Some(w) = pre_bits.get_mut(group.off + (member / 64) as usize) {
+                            *w |= 1u64 << (member % 64);
+                        }
+                    }
+                    false
+                });
+            }
+        }
+        self.fam_seen = seen;
+        self.fam_steps = (res, changed);
+        self.vals_buf = recycle_vals(vals);
     }
 
     /// Whether `link` matches; the values that match are left in `self.hits` (a `SecAction`

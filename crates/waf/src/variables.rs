@@ -846,10 +846,12 @@ struct TxEntry {
 /// key and value allocations instead of freeing and allocating about a hundred strings. The
 /// keys go through foldhash (seeded per process): TX keys are partly request data
 /// (`tx.paramcounter_%{MATCHED_VAR_NAME}`), and a map that collected more than
-/// [`TxMap::KEEP_MAX`] keys is emptied for real.
+/// [`TxMap::KEEP_MAX`] keys is emptied for real. The map holds indexes into `entries`, so
+/// that finding a key, and inserting it when missing, hashes it once.
 #[derive(Debug, Default)]
 pub(crate) struct TxMap {
-    map: HashMap<Box<[u8]>, TxEntry, foldhash::fast::RandomState>,
+    map: HashMap<Box<[u8]>, u32, foldhash::fast::RandomState>,
+    entries: Vec<TxEntry>,
 }
 
 impl TxMap {
@@ -860,47 +862,55 @@ impl TxMap {
     pub(crate) fn with_capacity(n: usize) -> Self {
         Self {
             map: HashMap::with_capacity_and_hasher(n, foldhash::fast::RandomState::default()),
+            entries: Vec::with_capacity(n),
         }
     }
 
     /// Unsets every variable (keeping the allocations, see the type's doc).
     pub(crate) fn reset(&mut self) {
         if self.map.len() > Self::KEEP_MAX {
-            self.map =
-                HashMap::with_capacity_and_hasher(128, foldhash::fast::RandomState::default());
+            *self = Self::with_capacity(128);
             return;
         }
-        for e in self.map.values_mut() {
+        for e in &mut self.entries {
             e.live = false;
         }
     }
 
+    fn live(&self, i: u32) -> Option<&TxEntry> {
+        self.entries.get(i as usize).filter(|e| e.live)
+    }
+
     /// The value of `key`, when set.
     pub(crate) fn get(&self, key: &[u8]) -> Option<&[u8]> {
-        self.map
-            .get(key)
-            .filter(|e| e.live)
-            .map(|e| e.value.as_slice())
+        let i = *self.map.get(key)?;
+        self.live(i).map(|e| e.value.as_slice())
     }
 
     /// The stored key and value of `key`, when set.
     fn get_key_value(&self, key: &[u8]) -> Option<(&[u8], &[u8])> {
-        self.map
-            .get_key_value(key)
-            .filter(|(_, e)| e.live)
-            .map(|(k, e)| (&**k, e.value.as_slice()))
+        let (k, i) = self.map.get_key_value(key)?;
+        self.live(*i).map(|e| (&**k, e.value.as_slice()))
     }
 
     /// The buffer of `key` (set from now on) and whether it was set before; an entry that was
     /// not set comes back empty.
     pub(crate) fn entry(&mut self, key: &[u8]) -> (&mut Vec<u8>, bool) {
-        if !self.map.contains_key(key) {
-            self.map.insert(key.into(), TxEntry::default());
-        }
+        let i = match self.map.get(key) {
+            Some(i) => *i as usize,
+            None => {
+                self.entries.push(TxEntry::default());
+                let i = self.entries.len() - 1;
+                self.map
+                    .insert(key.into(), u32::try_from(i).unwrap_or(u32::MAX));
+                i
+            }
+        };
+        // Every index in the map is one of `entries` (both only grow, and are emptied together).
         let e = self
-            .map
-            .get_mut(key)
-            .unwrap_or_else(|| unreachable!("inserted above"));
+            .entries
+            .get_mut(i)
+            .unwrap_or_else(|| unreachable!("indexes come from entries"));
         let was = e.live;
         if !was {
             e.value.clear();
@@ -918,7 +928,9 @@ impl TxMap {
 
     /// Unsets `key`.
     pub(crate) fn remove(&mut self, key: &[u8]) {
-        if let Some(e) = self.map.get_mut(key) {
+        if let Some(i) = self.map.get(key)
+            && let Some(e) = self.entries.get_mut(*i as usize)
+        {
             e.live = false;
         }
     }
@@ -927,8 +939,7 @@ impl TxMap {
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
         self.map
             .iter()
-            .filter(|(_, e)| e.live)
-            .map(|(k, e)| (&**k, e.value.as_slice()))
+            .filter_map(|(k, i)| self.live(*i).map(|e| (&**k, e.value.as_slice())))
     }
 
     /// Appends the values `v` selects (sorted by key, as [`map_values`]).

@@ -39,6 +39,12 @@ pub(crate) trait Expand {
         self.expand_into(m, &mut out);
         out
     }
+
+    /// Expands `m`, borrowing the value when `m` is a single reference the implementation can
+    /// lend (`%{tx.allowed_methods}`), else as [`Expand::expand`].
+    fn expand_cow<'s>(&'s self, m: &MacroString) -> Cow<'s, [u8]> {
+        Cow::Owned(self.expand(m))
+    }
 }
 
 /// An operator argument: literal, or with macros to expand per evaluation.
@@ -58,10 +64,10 @@ impl Arg {
         }
     }
 
-    fn get<'a>(&'a self, ex: &dyn Expand) -> Cow<'a, [u8]> {
+    fn get<'a>(&'a self, ex: &'a dyn Expand) -> Cow<'a, [u8]> {
         match self {
             Self::Lit(v) => Cow::Borrowed(v),
-            Self::Macro(m) => Cow::Owned(ex.expand(m)),
+            Self::Macro(m) => ex.expand_cow(m),
         }
     }
 }
@@ -200,7 +206,7 @@ impl Op {
         match self {
             Self::Rx(rx) => match &**rx {
                 rx::Rx::Plain(re) => crate::prefilter::translated_rx_factors(re.as_str()),
-                rx::Rx::Emulated(_) => None,
+                rx::Rx::Emulated(_) | rx::Rx::Whole => None,
             },
             Self::Pm(pm) => pm.factors(),
             Self::StrEq(Arg::Lit(v))

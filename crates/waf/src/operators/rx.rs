@@ -205,7 +205,13 @@ pub enum Rx {
     Plain(Regex),
     /// Top-level alternatives, some with look-around.
     Emulated(Vec<Branch>),
+    /// A pattern that matches every input, the whole input being the match (`^.*$`: `.`
+    /// matches every byte under `DOTALL`, and the greedy star reaches the end): no search.
+    Whole,
 }
+
+/// The spellings of [`Rx::Whole`]: without groups, anchored at most at the start and the end.
+const WHOLE: [&str; 4] = ["^.*$", "^.*", ".*$", ".*"];
 
 /// One alternative of an emulated pattern.
 #[derive(Debug)]
@@ -241,6 +247,12 @@ impl Rx {
                     None => false,
                 },
             },
+            Self::Whole => {
+                if let Some(out) = caps {
+                    out.push(input.to_vec());
+                }
+                true
+            }
             Self::Emulated(branches) => {
                 for b in branches {
                     if let Some((s, e)) = b.find(input) {
@@ -392,6 +404,9 @@ fn branch(alt: &str) -> Result<Branch, String> {
 /// Compiles an `@rx` operand: plainly when the `regex` crate reads it, else by emulating a
 /// leading look-behind / trailing look-ahead per alternative; `Err` when neither works.
 pub fn compile_rx(pattern: &str) -> Result<Rx, String> {
+    if WHOLE.contains(&pattern) {
+        return Ok(Rx::Whole);
+    }
     match compile(pattern) {
         Ok(re) => Ok(Rx::Plain(re)),
         Err(plain_err) => {
@@ -407,6 +422,23 @@ pub fn compile_rx(pattern: &str) -> Result<Rx, String> {
 #[cfg(test)]
 mod lookaround_tests {
     use super::*;
+
+    /// `Rx::Whole` answers as the compiled regex does, captures included.
+    #[test]
+    fn whole_input_patterns_match_like_the_regex() {
+        let inputs: [&[u8]; 5] = [b"", b"abc", b"a\nb\n", b"\n", b"\xff\x00 x"];
+        for p in WHOLE {
+            let rx = compile_rx(p).unwrap();
+            assert!(matches!(rx, Rx::Whole));
+            let re = compile(p).unwrap();
+            for input in inputs {
+                let mut got = Vec::new();
+                assert_eq!(rx.captures(input, Some(&mut got)), re.is_match(input));
+                let want = re.captures(input).unwrap();
+                assert_eq!(got, vec![want.get(0).unwrap().as_bytes().to_vec()], "{p}");
+            }
+        }
+    }
 
     #[test]
     fn emulated_lookbehind_and_lookahead() {
