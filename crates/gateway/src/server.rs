@@ -613,7 +613,7 @@ impl InFlightBody {
 
 impl hyper::body::Body for InFlightBody {
     type Data = bytes::Bytes;
-    type Error = hyper::Error;
+    type Error = crate::pool::SendError;
 
     fn poll_frame(
         mut self: std::pin::Pin<&mut Self>,
