@@ -69,7 +69,9 @@ type UpstreamIo = TokioIo<<UpstreamConnector as tower_service::Service<http::Uri
 pub(crate) struct UpstreamPool {
     connector: UpstreamConnector,
     idle: Mutex<HashMap<Arc<str>, VecDeque<Idle>>>,
-    direct: Mutex<HashMap<Arc<str>, VecDeque<DirectIdle>>>,
+    /// Idle direct connections by backend: a short list (a worker talks to few backends),
+    /// searched by pointer first, rather than a hash of the key per request.
+    direct: Mutex<Vec<(Arc<str>, VecDeque<DirectIdle>)>>,
 }
 
 #[derive(Debug)]
@@ -79,7 +81,7 @@ struct Idle {
 }
 
 struct DirectIdle {
-    connection: DirectConnection,
+    connection: Box<DirectConnection>,
     since: Instant,
 }
 
@@ -92,7 +94,8 @@ impl std::fmt::Debug for DirectIdle {
     }
 }
 
-/// An upstream connection the request's own task reads and writes.
+/// An upstream connection the request's own task reads and writes. Boxed where it is
+/// kept: a TLS connection's state is large, and requests move it around.
 struct DirectConnection {
     io: UpstreamIo,
     /// Bytes read from the upstream and not yet consumed.
@@ -115,7 +118,7 @@ impl UpstreamPool {
         Arc::new(Self {
             connector,
             idle: Mutex::new(HashMap::new()),
-            direct: Mutex::new(HashMap::new()),
+            direct: Mutex::new(Vec::new()),
         })
     }
 
@@ -134,9 +137,9 @@ impl UpstreamPool {
         };
         let request = Request::from_parts(parts, body);
         if request.body().is_complete() {
-            return Box::pin(self.send_direct(target, request)).await;
+            return self.send_direct(target, request).await;
         }
-        self.send_streaming(target, request).await
+        Box::pin(self.send_streaming(target, request)).await
     }
 
     /// A request whose body is all here: written and answered on a direct connection.
@@ -169,7 +172,7 @@ impl UpstreamPool {
     fn direct_response(
         self: &Arc<Self>,
         target: &UpstreamTarget,
-        connection: DirectConnection,
+        connection: Box<DirectConnection>,
         head: ResponseHead,
     ) -> Response<UpstreamResponseBody> {
         let mut response = Response::new(UpstreamResponseBody::Direct(DirectBody {
@@ -267,9 +270,9 @@ impl UpstreamPool {
 
     /// The most recently used direct connection to `key` that is still open (as far as the
     /// socket tells without waiting).
-    fn checkout_direct(&self, key: &Arc<str>) -> Option<DirectConnection> {
+    fn checkout_direct(&self, key: &Arc<str>) -> Option<Box<DirectConnection>> {
         let mut idle = self.direct.lock().unwrap_or_else(PoisonError::into_inner);
-        let connections = idle.get_mut(&**key)?;
+        let connections = direct_list(&mut idle, key)?;
         let now = Instant::now();
         while let Some(mut candidate) = connections.pop_back() {
             if now.duration_since(candidate.since) < IDLE_TIMEOUT
@@ -281,10 +284,19 @@ impl UpstreamPool {
         None
     }
 
-    fn checkin_direct(&self, key: Arc<str>, connection: DirectConnection) {
+    fn checkin_direct(&self, key: Arc<str>, connection: Box<DirectConnection>) {
         let now = Instant::now();
         let mut idle = self.direct.lock().unwrap_or_else(PoisonError::into_inner);
-        let connections = idle.entry(key).or_default();
+        let connections = match direct_list(&mut idle, &key) {
+            Some(connections) => connections,
+            None => {
+                idle.push((key, VecDeque::new()));
+                match idle.last_mut() {
+                    Some((_, connections)) => connections,
+                    None => return,
+                }
+            }
+        };
         while connections
             .front()
             .is_some_and(|oldest| now.duration_since(oldest.since) >= IDLE_TIMEOUT)
@@ -315,13 +327,27 @@ impl UpstreamPool {
     }
 
     /// Opens a direct connection to `target`.
-    async fn connect_direct(&self, target: &UpstreamTarget) -> Result<DirectConnection, SendError> {
+    async fn connect_direct(
+        &self,
+        target: &UpstreamTarget,
+    ) -> Result<Box<DirectConnection>, SendError> {
         let stream = self.connector.clone().call(target.origin().clone()).await?;
-        Ok(DirectConnection {
+        Ok(Box::new(DirectConnection {
             io: TokioIo::new(stream),
             buf: BytesMut::with_capacity(READ_CHUNK),
-        })
+        }))
     }
+}
+
+/// The idle direct connections to `key`, if the list has any entry for it.
+fn direct_list<'a>(
+    lists: &'a mut [(Arc<str>, VecDeque<DirectIdle>)],
+    key: &Arc<str>,
+) -> Option<&'a mut VecDeque<DirectIdle>> {
+    lists
+        .iter_mut()
+        .find(|(listed, _)| Arc::ptr_eq(listed, key) || **listed == **key)
+        .map(|(_, connections)| connections)
 }
 
 /// Bytes asked of the socket per read.
@@ -476,9 +502,11 @@ fn parse_response_head(
         if buf.is_empty() {
             return Ok(None);
         }
-        let mut slots = [httparse::EMPTY_HEADER; MAX_RESPONSE_HEADERS];
-        let mut parsed = httparse::Response::new(&mut slots);
-        let length = match parsed.parse(buf) {
+        let mut slots = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() };
+            MAX_RESPONSE_HEADERS];
+        let mut parsed = httparse::Response::new(&mut []);
+        let config = httparse::ParserConfig::default();
+        let length = match config.parse_response_with_uninit_headers(&mut parsed, buf, &mut slots) {
             Ok(httparse::Status::Complete(length)) => length,
             Ok(httparse::Status::Partial) if buf.len() < MAX_RESPONSE_HEAD_BYTES => {
                 return Ok(None);
@@ -502,13 +530,15 @@ fn parse_response_head(
         // Where each name and value lies in the head, so that the values can share its
         // bytes rather than be copied.
         let base = buf.as_ptr() as usize;
-        let mut spans = [(0usize, 0usize, 0usize, 0usize); MAX_RESPONSE_HEADERS];
-        let count = parsed.headers.len();
-        for (span, header) in spans.iter_mut().zip(parsed.headers.iter()) {
-            let name = header.name.as_ptr() as usize - base;
-            let value = header.value.as_ptr() as usize - base;
-            *span = (name, header.name.len(), value, header.value.len());
-        }
+        let spans: Vec<(usize, usize, usize, usize)> = parsed
+            .headers
+            .iter()
+            .map(|header| {
+                let name = header.name.as_ptr() as usize - base;
+                let value = header.value.as_ptr() as usize - base;
+                (name, header.name.len(), value, header.value.len())
+            })
+            .collect();
         let head = buf.split_to(length).freeze();
         if status.is_informational() {
             if status == StatusCode::SWITCHING_PROTOCOLS {
@@ -516,8 +546,8 @@ fn parse_response_head(
             }
             continue;
         }
-        let mut headers = HeaderMap::with_capacity(count);
-        for &(name, name_len, value, value_len) in spans.get(..count).unwrap_or_default() {
+        let mut headers = HeaderMap::with_capacity(spans.len());
+        for &(name, name_len, value, value_len) in &spans {
             let name = head
                 .get(name..name + name_len)
                 .and_then(|name| HeaderName::from_bytes(name).ok())
@@ -654,7 +684,7 @@ impl hyper::body::Body for UpstreamResponseBody {
 
 /// A response body read from a direct connection.
 pub(crate) struct DirectBody {
-    connection: Option<DirectConnection>,
+    connection: Option<Box<DirectConnection>>,
     framing: Framing,
     reusable: bool,
     trailers: Option<HeaderMap>,
