@@ -1,8 +1,9 @@
 //! A worker's upstream connections: HTTP/1.1 connections kept alive and reused per backend,
 //! all on the worker's own event loop.
 //!
-//! Requests whose body is already complete (most: `GET`, `HEAD`, bodies the filters
-//! buffered, small uploads that arrived with their head) take the direct path: the request's own task writes the request head and body
+//! Requests whose body is already complete and at most 64 KiB (most: `GET`, `HEAD`, small
+//! bodies the filters buffered, small uploads that arrived with their head) take the direct
+//! path: the request's own task writes the request head and body
 //! in one write, reads and parses the response head, and the response body reads the rest
 //! straight from the connection ([`LeanBody`]). No connection task, no channels between
 //! tasks, no wake-ups beyond the socket's own. Requests with a body still streaming in
@@ -20,11 +21,11 @@
 //! most [`MAX_IDLE_PER_BACKEND`] idle connections of each kind are kept per backend.
 //!
 //! A request sent on a kept-alive connection that the upstream closed in the meantime fails
-//! before any of it is written (a direct connection is checked for a close before use, and
-//! a write that fails is not a request the upstream saw); it is then sent again on another
-//! connection. On the direct path, a reused connection that ends before the first byte of
-//! the response (the upstream closed it as the request went out) gets the request again on
-//! a new connection when its method is idempotent.
+//! before any of it is written (a hyper connection notices the close; a direct connection is
+//! checked for one, without waiting, before use); it is then sent again on another
+//! connection. On the direct path, a reused connection that fails the write or ends before
+//! the first byte of the response (the upstream closed it as the request went out) gets the
+//! request again on a new connection when its method is idempotent.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future as _;
@@ -136,7 +137,9 @@ impl UpstreamPool {
             Box::pin(body.gather()).await?
         };
         let request = Request::from_parts(parts, body);
-        if request.body().is_complete() {
+        if request.body().is_complete()
+            && hyper::body::Body::size_hint(request.body()).lower() <= DIRECT_BODY_LIMIT
+        {
             return self.send_direct(target, request).await;
         }
         Box::pin(self.send_streaming(target, request)).await
@@ -155,10 +158,10 @@ impl UpstreamPool {
         while let Some(mut connection) = self.checkout_direct(target.pool_key()) {
             match connection.exchange(&message, head_only).await {
                 Ok(head) => return Ok(self.direct_response(target, connection, head)),
-                // Never seen by the upstream (the write failed), or the upstream closed the
-                // kept-alive connection as the request went out: another connection.
-                Err((DirectError::Io(_), false)) => {}
-                Err((DirectError::Closed, false)) if idempotent => {}
+                // The upstream closed the kept-alive connection as the request went out (the
+                // write failed, or it ended before any of the response): another connection,
+                // when sending the request twice cannot do harm.
+                Err((DirectError::Io(_) | DirectError::Closed, false)) if idempotent => {}
                 Err((error, _)) => return Err(error.into()),
             }
         }
@@ -349,6 +352,10 @@ fn direct_list<'a>(
         .find(|(listed, _)| Arc::ptr_eq(listed, key) || **listed == **key)
         .map(|(_, connections)| connections)
 }
+
+/// Largest complete body sent on the direct path; larger ones go over a hyper connection,
+/// which reads an early response (say, 413) while it is still writing the body.
+const DIRECT_BODY_LIMIT: u64 = 64 * 1024;
 
 /// Bytes asked of the socket per read.
 const READ_CHUNK: usize = 8 * 1024;
