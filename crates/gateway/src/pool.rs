@@ -1038,6 +1038,21 @@ mod tests {
         assert_eq!(data, b"hello world");
         assert_eq!(trailers.unwrap().get("x-sum").unwrap(), "1");
         assert!(buf.is_empty());
+        // The usual ending: no trailer section at all.
+        let mut buf = BytesMut::from(&b"3\r\nabc\r\n0\r\n\r\n"[..]);
+        let mut state = Framing::Chunked(Chunk::Size);
+        let mut data = Vec::new();
+        while let Framing::Chunked(chunk) = state {
+            let (next, piece) = decode_chunked(&mut buf, chunk).unwrap();
+            if let Some(piece) = piece {
+                data.extend_from_slice(&piece);
+            }
+            state = next;
+        }
+        assert_eq!(state, Framing::Done);
+        assert_eq!(take_trailers(&mut buf).unwrap(), None);
+        assert_eq!(data, b"abc");
+        assert!(buf.is_empty());
         let mut bad = BytesMut::from(&b"zz\r\n"[..]);
         assert!(decode_chunked(&mut bad, Chunk::Size).is_err());
         let mut bad = BytesMut::from(&b"abXY"[..]);
