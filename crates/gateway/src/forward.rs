@@ -47,12 +47,12 @@ impl GatewayBody {
 
 impl hyper::body::Body for GatewayBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = crate::pool::SendError;
 
     fn poll_frame(
         self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, hyper::Error>>> {
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
         match self.get_mut() {
             Self::Upstream(body) => std::pin::Pin::new(body).poll_frame(cx),
             Self::Prefixed(body) => std::pin::Pin::new(body).poll_frame(cx),
@@ -169,11 +169,100 @@ impl UpstreamTarget {
 }
 
 /// The body sent upstream: the client's (rate-guarded) body, or one already read (buffered
-/// for the filters, or empty on a retry). An enum rather than a boxed trait object: no
-/// allocation per request.
+/// for the filters, or empty on a retry), or the client's body with the part that had
+/// already arrived taken out first. An enum rather than a boxed trait object: no allocation
+/// per request.
 pub(crate) enum UpstreamBody {
     Client(MinRateBody),
     Full(Option<Bytes>),
+    Gathered {
+        prefix: Option<Bytes>,
+        /// A trailers frame met while gathering.
+        pending: Option<hyper::body::Frame<Bytes>>,
+        rest: MinRateBody,
+    },
+}
+
+/// Most of a client's body gathered in memory to send it in one piece.
+const GATHER_LIMIT: usize = 64 * 1024;
+
+impl UpstreamBody {
+    /// Whether the whole body is here already (nothing more to read from the client).
+    pub(crate) fn is_complete(&self) -> bool {
+        match self {
+            Self::Client(body) => hyper::body::Body::is_end_stream(body),
+            Self::Full(_) => true,
+            Self::Gathered { .. } => false,
+        }
+    }
+
+    /// The body's bytes, when [complete](Self::is_complete) (empty otherwise).
+    pub(crate) fn into_complete(self) -> Bytes {
+        match self {
+            Self::Client(_) | Self::Full(None) | Self::Gathered { .. } => Bytes::new(),
+            Self::Full(Some(bytes)) => bytes,
+        }
+    }
+
+    /// Takes what the client has already sent of its body, without waiting for more: the
+    /// whole body when it is all here (small uploads usually arrive with the request head),
+    /// so it can go upstream in one write. Fails as reading the body would.
+    pub(crate) async fn gather(self) -> Result<Self, <Self as hyper::body::Body>::Error> {
+        let Self::Client(mut rest) = self else {
+            return Ok(self);
+        };
+        let mut gathered: Option<Bytes> = None;
+        let mut copied = bytes::BytesMut::new();
+        let mut pending = None;
+        let complete = std::future::poll_fn(|cx| {
+            loop {
+                if hyper::body::Body::is_end_stream(&rest) {
+                    return std::task::Poll::Ready(Ok(true));
+                }
+                if gathered.as_ref().map_or(0, Bytes::len) + copied.len() >= GATHER_LIMIT {
+                    return std::task::Poll::Ready(Ok(false));
+                }
+                match hyper::body::Body::poll_frame(std::pin::Pin::new(&mut rest), cx) {
+                    std::task::Poll::Pending => return std::task::Poll::Ready(Ok(false)),
+                    std::task::Poll::Ready(None) => return std::task::Poll::Ready(Ok(true)),
+                    std::task::Poll::Ready(Some(Err(error))) => {
+                        return std::task::Poll::Ready(Err(error));
+                    }
+                    std::task::Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                        Ok(data) => match &gathered {
+                            // The first piece is kept as it is; later ones are appended.
+                            None if copied.is_empty() => gathered = Some(data),
+                            _ => {
+                                if let Some(first) = gathered.take() {
+                                    copied.extend_from_slice(&first);
+                                }
+                                copied.extend_from_slice(&data);
+                            }
+                        },
+                        Err(frame) => {
+                            pending = Some(frame);
+                            return std::task::Poll::Ready(Ok(false));
+                        }
+                    },
+                }
+            }
+        })
+        .await?;
+        let prefix = if copied.is_empty() {
+            gathered
+        } else {
+            Some(copied.freeze())
+        };
+        Ok(if complete && pending.is_none() {
+            Self::Full(prefix)
+        } else {
+            Self::Gathered {
+                prefix,
+                pending,
+                rest,
+            }
+        })
+    }
 }
 
 impl hyper::body::Body for UpstreamBody {
@@ -192,6 +281,19 @@ impl hyper::body::Body for UpstreamBody {
                     .filter(|bytes| !bytes.is_empty())
                     .map(|bytes| Ok(hyper::body::Frame::data(bytes))),
             ),
+            Self::Gathered {
+                prefix,
+                pending,
+                rest,
+            } => {
+                if let Some(prefix) = prefix.take().filter(|prefix| !prefix.is_empty()) {
+                    return std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(prefix))));
+                }
+                if let Some(frame) = pending.take() {
+                    return std::task::Poll::Ready(Some(Ok(frame)));
+                }
+                std::pin::Pin::new(rest).poll_frame(cx)
+            }
         }
     }
 
@@ -199,6 +301,15 @@ impl hyper::body::Body for UpstreamBody {
         match self {
             Self::Client(body) => body.is_end_stream(),
             Self::Full(bytes) => bytes.as_ref().is_none_or(Bytes::is_empty),
+            Self::Gathered {
+                prefix,
+                pending,
+                rest,
+            } => {
+                prefix.as_ref().is_none_or(Bytes::is_empty)
+                    && pending.is_none()
+                    && rest.is_end_stream()
+            }
         }
     }
 
@@ -208,6 +319,18 @@ impl hyper::body::Body for UpstreamBody {
             Self::Full(bytes) => hyper::body::SizeHint::with_exact(
                 bytes.as_ref().map_or(0, |bytes| bytes.len() as u64),
             ),
+            Self::Gathered { prefix, rest, .. } => {
+                let before = prefix.as_ref().map_or(0, |prefix| prefix.len() as u64);
+                let after = rest.size_hint();
+                match after.exact() {
+                    Some(exact) => hyper::body::SizeHint::with_exact(before + exact),
+                    None => {
+                        let mut hint = hyper::body::SizeHint::new();
+                        hint.set_lower(before + after.lower());
+                        hint
+                    }
+                }
+            }
         }
     }
 }
@@ -828,12 +951,12 @@ pub(crate) struct PrefixedBody {
 
 impl hyper::body::Body for PrefixedBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = crate::pool::SendError;
 
     fn poll_frame(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, hyper::Error>>> {
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
         if let Some(prefix) = self.prefix.take().filter(|prefix| !prefix.is_empty()) {
             return std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(prefix))));
         }
@@ -849,7 +972,7 @@ impl hyper::body::Body for PrefixedBody {
 }
 
 /// Methods whose repetition has no further effect (RFC 9110 section 9.2.2).
-fn is_idempotent(method: &Method) -> bool {
+pub(crate) fn is_idempotent(method: &Method) -> bool {
     matches!(
         *method,
         Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE

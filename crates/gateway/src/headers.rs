@@ -8,6 +8,7 @@ use http::HeaderMap;
 use http::header::{self, HeaderName, HeaderValue};
 
 /// Headers that describe one connection, never forwarded by a proxy.
+/// (At most 8: `strip_hop_by_hop` notes them in the low bits of a `u16`.)
 const HOP_BY_HOP: [HeaderName; 8] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
@@ -22,25 +23,47 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 /// Removes hop-by-hop headers, including every header the `Connection` header names.
 /// `Transfer-Encoding` goes too: hyper frames bodies itself on each side.
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // Most messages carry none of these: one pass over the names (cheap comparisons of
-    // standard names) instead of ten hashed removals per message.
-    if !headers
-        .keys()
-        .any(|name| name == header::TRANSFER_ENCODING || HOP_BY_HOP.contains(name))
-    {
+    // Most messages carry none of these, and most of the rest only `Connection: keep-alive`
+    // or `close`: one pass over the names (cheap comparisons of standard names) notes which
+    // are present, and only those are removed.
+    const TRANSFER_ENCODING_BIT: u16 = 1 << 8;
+    let mut present = 0u16;
+    for name in headers.keys() {
+        if name == header::TRANSFER_ENCODING {
+            present |= TRANSFER_ENCODING_BIT;
+        } else if let Some(index) = HOP_BY_HOP.iter().position(|hop| hop == name) {
+            present |= 1 << index;
+        }
+    }
+    if present == 0 {
         return;
     }
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in named.iter().chain(HOP_BY_HOP.iter()) {
-        headers.remove(name);
+    // Headers the `Connection` header names (`close` names none; `keep-alive` is removed
+    // anyway).
+    if headers.contains_key(header::CONNECTION) {
+        let named: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .map(str::trim)
+            .filter(|token| {
+                !token.eq_ignore_ascii_case("close") && !token.eq_ignore_ascii_case("keep-alive")
+            })
+            .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
+            .collect();
+        for name in &named {
+            headers.remove(name);
+        }
     }
-    headers.remove(header::TRANSFER_ENCODING);
+    for (index, name) in HOP_BY_HOP.iter().enumerate() {
+        if present & (1 << index) != 0 {
+            headers.remove(name);
+        }
+    }
+    if present & TRANSFER_ENCODING_BIT != 0 {
+        headers.remove(header::TRANSFER_ENCODING);
+    }
 }
 
 /// An IP network in CIDR notation (`10.0.0.0/8`, `::1/128`; a bare address is one host).
@@ -271,6 +294,15 @@ mod tests {
         strip_hop_by_hop(&mut headers);
         assert_eq!(headers.len(), 1, "{headers:?}");
         assert!(headers.contains_key("x-kept"));
+
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONNECTION, HeaderValue::from_static("Close"));
+        headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        headers.insert("proxy-connection", HeaderValue::from_static("keep-alive"));
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("5"));
+        strip_hop_by_hop(&mut headers);
+        assert_eq!(headers.len(), 1, "{headers:?}");
+        assert!(headers.contains_key(header::CONTENT_LENGTH));
     }
 
     #[test]

@@ -1,29 +1,46 @@
-//! A worker's upstream connections: HTTP/1.1 connections driven directly (one hyper
-//! connection task per upstream connection, on the worker's own event loop), kept alive and
-//! reused per backend.
+//! A worker's upstream connections: HTTP/1.1 connections kept alive and reused per backend,
+//! all on the worker's own event loop.
+//!
+//! Requests whose body is already complete and at most 64 KiB (most: `GET`, `HEAD`, small
+//! bodies the filters buffered, small uploads that arrived with their head) take the direct
+//! path: the request's own task writes the request head and body
+//! in one write, reads and parses the response head, and the response body reads the rest
+//! straight from the connection ([`LeanBody`]). No connection task, no channels between
+//! tasks, no wake-ups beyond the socket's own. Requests with a body still streaming in
+//! from the client go over a hyper HTTP/1.1 client connection driven by a task of its own,
+//! which can send the body while the response already comes back.
 //!
 //! A connection leaves the pool for one request and comes back when that request's response
 //! body has been read to its end (it is then free for the next request); a response body
 //! dropped early, a failed request or a timed-out one closes the connection instead, so a
-//! connection is never shared by two requests and never reused mid-response. A connection
-//! whose response has ended while its request body is still being sent (an upstream may
-//! answer first) is skipped until it is free: no request waits on another client's upload.
-//! Reuse is last-in first-out (the warmest connection first); connections idle for longer than
-//! [`IDLE_TIMEOUT`] are closed when the pool next looks at them, and at most
-//! [`MAX_IDLE_PER_BACKEND`] idle connections are kept per backend.
+//! connection is never shared by two requests and never reused mid-response. A hyper
+//! connection whose response has ended while its request body is still being sent (an
+//! upstream may answer first) is skipped until it is free: no request waits on another
+//! client's upload. Reuse is last-in first-out (the warmest connection first); connections
+//! idle for longer than [`IDLE_TIMEOUT`] are closed when the pool next looks at them, and at
+//! most [`MAX_IDLE_PER_BACKEND`] idle connections of each kind are kept per backend.
 //!
 //! A request sent on a kept-alive connection that the upstream closed in the meantime fails
-//! before any of it is written; it is then sent again on another connection (it was never
-//! seen by the upstream, so this is safe for every method).
+//! before any of it is written (a hyper connection notices the close; a direct connection is
+//! checked for one, without waiting, before use); it is then sent again on another
+//! connection. On the direct path, a reused connection that fails the write or ends before
+//! the first byte of the response (the upstream closed it as the request went out) gets the
+//! request again on a new connection when its method is idempotent.
 
 use std::collections::{HashMap, VecDeque};
+use std::future::Future as _;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http::{Request, Response};
-use hyper::body::Incoming;
+use bytes::{Buf as _, Bytes, BytesMut};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, Response, StatusCode, Version};
+use hyper::body::{Frame, Incoming};
 use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tower_service::Service as _;
 
 use crate::forward::{UpstreamBody, UpstreamConnector, UpstreamTarget};
@@ -34,14 +51,28 @@ pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// Idle connections kept per backend and worker; more are closed.
 pub(crate) const MAX_IDLE_PER_BACKEND: usize = 256;
 
-/// Why an upstream request got no response.
+/// Largest upstream response head (status line and headers), and most headers in it.
+const MAX_RESPONSE_HEAD_BYTES: usize = 64 * 1024;
+const MAX_RESPONSE_HEADERS: usize = 100;
+
+/// Longest chunk-size line (with extensions) in a chunked response body.
+const MAX_CHUNK_LINE_BYTES: usize = 4096;
+
+/// Why an upstream request got no response, or a response body broke off.
 pub(crate) type SendError = Box<dyn std::error::Error + Send + Sync>;
+
+/// An upstream connection as the connector makes it (plain TCP or TLS), with tokio's I/O
+/// traits.
+type UpstreamIo = TokioIo<<UpstreamConnector as tower_service::Service<http::Uri>>::Response>;
 
 /// One worker's upstream connections, by backend (scheme and authority).
 #[derive(Debug)]
 pub(crate) struct UpstreamPool {
     connector: UpstreamConnector,
     idle: Mutex<HashMap<Arc<str>, VecDeque<Idle>>>,
+    /// Idle direct connections by backend: a short list (a worker talks to few backends),
+    /// searched by pointer first, rather than a hash of the key per request.
+    direct: Mutex<Vec<(Arc<str>, VecDeque<DirectIdle>)>>,
 }
 
 #[derive(Debug)]
@@ -50,17 +81,119 @@ struct Idle {
     since: Instant,
 }
 
+struct DirectIdle {
+    connection: Box<DirectConnection>,
+    since: Instant,
+}
+
+impl std::fmt::Debug for DirectIdle {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("DirectIdle")
+            .field("since", &self.since)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An upstream connection the request's own task reads and writes. Boxed where it is
+/// kept: a TLS connection's state is large, and requests move it around.
+struct DirectConnection {
+    io: UpstreamIo,
+    /// Bytes read from the upstream and not yet consumed.
+    buf: BytesMut,
+}
+
+/// An upstream failure on the direct path.
+#[derive(Debug, thiserror::Error)]
+enum DirectError {
+    #[error("upstream connection: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("upstream closed the connection before a complete response")]
+    Closed,
+    #[error("malformed upstream response: {0}")]
+    Malformed(&'static str),
+}
+
 impl UpstreamPool {
     pub(crate) fn new(connector: UpstreamConnector) -> Arc<Self> {
         Arc::new(Self {
             connector,
             idle: Mutex::new(HashMap::new()),
+            direct: Mutex::new(Vec::new()),
         })
     }
 
     /// Sends `request` (origin-form URI, `Host` set) to `target` on a kept-alive connection
     /// or a new one.
     pub(crate) async fn send(
+        self: &Arc<Self>,
+        target: &UpstreamTarget,
+        request: Request<UpstreamBody>,
+    ) -> Result<Response<UpstreamResponseBody>, SendError> {
+        let (parts, body) = request.into_parts();
+        let body = if body.is_complete() {
+            body
+        } else {
+            Box::pin(body.gather()).await?
+        };
+        let request = Request::from_parts(parts, body);
+        if request.body().is_complete()
+            && hyper::body::Body::size_hint(request.body()).lower() <= DIRECT_BODY_LIMIT
+        {
+            return self.send_direct(target, request).await;
+        }
+        Box::pin(self.send_streaming(target, request)).await
+    }
+
+    /// A request whose body is all here: written and answered on a direct connection.
+    async fn send_direct(
+        self: &Arc<Self>,
+        target: &UpstreamTarget,
+        request: Request<UpstreamBody>,
+    ) -> Result<Response<UpstreamResponseBody>, SendError> {
+        let (parts, body) = request.into_parts();
+        let message = encode_request(&parts, body.into_complete());
+        let idempotent = crate::forward::is_idempotent(&parts.method);
+        let head_only = parts.method == Method::HEAD;
+        while let Some(mut connection) = self.checkout_direct(target.pool_key()) {
+            match connection.exchange(&message, head_only).await {
+                Ok(head) => return Ok(self.direct_response(target, connection, head)),
+                // The upstream closed the kept-alive connection as the request went out (the
+                // write failed, or it ended before any of the response): another connection,
+                // when sending the request twice cannot do harm.
+                Err((DirectError::Io(_) | DirectError::Closed, false)) if idempotent => {}
+                Err((error, _)) => return Err(error.into()),
+            }
+        }
+        let mut connection = Box::pin(self.connect_direct(target)).await?;
+        match connection.exchange(&message, head_only).await {
+            Ok(head) => Ok(self.direct_response(target, connection, head)),
+            Err((error, _)) => Err(error.into()),
+        }
+    }
+
+    fn direct_response(
+        self: &Arc<Self>,
+        target: &UpstreamTarget,
+        connection: Box<DirectConnection>,
+        head: ResponseHead,
+    ) -> Response<UpstreamResponseBody> {
+        let mut response = Response::new(UpstreamResponseBody::Direct(DirectBody {
+            connection: Some(connection),
+            framing: head.framing,
+            reusable: head.reusable,
+            trailers: None,
+            reuse: Some((Arc::clone(self), Arc::clone(target.pool_key()))),
+        }));
+        *response.status_mut() = head.status;
+        *response.version_mut() = head.version;
+        *response.headers_mut() = head.headers;
+        response
+    }
+
+    /// A request whose body is still coming from the client: sent over a hyper client
+    /// connection, whose task sends the body while the response may already come back.
+    async fn send_streaming(
         self: &Arc<Self>,
         target: &UpstreamTarget,
         mut request: Request<UpstreamBody>,
@@ -89,14 +222,16 @@ impl UpstreamPool {
         sender: SendRequest<UpstreamBody>,
         response: Response<Incoming>,
     ) -> Response<UpstreamResponseBody> {
-        response.map(|inner| UpstreamResponseBody {
-            inner,
-            ended: false,
-            reuse: Some(Reuse {
-                pool: Arc::clone(self),
-                key: Arc::clone(target.pool_key()),
-                sender,
-            }),
+        response.map(|inner| {
+            UpstreamResponseBody::Streamed(StreamedBody {
+                inner,
+                ended: false,
+                reuse: Some(Reuse {
+                    pool: Arc::clone(self),
+                    key: Arc::clone(target.pool_key()),
+                    sender,
+                }),
+            })
         })
     }
 
@@ -136,6 +271,49 @@ impl UpstreamPool {
         }
     }
 
+    /// The most recently used direct connection to `key` that is still open (as far as the
+    /// socket tells without waiting).
+    fn checkout_direct(&self, key: &Arc<str>) -> Option<Box<DirectConnection>> {
+        let mut idle = self.direct.lock().unwrap_or_else(PoisonError::into_inner);
+        let connections = direct_list(&mut idle, key)?;
+        let now = Instant::now();
+        while let Some(mut candidate) = connections.pop_back() {
+            if now.duration_since(candidate.since) < IDLE_TIMEOUT
+                && candidate.connection.still_open()
+            {
+                return Some(candidate.connection);
+            }
+        }
+        None
+    }
+
+    fn checkin_direct(&self, key: Arc<str>, connection: Box<DirectConnection>) {
+        let now = Instant::now();
+        let mut idle = self.direct.lock().unwrap_or_else(PoisonError::into_inner);
+        let connections = match direct_list(&mut idle, &key) {
+            Some(connections) => connections,
+            None => {
+                idle.push((key, VecDeque::new()));
+                match idle.last_mut() {
+                    Some((_, connections)) => connections,
+                    None => return,
+                }
+            }
+        };
+        while connections
+            .front()
+            .is_some_and(|oldest| now.duration_since(oldest.since) >= IDLE_TIMEOUT)
+        {
+            connections.pop_front();
+        }
+        if connections.len() < MAX_IDLE_PER_BACKEND {
+            connections.push_back(DirectIdle {
+                connection,
+                since: now,
+            });
+        }
+    }
+
     /// Opens a connection to `target` and starts its connection task on this thread.
     async fn connect(
         &self,
@@ -150,11 +328,574 @@ impl UpstreamPool {
         });
         Ok(sender)
     }
+
+    /// Opens a direct connection to `target`.
+    async fn connect_direct(
+        &self,
+        target: &UpstreamTarget,
+    ) -> Result<Box<DirectConnection>, SendError> {
+        let stream = self.connector.clone().call(target.origin().clone()).await?;
+        Ok(Box::new(DirectConnection {
+            io: TokioIo::new(stream),
+            buf: BytesMut::with_capacity(READ_CHUNK),
+        }))
+    }
+}
+
+/// The idle direct connections to `key`, if the list has any entry for it.
+fn direct_list<'a>(
+    lists: &'a mut [(Arc<str>, VecDeque<DirectIdle>)],
+    key: &Arc<str>,
+) -> Option<&'a mut VecDeque<DirectIdle>> {
+    lists
+        .iter_mut()
+        .find(|(listed, _)| Arc::ptr_eq(listed, key) || **listed == **key)
+        .map(|(_, connections)| connections)
+}
+
+/// Largest complete body sent on the direct path; larger ones go over a hyper connection,
+/// which reads an early response (say, 413) while it is still writing the body.
+const DIRECT_BODY_LIMIT: u64 = 64 * 1024;
+
+/// Bytes asked of the socket per read.
+const READ_CHUNK: usize = 8 * 1024;
+
+/// The serialized request: head and body in one buffer, written with one write.
+fn encode_request(parts: &http::request::Parts, body: Bytes) -> Vec<u8> {
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or("/", http::uri::PathAndQuery::as_str);
+    let mut size = parts.method.as_str().len() + path.len() + 32 + body.len();
+    for (name, value) in &parts.headers {
+        size += name.as_str().len() + value.len() + 4;
+    }
+    let mut out = Vec::with_capacity(size);
+    out.extend_from_slice(parts.method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(path.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    let mut had_length = false;
+    for (name, value) in &parts.headers {
+        // The body is framed here, by its actual length.
+        if name == header::CONTENT_LENGTH {
+            had_length = true;
+            continue;
+        }
+        if name == header::TRANSFER_ENCODING {
+            continue;
+        }
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if had_length || !body.is_empty() {
+        out.extend_from_slice(b"content-length: ");
+        push_decimal(&mut out, body.len() as u64);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(&body);
+    out
+}
+
+fn push_decimal(out: &mut Vec<u8>, mut value: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
+/// A parsed upstream response head and how its body is framed.
+struct ResponseHead {
+    status: StatusCode,
+    version: Version,
+    headers: HeaderMap,
+    framing: Framing,
+    /// Whether the connection may carry another request once this response is read.
+    reusable: bool,
+}
+
+/// How a response body ends (RFC 9112 section 6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    /// This many bytes are left.
+    Length(u64),
+    /// Chunked transfer coding, at this point of the decoding.
+    Chunked(Chunk),
+    /// Until the upstream closes the connection.
+    UntilClose,
+    /// Read to its end.
+    Done,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chunk {
+    /// Expecting a chunk-size line.
+    Size,
+    /// This many bytes of chunk data left.
+    Data(u64),
+    /// Expecting the CRLF after chunk data.
+    DataEnd,
+    /// Expecting the trailer section after the last chunk.
+    Trailers,
+}
+
+impl DirectConnection {
+    /// Whether the idle connection is still usable: the upstream has neither closed it nor
+    /// sent anything unasked. Does not wait: the socket's readiness says.
+    fn still_open(&mut self) -> bool {
+        if !self.buf.is_empty() {
+            return false;
+        }
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        matches!(self.poll_fill(&mut cx), Poll::Pending)
+    }
+
+    /// Reads more of the upstream's bytes into the buffer; `Ok(0)` at the end of the stream.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
+        if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
+            self.buf.reserve(READ_CHUNK);
+        }
+        let read = self.io.read_buf(&mut self.buf);
+        std::pin::pin!(read).poll(cx)
+    }
+
+    /// Writes the request and reads the response head. On failure, also whether any of the
+    /// response had arrived (a connection that ends before that may simply have been closed
+    /// by the upstream while idle).
+    async fn exchange(
+        &mut self,
+        message: &[u8],
+        head_only: bool,
+    ) -> Result<ResponseHead, (DirectError, bool)> {
+        if let Err(error) = self.io.write_all(message).await {
+            return Err((error.into(), false));
+        }
+        if let Err(error) = self.io.flush().await {
+            return Err((error.into(), false));
+        }
+        loop {
+            match parse_response_head(&mut self.buf, head_only) {
+                Ok(Some(head)) => return Ok(head),
+                Ok(None) => {}
+                Err(error) => return Err((error, true)),
+            }
+            let answered = !self.buf.is_empty();
+            match std::future::poll_fn(|cx| self.poll_fill(cx)).await {
+                Ok(0) => return Err((DirectError::Closed, answered)),
+                Ok(_) => {}
+                Err(error) => return Err((error.into(), answered)),
+            }
+        }
+    }
+}
+
+/// Parses a response head at the start of `buf` and removes it from there: `None` while it
+/// is incomplete. Interim (1xx) responses are skipped.
+fn parse_response_head(
+    buf: &mut BytesMut,
+    head_only: bool,
+) -> Result<Option<ResponseHead>, DirectError> {
+    loop {
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        let mut slots = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() };
+            MAX_RESPONSE_HEADERS];
+        let mut parsed = httparse::Response::new(&mut []);
+        let config = httparse::ParserConfig::default();
+        let length = match config.parse_response_with_uninit_headers(&mut parsed, buf, &mut slots) {
+            Ok(httparse::Status::Complete(length)) => length,
+            Ok(httparse::Status::Partial) if buf.len() < MAX_RESPONSE_HEAD_BYTES => {
+                return Ok(None);
+            }
+            Ok(httparse::Status::Partial) => {
+                return Err(DirectError::Malformed("response head too large"));
+            }
+            Err(httparse::Error::TooManyHeaders) => {
+                return Err(DirectError::Malformed("too many response headers"));
+            }
+            Err(_) => return Err(DirectError::Malformed("invalid response head")),
+        };
+        let code = parsed.code.unwrap_or(0);
+        let status =
+            StatusCode::from_u16(code).map_err(|_| DirectError::Malformed("invalid status"))?;
+        let version = if parsed.version == Some(0) {
+            Version::HTTP_10
+        } else {
+            Version::HTTP_11
+        };
+        // Where each name and value lies in the head, so that the values can share its
+        // bytes rather than be copied.
+        let base = buf.as_ptr() as usize;
+        let spans: Vec<(usize, usize, usize, usize)> = parsed
+            .headers
+            .iter()
+            .map(|header| {
+                let name = header.name.as_ptr() as usize - base;
+                let value = header.value.as_ptr() as usize - base;
+                (name, header.name.len(), value, header.value.len())
+            })
+            .collect();
+        let head = buf.split_to(length).freeze();
+        if status.is_informational() {
+            if status == StatusCode::SWITCHING_PROTOCOLS {
+                return Err(DirectError::Malformed("unexpected protocol switch"));
+            }
+            continue;
+        }
+        let mut headers = HeaderMap::with_capacity(spans.len());
+        for &(name, name_len, value, value_len) in &spans {
+            let name = head
+                .get(name..name + name_len)
+                .and_then(|name| HeaderName::from_bytes(name).ok())
+                .ok_or(DirectError::Malformed("invalid header name"))?;
+            let value = HeaderValue::from_maybe_shared(head.slice(value..value + value_len))
+                .map_err(|_| DirectError::Malformed("invalid header value"))?;
+            headers.append(name, value);
+        }
+        let (framing, mut reusable) = framing_of(&headers, status, head_only)?;
+        reusable &= keeps_alive(&headers, version);
+        return Ok(Some(ResponseHead {
+            status,
+            version,
+            headers,
+            framing,
+            reusable,
+        }));
+    }
+}
+
+/// How the body of a response with these headers is framed, and whether the connection can
+/// be reused after it (RFC 9112 section 6.3).
+fn framing_of(
+    headers: &HeaderMap,
+    status: StatusCode,
+    head_only: bool,
+) -> Result<(Framing, bool), DirectError> {
+    if head_only || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
+        return Ok((Framing::Length(0), true));
+    }
+    if headers.contains_key(header::TRANSFER_ENCODING) {
+        // Transfer-Encoding overrides any Content-Length; a coding that does not end in
+        // chunked leaves the end to the connection's close.
+        let chunked = headers
+            .get_all(header::TRANSFER_ENCODING)
+            .iter()
+            .next_back()
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.rsplit(',').next())
+            .is_some_and(|coding| coding.trim().eq_ignore_ascii_case("chunked"));
+        return Ok(if chunked {
+            (Framing::Chunked(Chunk::Size), true)
+        } else {
+            (Framing::UntilClose, false)
+        });
+    }
+    let mut length = None;
+    for value in &headers.get_all(header::CONTENT_LENGTH) {
+        let text = value
+            .to_str()
+            .map_err(|_| DirectError::Malformed("invalid content-length"))?;
+        for part in text.split(',') {
+            let part = part.trim();
+            if part.is_empty() || !part.bytes().all(|byte| byte.is_ascii_digit()) {
+                return Err(DirectError::Malformed("invalid content-length"));
+            }
+            let parsed: u64 = part
+                .parse()
+                .map_err(|_| DirectError::Malformed("invalid content-length"))?;
+            if length.is_some_and(|seen| seen != parsed) {
+                return Err(DirectError::Malformed("conflicting content-length"));
+            }
+            length = Some(parsed);
+        }
+    }
+    Ok(match length {
+        Some(length) => (Framing::Length(length), true),
+        None => (Framing::UntilClose, false),
+    })
+}
+
+/// Whether the upstream keeps the connection open after this response.
+fn keeps_alive(headers: &HeaderMap, version: Version) -> bool {
+    let has_token = |token: &str| {
+        headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .any(|part| part.trim().eq_ignore_ascii_case(token))
+    };
+    if version == Version::HTTP_10 {
+        has_token("keep-alive")
+    } else {
+        !has_token("close")
+    }
 }
 
 /// A response body from the upstream; its connection goes back to the pool once the body
 /// has been read to the end.
-pub(crate) struct UpstreamResponseBody {
+pub(crate) enum UpstreamResponseBody {
+    /// Read straight from a direct connection.
+    Direct(DirectBody),
+    /// From a hyper client connection.
+    Streamed(StreamedBody),
+}
+
+impl hyper::body::Body for UpstreamResponseBody {
+    type Data = Bytes;
+    type Error = SendError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, SendError>>> {
+        match self.get_mut() {
+            Self::Direct(body) => body.poll_next(cx),
+            Self::Streamed(body) => Pin::new(body)
+                .poll_frame(cx)
+                .map(|frame| frame.map(|frame| frame.map_err(SendError::from))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Self::Direct(body) => {
+                body.framing == Framing::Done || body.framing == Framing::Length(0)
+            }
+            Self::Streamed(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        match self {
+            Self::Direct(body) => match body.framing {
+                Framing::Length(left) => hyper::body::SizeHint::with_exact(left),
+                Framing::Done => hyper::body::SizeHint::with_exact(0),
+                Framing::Chunked(_) | Framing::UntilClose => hyper::body::SizeHint::default(),
+            },
+            Self::Streamed(body) => body.size_hint(),
+        }
+    }
+}
+
+/// A response body read from a direct connection.
+pub(crate) struct DirectBody {
+    connection: Option<Box<DirectConnection>>,
+    framing: Framing,
+    reusable: bool,
+    trailers: Option<HeaderMap>,
+    reuse: Option<(Arc<UpstreamPool>, Arc<str>)>,
+}
+
+impl DirectBody {
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, SendError>>> {
+        loop {
+            if let Some(trailers) = self.trailers.take() {
+                return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
+            }
+            let Some(connection) = self.connection.as_mut() else {
+                return Poll::Ready(None);
+            };
+            let buf = &mut connection.buf;
+            match self.framing {
+                Framing::Done | Framing::Length(0) => {
+                    self.finish();
+                    return Poll::Ready(None);
+                }
+                Framing::Length(left) => {
+                    if !buf.is_empty() {
+                        let take = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                        self.framing = Framing::Length(left - take as u64);
+                        let data = buf.split_to(take).freeze();
+                        if self.framing == Framing::Length(0) {
+                            self.finish();
+                        }
+                        return Poll::Ready(Some(Ok(Frame::data(data))));
+                    }
+                }
+                Framing::UntilClose => {
+                    if !buf.is_empty() {
+                        let data = buf.split().freeze();
+                        return Poll::Ready(Some(Ok(Frame::data(data))));
+                    }
+                }
+                Framing::Chunked(state) => match decode_chunked(buf, state) {
+                    Ok((next, data)) => {
+                        let progressed = next != Framing::Chunked(state) || data.is_some();
+                        self.framing = next;
+                        if let Framing::Done = next
+                            && let Ok(Some(trailers)) = take_trailers(buf)
+                        {
+                            self.trailers = Some(trailers);
+                        }
+                        if let Some(data) = data {
+                            return Poll::Ready(Some(Ok(Frame::data(data))));
+                        }
+                        if progressed {
+                            continue;
+                        }
+                    }
+                    Err(error) => return self.fail(error),
+                },
+            }
+            // Nothing buffered to hand out: read more.
+            let Some(connection) = self.connection.as_mut() else {
+                return Poll::Ready(None);
+            };
+            match ready!(connection.poll_fill(cx)) {
+                Ok(0) if self.framing == Framing::UntilClose => {
+                    self.framing = Framing::Done;
+                    self.reusable = false;
+                    self.connection = None;
+                    return Poll::Ready(None);
+                }
+                Ok(0) => return self.fail(DirectError::Closed),
+                Ok(_) => {}
+                Err(error) => return self.fail(error.into()),
+            }
+        }
+    }
+
+    fn fail(&mut self, error: DirectError) -> Poll<Option<Result<Frame<Bytes>, SendError>>> {
+        self.connection = None;
+        self.reuse = None;
+        Poll::Ready(Some(Err(error.into())))
+    }
+
+    /// The body has been read to its end: the connection goes back to the pool if it can
+    /// carry another request (nothing unread left over, and the upstream keeps it open).
+    fn finish(&mut self) {
+        self.framing = Framing::Done;
+        if let Some(connection) = self.connection.take()
+            && self.reusable
+            && connection.buf.is_empty()
+            && let Some((pool, key)) = self.reuse.take()
+        {
+            pool.checkin_direct(key, connection);
+        }
+    }
+}
+
+impl Drop for DirectBody {
+    fn drop(&mut self) {
+        // A body that was fully buffered is complete even if nobody asked for its end.
+        if self.framing == Framing::Length(0) {
+            self.finish();
+        }
+    }
+}
+
+/// Decodes what `buf` holds of a chunked body from `state`: the next state and any data.
+/// The trailer section is left in `buf` for [`take_trailers`] once the state is `Done`.
+fn decode_chunked(
+    buf: &mut BytesMut,
+    state: Chunk,
+) -> Result<(Framing, Option<Bytes>), DirectError> {
+    match state {
+        Chunk::Size => {
+            let Some(end) = buf.windows(2).position(|pair| pair == b"\r\n") else {
+                if buf.len() > MAX_CHUNK_LINE_BYTES {
+                    return Err(DirectError::Malformed("chunk size line too long"));
+                }
+                return Ok((Framing::Chunked(state), None));
+            };
+            let line = buf.get(..end).unwrap_or_default();
+            let digits = line
+                .split(|&byte| byte == b';')
+                .next()
+                .unwrap_or_default()
+                .trim_ascii();
+            if digits.is_empty() || digits.len() > 15 {
+                return Err(DirectError::Malformed("invalid chunk size"));
+            }
+            let mut size = 0u64;
+            for &digit in digits {
+                let value = char::from(digit)
+                    .to_digit(16)
+                    .ok_or(DirectError::Malformed("invalid chunk size"))?;
+                size = size * 16 + u64::from(value);
+            }
+            buf.advance(end + 2);
+            Ok((
+                Framing::Chunked(if size == 0 {
+                    Chunk::Trailers
+                } else {
+                    Chunk::Data(size)
+                }),
+                None,
+            ))
+        }
+        Chunk::Data(left) => {
+            if buf.is_empty() {
+                return Ok((Framing::Chunked(state), None));
+            }
+            let take = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            let data = buf.split_to(take).freeze();
+            let left = left - take as u64;
+            let next = if left == 0 {
+                Chunk::DataEnd
+            } else {
+                Chunk::Data(left)
+            };
+            Ok((Framing::Chunked(next), Some(data)))
+        }
+        Chunk::DataEnd => {
+            if buf.len() < 2 {
+                return Ok((Framing::Chunked(state), None));
+            }
+            if buf.get(..2) != Some(b"\r\n") {
+                return Err(DirectError::Malformed("chunk data not followed by CRLF"));
+            }
+            buf.advance(2);
+            Ok((Framing::Chunked(Chunk::Size), None))
+        }
+        Chunk::Trailers => {
+            let mut slots = [httparse::EMPTY_HEADER; MAX_RESPONSE_HEADERS];
+            match httparse::parse_headers(buf, &mut slots) {
+                Ok(httparse::Status::Complete(_)) => Ok((Framing::Done, None)),
+                Ok(httparse::Status::Partial) if buf.len() < MAX_RESPONSE_HEAD_BYTES => {
+                    Ok((Framing::Chunked(state), None))
+                }
+                _ => Err(DirectError::Malformed("invalid trailer section")),
+            }
+        }
+    }
+}
+
+/// Removes the (complete) trailer section from the start of `buf`; the trailers, if any.
+fn take_trailers(buf: &mut BytesMut) -> Result<Option<HeaderMap>, DirectError> {
+    let mut slots = [httparse::EMPTY_HEADER; MAX_RESPONSE_HEADERS];
+    let Ok(httparse::Status::Complete((length, fields))) = httparse::parse_headers(buf, &mut slots)
+    else {
+        return Err(DirectError::Malformed("invalid trailer section"));
+    };
+    let mut trailers = HeaderMap::new();
+    for field in fields {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(field.name.as_bytes()),
+            HeaderValue::from_bytes(field.value),
+        ) {
+            trailers.append(name, value);
+        }
+    }
+    buf.advance(length);
+    Ok((!trailers.is_empty()).then_some(trailers))
+}
+
+/// A response body from a hyper client connection; its connection goes back to the pool
+/// once the body has been read to the end.
+pub(crate) struct StreamedBody {
     inner: Incoming,
     ended: bool,
     reuse: Option<Reuse>,
@@ -166,7 +907,7 @@ struct Reuse {
     sender: SendRequest<UpstreamBody>,
 }
 
-impl Drop for UpstreamResponseBody {
+impl Drop for StreamedBody {
     fn drop(&mut self) {
         if (self.ended || hyper::body::Body::is_end_stream(&self.inner))
             && let Some(reuse) = self.reuse.take()
@@ -176,16 +917,16 @@ impl Drop for UpstreamResponseBody {
     }
 }
 
-impl hyper::body::Body for UpstreamResponseBody {
+impl hyper::body::Body for StreamedBody {
     type Data = Bytes;
     type Error = hyper::Error;
 
     fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, hyper::Error>>> {
-        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
-        if let std::task::Poll::Ready(None) = polled {
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(None) = polled {
             self.ended = true;
         }
         polled
@@ -197,5 +938,143 @@ impl hyper::body::Body for UpstreamResponseBody {
 
     fn size_hint(&self) -> hyper::body::SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(bytes: &[u8], head_only: bool) -> Result<Option<ResponseHead>, DirectError> {
+        let mut buf = BytesMut::from(bytes);
+        parse_response_head(&mut buf, head_only)
+    }
+
+    #[test]
+    fn response_framing_follows_rfc_9112() {
+        let parsed = head(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello", false)
+            .unwrap()
+            .unwrap();
+        assert_eq!(parsed.framing, Framing::Length(5));
+        assert!(parsed.reusable);
+        let parsed = head(
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-length: 5\r\n\r\n",
+            false,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(parsed.framing, Framing::Chunked(Chunk::Size));
+        let parsed = head(b"HTTP/1.1 200 OK\r\n\r\n", false).unwrap().unwrap();
+        assert_eq!(parsed.framing, Framing::UntilClose);
+        assert!(!parsed.reusable);
+        let parsed = head(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n", true)
+            .unwrap()
+            .unwrap();
+        assert_eq!(parsed.framing, Framing::Length(0));
+        let parsed = head(
+            b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\n",
+            false,
+        )
+        .unwrap()
+        .unwrap();
+        assert!(!parsed.reusable);
+        let parsed = head(b"HTTP/1.0 200 OK\r\ncontent-length: 1\r\n\r\n", false)
+            .unwrap()
+            .unwrap();
+        assert!(!parsed.reusable);
+        assert!(
+            head(
+                b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\ncontent-length: 6\r\n\r\n",
+                false
+            )
+            .is_err()
+        );
+        assert!(head(b"HTTP/1.1 200 OK\r\ncontent-length: -1\r\n\r\n", false).is_err());
+        assert!(
+            head(b"HTTP/1.1 200 OK\r\ncontent-le", false)
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn interim_responses_are_skipped() {
+        let parsed = head(
+            b"HTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
+            false,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(parsed.status, StatusCode::NO_CONTENT);
+        assert!(parsed.headers.get("link").is_none());
+    }
+
+    #[test]
+    fn chunked_bodies_decode_across_reads() {
+        let wire = b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nx-sum: 1\r\n\r\n";
+        // Fed one byte at a time, the decoder yields the same data and the trailers.
+        let mut buf = BytesMut::new();
+        let mut state = Framing::Chunked(Chunk::Size);
+        let mut data = Vec::new();
+        let mut trailers = None;
+        for &byte in wire {
+            buf.extend_from_slice(&[byte]);
+            while let Framing::Chunked(chunk) = state {
+                let (next, piece) = decode_chunked(&mut buf, chunk).unwrap();
+                let moved = next != state || piece.is_some();
+                if let Some(piece) = piece {
+                    data.extend_from_slice(&piece);
+                }
+                state = next;
+                if state == Framing::Done {
+                    trailers = take_trailers(&mut buf).unwrap();
+                }
+                if !moved {
+                    break;
+                }
+            }
+        }
+        assert_eq!(state, Framing::Done);
+        assert_eq!(data, b"hello world");
+        assert_eq!(trailers.unwrap().get("x-sum").unwrap(), "1");
+        assert!(buf.is_empty());
+        // The usual ending: no trailer section at all.
+        let mut buf = BytesMut::from(&b"3\r\nabc\r\n0\r\n\r\n"[..]);
+        let mut state = Framing::Chunked(Chunk::Size);
+        let mut data = Vec::new();
+        while let Framing::Chunked(chunk) = state {
+            let (next, piece) = decode_chunked(&mut buf, chunk).unwrap();
+            if let Some(piece) = piece {
+                data.extend_from_slice(&piece);
+            }
+            state = next;
+        }
+        assert_eq!(state, Framing::Done);
+        assert_eq!(take_trailers(&mut buf).unwrap(), None);
+        assert_eq!(data, b"abc");
+        assert!(buf.is_empty());
+        let mut bad = BytesMut::from(&b"zz\r\n"[..]);
+        assert!(decode_chunked(&mut bad, Chunk::Size).is_err());
+        let mut bad = BytesMut::from(&b"abXY"[..]);
+        assert!(decode_chunked(&mut bad, Chunk::DataEnd).is_err());
+    }
+
+    #[test]
+    fn requests_are_framed_by_their_body() {
+        let mut request = Request::new(());
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = "/a?b=1".parse().unwrap();
+        request
+            .headers_mut()
+            .insert(header::HOST, HeaderValue::from_static("up"));
+        request
+            .headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from_static("99"));
+        let (parts, ()) = request.into_parts();
+        let wire = encode_request(&parts, Bytes::from_static(b"abc"));
+        assert_eq!(
+            wire,
+            b"POST /a?b=1 HTTP/1.1\r\nhost: up\r\ncontent-length: 3\r\n\r\nabc"
+        );
     }
 }

@@ -613,7 +613,7 @@ impl InFlightBody {
 
 impl hyper::body::Body for InFlightBody {
     type Data = bytes::Bytes;
-    type Error = hyper::Error;
+    type Error = crate::pool::SendError;
 
     fn poll_frame(
         mut self: std::pin::Pin<&mut Self>,
@@ -647,7 +647,10 @@ impl Connection {
             let client = Arc::clone(&client);
             let in_flight = admission.request();
             async move {
-                let response = forwarder.handle(request, info, &client).await;
+                // The request's future is large (the forwarding steps, the upstream exchange):
+                // boxed here, on its first poll, hyper moves only this small wrapper around
+                // (several copies per request otherwise).
+                let response = Box::pin(forwarder.handle(request, info, &client)).await;
                 // In flight until the last byte of the response is handed to the connection:
                 // a long download is neither idle nor a candidate for shedding.
                 response.map(|response| response.map(|body| InFlightBody::new(body, in_flight)))
