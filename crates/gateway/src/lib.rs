@@ -30,6 +30,8 @@ pub use filter::{
     Denial, DeniedRequest, DenyObserver, Filter, FilterSession, RequestHead, Verdict,
 };
 pub use headers::{BadNetwork, IpNetwork};
+#[doc(hidden)]
+pub use pool::{DecodedResponse, decode_upstream_response};
 pub use rate::{MinRate, TooSlow};
 pub use ratelimit::{RateLimitKey, RateLimitOptions};
 pub use server::{Gateway, GatewayOptions, GatewayReloader, ProtocolLimits};

@@ -565,6 +565,15 @@ fn parse_response_head(
         }
         let (framing, mut reusable) = framing_of(&headers, status, head_only)?;
         reusable &= keeps_alive(&headers, version);
+        if headers.contains_key(header::TRANSFER_ENCODING)
+            && headers.contains_key(header::CONTENT_LENGTH)
+        {
+            // Both framings in one message hint at response splitting (RFC 9112 section
+            // 6.3): Transfer-Encoding decides, the Content-Length is not forwarded, and the
+            // connection is not trusted with another request.
+            headers.remove(header::CONTENT_LENGTH);
+            reusable = false;
+        }
         return Ok(Some(ResponseHead {
             status,
             version,
@@ -941,6 +950,89 @@ impl hyper::body::Body for StreamedBody {
     }
 }
 
+/// What [`decode_upstream_response`] read: the final status, the body's bytes, whether
+/// trailers came, and whether the connection could carry another request.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct DecodedResponse {
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub trailers: bool,
+    pub reusable: bool,
+}
+
+/// Reads one upstream response from `wire` as the direct upstream path does (head, 1xx
+/// skipped, then the body by its framing), the bytes arriving in pieces of `piece` bytes;
+/// the end of `wire` is the upstream closing the connection. For the fuzz target and tests:
+/// any input must give a response or an error, never a panic.
+#[doc(hidden)]
+pub fn decode_upstream_response(
+    wire: &[u8],
+    piece: usize,
+    head_only: bool,
+) -> Result<DecodedResponse, String> {
+    let piece = piece.max(1);
+    let mut pieces = wire.chunks(piece);
+    let mut buf = BytesMut::new();
+    let head = loop {
+        if let Some(head) = parse_response_head(&mut buf, head_only).map_err(|e| e.to_string())? {
+            break head;
+        }
+        let next = pieces.next().ok_or("closed before a complete head")?;
+        buf.extend_from_slice(next);
+    };
+    let mut framing = head.framing;
+    let mut decoded = DecodedResponse {
+        status: head.status.as_u16(),
+        body: Vec::new(),
+        trailers: false,
+        reusable: head.reusable,
+    };
+    loop {
+        match framing {
+            Framing::Done | Framing::Length(0) => {
+                decoded.reusable &= buf.is_empty();
+                return Ok(decoded);
+            }
+            Framing::Length(left) if !buf.is_empty() => {
+                let take = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                framing = Framing::Length(left - take as u64);
+                decoded.body.extend_from_slice(&buf.split_to(take));
+                continue;
+            }
+            Framing::UntilClose if !buf.is_empty() => {
+                decoded.body.extend_from_slice(&buf.split());
+                continue;
+            }
+            Framing::Chunked(state) => {
+                let (next, data) = decode_chunked(&mut buf, state).map_err(|e| e.to_string())?;
+                let progressed = next != framing || data.is_some();
+                framing = next;
+                if let Some(data) = data {
+                    decoded.body.extend_from_slice(&data);
+                }
+                if framing == Framing::Done {
+                    decoded.trailers = take_trailers(&mut buf)
+                        .map_err(|e| e.to_string())?
+                        .is_some();
+                }
+                if progressed {
+                    continue;
+                }
+            }
+            Framing::Length(_) | Framing::UntilClose => {}
+        }
+        match pieces.next() {
+            Some(next) => buf.extend_from_slice(next),
+            None if framing == Framing::UntilClose => {
+                decoded.reusable = false;
+                return Ok(decoded);
+            }
+            None => return Err("closed before the end of the body".into()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -964,6 +1056,18 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(parsed.framing, Framing::Chunked(Chunk::Size));
+        assert!(
+            !parsed.reusable,
+            "a response with both framings closes the connection"
+        );
+        assert!(parsed.headers.get(header::CONTENT_LENGTH).is_none());
+        let parsed = head(
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n",
+            false,
+        )
+        .unwrap()
+        .unwrap();
+        assert!(parsed.reusable);
         let parsed = head(b"HTTP/1.1 200 OK\r\n\r\n", false).unwrap().unwrap();
         assert_eq!(parsed.framing, Framing::UntilClose);
         assert!(!parsed.reusable);
@@ -995,6 +1099,54 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+    }
+
+    /// Whole responses read the same whatever pieces they arrive in; and thousands of
+    /// mutated responses give a response or an error, never a panic (the fuzz target
+    /// `upstream_response` runs the same entry point for longer).
+    #[test]
+    fn upstream_responses_decode_in_any_pieces_and_never_panic() {
+        let samples: [&[u8]; 4] = [
+            b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello",
+            b"HTTP/1.1 103 Early\r\n\r\nHTTP/1.1 201 Created\r\ntransfer-encoding: chunked\r\n\r\n5;x=1\r\nhello\r\n1\r\n!\r\n0\r\nx-sum: 1\r\n\r\n",
+            b"HTTP/1.0 200 OK\r\n\r\nuntil close",
+            b"HTTP/1.1 204 No Content\r\n\r\n",
+        ];
+        let wants: [(&[u8], bool); 4] = [
+            (b"hello", false),
+            (b"hello!", true),
+            (b"until close", false),
+            (b"", false),
+        ];
+        for (wire, (body, trailers)) in samples.iter().zip(wants) {
+            for piece in [1, 2, 7, wire.len()] {
+                let decoded = decode_upstream_response(wire, piece, false).unwrap();
+                assert_eq!(decoded.body, body, "piece {piece}");
+                assert_eq!(decoded.trailers, trailers);
+            }
+        }
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for round in 0..4000 {
+            let mut wire = samples[round % samples.len()].to_vec();
+            for _ in 0..(next() % 4 + 1) {
+                let at = (next() as usize) % (wire.len() + 1);
+                match next() % 3 {
+                    0 if at < wire.len() => wire[at] = next() as u8,
+                    1 => wire.insert(at, b"0123456789abcdef\r\n;: -"[(next() % 22) as usize]),
+                    _ => wire.truncate(at),
+                }
+            }
+            let piece = (next() % 9) as usize;
+            if let Ok(decoded) = decode_upstream_response(&wire, piece, next() % 5 == 0) {
+                assert!(decoded.body.len() <= wire.len());
+            }
+        }
     }
 
     #[test]
