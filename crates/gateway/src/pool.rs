@@ -716,47 +716,24 @@ impl DirectBody {
             let Some(connection) = self.connection.as_mut() else {
                 return Poll::Ready(None);
             };
-            let buf = &mut connection.buf;
-            match self.framing {
-                Framing::Done | Framing::Length(0) => {
+            match next_step(&mut self.framing, &mut connection.buf) {
+                Ok(Step::Data(data)) => {
+                    if self.framing == Framing::Length(0) {
+                        self.finish();
+                    }
+                    return Poll::Ready(Some(Ok(Frame::data(data))));
+                }
+                Ok(Step::Trailers(trailers)) => {
+                    self.trailers = Some(trailers);
+                    continue;
+                }
+                Ok(Step::Progressed) => continue,
+                Ok(Step::End) => {
                     self.finish();
                     return Poll::Ready(None);
                 }
-                Framing::Length(left) => {
-                    if !buf.is_empty() {
-                        let take = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-                        self.framing = Framing::Length(left - take as u64);
-                        let data = buf.split_to(take).freeze();
-                        if self.framing == Framing::Length(0) {
-                            self.finish();
-                        }
-                        return Poll::Ready(Some(Ok(Frame::data(data))));
-                    }
-                }
-                Framing::UntilClose => {
-                    if !buf.is_empty() {
-                        let data = buf.split().freeze();
-                        return Poll::Ready(Some(Ok(Frame::data(data))));
-                    }
-                }
-                Framing::Chunked(state) => match decode_chunked(buf, state) {
-                    Ok((next, data)) => {
-                        let progressed = next != Framing::Chunked(state) || data.is_some();
-                        self.framing = next;
-                        if let Framing::Done = next
-                            && let Ok(Some(trailers)) = take_trailers(buf)
-                        {
-                            self.trailers = Some(trailers);
-                        }
-                        if let Some(data) = data {
-                            return Poll::Ready(Some(Ok(Frame::data(data))));
-                        }
-                        if progressed {
-                            continue;
-                        }
-                    }
-                    Err(error) => return self.fail(error),
-                },
+                Ok(Step::NeedMore) => {}
+                Err(error) => return self.fail(error),
             }
             // Nothing buffered to hand out: read more.
             let Some(connection) = self.connection.as_mut() else {
@@ -802,6 +779,53 @@ impl Drop for DirectBody {
         if self.framing == Framing::Length(0) {
             self.finish();
         }
+    }
+}
+
+/// What the buffered bytes of a response body give next (see [`next_step`]).
+enum Step {
+    /// Body data.
+    Data(Bytes),
+    /// The trailer section after the last chunk.
+    Trailers(HeaderMap),
+    /// The framing moved on without data: ask again.
+    Progressed,
+    /// The body has ended.
+    End,
+    /// Nothing more can be decoded from what is buffered: read more.
+    NeedMore,
+}
+
+/// Takes the next piece of a response body out of `buf` by its `framing`, moving the
+/// framing on: the one decoding step the direct path and [`decode_upstream_response`] share.
+fn next_step(framing: &mut Framing, buf: &mut BytesMut) -> Result<Step, DirectError> {
+    match *framing {
+        Framing::Done | Framing::Length(0) => Ok(Step::End),
+        Framing::Length(left) if !buf.is_empty() => {
+            let take = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            *framing = Framing::Length(left - take as u64);
+            Ok(Step::Data(buf.split_to(take).freeze()))
+        }
+        Framing::UntilClose if !buf.is_empty() => Ok(Step::Data(buf.split().freeze())),
+        Framing::Chunked(state) => {
+            let (next, data) = decode_chunked(buf, state)?;
+            let progressed = next != *framing || data.is_some();
+            *framing = next;
+            if let Some(data) = data {
+                return Ok(Step::Data(data));
+            }
+            if next == Framing::Done
+                && let Ok(Some(trailers)) = take_trailers(buf)
+            {
+                return Ok(Step::Trailers(trailers));
+            }
+            Ok(if progressed {
+                Step::Progressed
+            } else {
+                Step::NeedMore
+            })
+        }
+        Framing::Length(_) | Framing::UntilClose => Ok(Step::NeedMore),
     }
 }
 
@@ -989,38 +1013,21 @@ pub fn decode_upstream_response(
         reusable: head.reusable,
     };
     loop {
-        match framing {
-            Framing::Done | Framing::Length(0) => {
+        match next_step(&mut framing, &mut buf).map_err(|e| e.to_string())? {
+            Step::Data(data) => {
+                decoded.body.extend_from_slice(&data);
+                continue;
+            }
+            Step::Trailers(_) => {
+                decoded.trailers = true;
+                continue;
+            }
+            Step::Progressed => continue,
+            Step::End => {
                 decoded.reusable &= buf.is_empty();
                 return Ok(decoded);
             }
-            Framing::Length(left) if !buf.is_empty() => {
-                let take = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-                framing = Framing::Length(left - take as u64);
-                decoded.body.extend_from_slice(&buf.split_to(take));
-                continue;
-            }
-            Framing::UntilClose if !buf.is_empty() => {
-                decoded.body.extend_from_slice(&buf.split());
-                continue;
-            }
-            Framing::Chunked(state) => {
-                let (next, data) = decode_chunked(&mut buf, state).map_err(|e| e.to_string())?;
-                let progressed = next != framing || data.is_some();
-                framing = next;
-                if let Some(data) = data {
-                    decoded.body.extend_from_slice(&data);
-                }
-                if framing == Framing::Done {
-                    decoded.trailers = take_trailers(&mut buf)
-                        .map_err(|e| e.to_string())?
-                        .is_some();
-                }
-                if progressed {
-                    continue;
-                }
-            }
-            Framing::Length(_) | Framing::UntilClose => {}
+            Step::NeedMore => {}
         }
         match pieces.next() {
             Some(next) => buf.extend_from_slice(next),
