@@ -84,6 +84,43 @@ impl hyper::body::Body for GatewayBody {
     }
 }
 
+/// A client's request body: hyper's, or none (a bodiless request read by the lean
+/// HTTP/1.1 server side).
+#[derive(Debug)]
+pub(crate) enum ClientBody {
+    Hyper(Incoming),
+    Empty,
+}
+
+impl hyper::body::Body for ClientBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        match self.get_mut() {
+            Self::Hyper(body) => std::pin::Pin::new(body).poll_frame(cx),
+            Self::Empty => std::task::Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Self::Hyper(body) => body.is_end_stream(),
+            Self::Empty => true,
+        }
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        match self {
+            Self::Hyper(body) => body.size_hint(),
+            Self::Empty => hyper::body::SizeHint::with_exact(0),
+        }
+    }
+}
+
 /// Where requests go: scheme, authority and a base path that request paths are appended to.
 #[derive(Debug, Clone)]
 pub(crate) struct UpstreamTarget {
@@ -482,7 +519,7 @@ impl Forwarder {
     /// response, never an error.
     pub(crate) async fn handle(
         &self,
-        request: Request<Incoming>,
+        request: Request<ClientBody>,
         connection: ConnectionInfo,
         client_pool: &UpstreamClient,
     ) -> Result<Response<GatewayBody>, Infallible> {
@@ -616,7 +653,7 @@ impl Forwarder {
 
     async fn forward(
         &self,
-        request: Request<Incoming>,
+        request: Request<ClientBody>,
         connection: ConnectionInfo,
         client: std::net::IpAddr,
         request_id: &str,
@@ -874,7 +911,7 @@ fn full_body(bytes: Bytes) -> UpstreamBody {
 
 /// Reads a request body for inspection, up to `limit` bytes, at the minimum data rate.
 async fn collect_request_body(
-    body: Incoming,
+    body: ClientBody,
     limit: usize,
     min_rate: MinRate,
 ) -> Result<Bytes, Failure> {

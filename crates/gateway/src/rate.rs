@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use hyper::body::{Body, Frame, Incoming};
+use hyper::body::{Body, Frame};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
@@ -214,12 +214,12 @@ impl std::error::Error for ClientBodyFailed {
 /// A request body that must arrive at a minimum rate (the slow-POST defense).
 #[derive(Debug)]
 pub(crate) struct MinRateBody {
-    inner: Incoming,
+    inner: crate::forward::ClientBody,
     reads: ProgressMeter,
 }
 
 impl MinRateBody {
-    pub(crate) fn new(inner: Incoming, rate: MinRate) -> Self {
+    pub(crate) fn new(inner: crate::forward::ClientBody, rate: MinRate) -> Self {
         Self {
             inner,
             reads: ProgressMeter::new(rate),

@@ -24,7 +24,8 @@ use tokio::sync::{oneshot, watch};
 use tokio_rustls::TlsAcceptor;
 
 use crate::error::{GatewayError, GatewayErrorKind};
-use crate::forward::{ConnectionInfo, Forwarder, UpstreamClient, UpstreamConnector};
+use crate::forward::{ClientBody, ConnectionInfo, Forwarder, UpstreamClient, UpstreamConnector};
+use crate::h1::{Ended, HeadLimits};
 use crate::rate::{MinRate, MinRateIo};
 use crate::ratelimit::RateLimitOptions;
 use crate::shedding::LoadShedding;
@@ -311,6 +312,10 @@ impl Gateway {
                     client: crate::pool::UpstreamPool::new(self.connector.clone()),
                     tracker: Arc::clone(&tracker),
                     builder: Arc::clone(&builder),
+                    head_limits: HeadLimits {
+                        max_head_bytes: self.options.protocol_limits.max_request_head_bytes,
+                        max_headers: self.options.protocol_limits.max_headers,
+                    },
                     tls: self.tls.clone(),
                     tls_handshake_timeout: self.options.tls_handshake_timeout,
                     min_response_rate: self.options.min_response_rate,
@@ -413,7 +418,7 @@ fn protocol_builder(limits: ProtocolLimits) -> auto::Builder<TokioExecutor> {
 
 /// What the workers are told to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stop {
+pub(crate) enum Stop {
     Serving,
     /// Stop accepting; let requests in flight finish for at most this long.
     Draining(Duration),
@@ -438,6 +443,7 @@ struct Worker {
     client: UpstreamClient,
     tracker: Arc<ConnectionTracker>,
     builder: Arc<auto::Builder<TokioExecutor>>,
+    head_limits: HeadLimits,
     tls: Option<TlsAcceptor>,
     tls_handshake_timeout: Duration,
     min_response_rate: MinRate,
@@ -530,6 +536,9 @@ impl Worker {
             }
         };
         let graceful = GracefulShutdown::new();
+        // Every connection holds a receiver: once all are gone, the lean HTTP/1.1
+        // connections (which hyper's graceful shutdown does not see) have ended.
+        let (open_connections, connection_alive) = watch::channel(());
         let mut stop = self.stop;
         loop {
             tokio::select! {
@@ -551,6 +560,9 @@ impl Worker {
                         let connection = Connection {
                             admission: Arc::new(admission),
                             builder: Arc::clone(&self.builder),
+                            head_limits: self.head_limits,
+                            stop: stop.clone(),
+                            _alive: connection_alive.clone(),
                             tls: self.tls.clone(),
                             tls_handshake_timeout: self.tls_handshake_timeout,
                             min_response_rate: self.min_response_rate,
@@ -571,13 +583,17 @@ impl Worker {
             }
         }
         drop(listener);
+        drop(connection_alive);
         let stopping = *stop.borrow();
         let grace = match stopping {
             Stop::Draining(grace) => grace,
             Stop::Serving | Stop::Now => return false,
         };
         tokio::select! {
-            drained = tokio::time::timeout(grace, graceful.shutdown()) => drained.is_ok(),
+            drained = tokio::time::timeout(grace, async {
+                graceful.shutdown().await;
+                open_connections.closed().await;
+            }) => drained.is_ok(),
             _ = async { stop.wait_for(|stop| *stop == Stop::Now).await.map(|_| ()) } => false,
         }
     }
@@ -587,6 +603,10 @@ impl Worker {
 struct Connection {
     admission: Arc<Admission>,
     builder: Arc<auto::Builder<TokioExecutor>>,
+    head_limits: HeadLimits,
+    stop: watch::Receiver<Stop>,
+    /// Dropped when the connection ends (see [`Worker::run`]).
+    _alive: watch::Receiver<()>,
     tls: Option<TlsAcceptor>,
     tls_handshake_timeout: Duration,
     min_response_rate: MinRate,
@@ -631,38 +651,65 @@ impl hyper::body::Body for InFlightBody {
     }
 }
 
+/// What every request of a connection is handled with: the worker's forwarder and upstream
+/// pool, and the connection's admission (which counts requests in flight).
+#[derive(Clone)]
+struct RequestHandler {
+    live: Arc<WorkerForwarder>,
+    client: UpstreamClient,
+    admission: Arc<Admission>,
+    info: ConnectionInfo,
+}
+
+impl RequestHandler {
+    /// Forwards one request; the response keeps the request counted as in flight until its
+    /// last byte is handed to the connection (a long download is neither idle nor a
+    /// candidate for shedding).
+    fn call(
+        &self,
+        request: hyper::Request<ClientBody>,
+    ) -> impl Future<Output = hyper::Response<InFlightBody>> + Send + use<> {
+        let forwarder = self.live.current();
+        let client = Arc::clone(&self.client);
+        let in_flight = self.admission.request();
+        let info = self.info;
+        async move {
+            let response = match forwarder.handle(request, info, &client).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            };
+            response.map(|body| InFlightBody::new(body, in_flight))
+        }
+    }
+}
+
 impl Connection {
     async fn serve(self, stream: TcpStream, peer: SocketAddr) {
         let _ = stream.set_nodelay(true);
         let stream = MinRateIo::new(stream, self.min_response_rate);
-        let info = ConnectionInfo {
-            peer,
-            tls: self.tls.is_some(),
+        let handler = RequestHandler {
+            live: self.live,
+            client: self.client,
+            admission: Arc::clone(&self.admission),
+            info: ConnectionInfo {
+                peer,
+                tls: self.tls.is_some(),
+            },
         };
-        let live = self.live;
-        let client = self.client;
-        let admission = Arc::clone(&self.admission);
-        let service = service_fn(move |request| {
-            let forwarder = live.current();
-            let client = Arc::clone(&client);
-            let in_flight = admission.request();
-            async move {
-                // The request's future is large (the forwarding steps, the upstream exchange):
-                // boxed here, on its first poll, hyper moves only this small wrapper around
-                // (several copies per request otherwise).
-                let response = Box::pin(forwarder.handle(request, info, &client)).await;
-                // In flight until the last byte of the response is handed to the connection:
-                // a long download is neither idle nor a candidate for shedding.
-                response.map(|response| response.map(|body| InFlightBody::new(body, in_flight)))
-            }
-        });
         let evicted = Arc::clone(&self.admission);
         let evicted = async move { evicted.evicted().await };
         let idle = Arc::clone(&self.admission);
         let idle_timeout = self.idle_timeout;
         let idle = async move { idle.idle_expired(idle_timeout).await };
+        let protocol = Protocol {
+            builder: &self.builder,
+            head_limits: self.head_limits,
+            handler,
+            watcher: self.watcher,
+            stop: self.stop,
+        };
         tokio::select! {
-            () = serve_protocol(self.tls, self.tls_handshake_timeout, &self.builder, stream, peer, service, self.watcher) => {}
+            () = protocol.serve(self.tls, self.tls_handshake_timeout, stream, peer) => {}
             () = evicted => {
                 tracing::debug!(%peer, "connection shed to make room for a new one");
             }
@@ -674,50 +721,86 @@ impl Connection {
     }
 }
 
-async fn serve_protocol<S>(
-    tls: Option<TlsAcceptor>,
-    tls_handshake_timeout: Duration,
-    builder: &auto::Builder<TokioExecutor>,
-    stream: MinRateIo<TcpStream>,
-    peer: SocketAddr,
-    service: S,
+/// How a connection's requests are read and answered: the lean HTTP/1.1 loop first, hyper
+/// (HTTP/2, and HTTP/1.1 requests with bodies and the like) from the first request the loop
+/// hands over.
+struct Protocol<'a> {
+    builder: &'a auto::Builder<TokioExecutor>,
+    head_limits: HeadLimits,
+    handler: RequestHandler,
     watcher: hyper_util::server::graceful::Watcher,
-) where
-    S: hyper::service::Service<
-            hyper::Request<hyper::body::Incoming>,
-            Response = hyper::Response<InFlightBody>,
-            Error = std::convert::Infallible,
-        > + Send
-        + 'static,
-    S::Future: Send + 'static,
-{
-    let result = match tls {
-        Some(acceptor) => {
-            let handshake = tokio::time::timeout(tls_handshake_timeout, acceptor.accept(stream));
-            let tls_stream = match handshake.await {
-                Ok(Ok(tls_stream)) => tls_stream,
-                Ok(Err(error)) => {
-                    tracing::debug!(%peer, %error, "tls handshake failed");
-                    return;
+    stop: watch::Receiver<Stop>,
+}
+
+impl Protocol<'_> {
+    async fn serve(
+        self,
+        tls: Option<TlsAcceptor>,
+        tls_handshake_timeout: Duration,
+        stream: MinRateIo<TcpStream>,
+        peer: SocketAddr,
+    ) {
+        match tls {
+            Some(acceptor) => {
+                let handshake =
+                    tokio::time::timeout(tls_handshake_timeout, acceptor.accept(stream));
+                let tls_stream = match handshake.await {
+                    Ok(Ok(tls_stream)) => tls_stream,
+                    Ok(Err(error)) => {
+                        tracing::debug!(%peer, %error, "tls handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "tls handshake timed out");
+                        return;
+                    }
+                };
+                if tls_stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+                    self.hyper(tls_stream, peer).await;
+                } else {
+                    self.lean_first(tls_stream, peer).await;
                 }
-                Err(_) => {
-                    tracing::debug!(%peer, "tls handshake timed out");
-                    return;
-                }
-            };
-            let connection = builder
-                .serve_connection(TokioIo::new(tls_stream), service)
-                .into_owned();
-            watcher.watch(connection).await
+            }
+            None => self.lean_first(stream, peer).await,
         }
-        None => {
-            let connection = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .into_owned();
-            watcher.watch(connection).await
+    }
+
+    /// Serves bodiless HTTP/1.1 requests with the lean loop, then hands the rest of the
+    /// connection to hyper if a request needs it.
+    async fn lean_first<S>(mut self, mut io: S, peer: SocketAddr)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let handler = self.handler.clone();
+        let ended = crate::h1::serve(
+            &mut io,
+            self.head_limits,
+            |request| handler.call(request),
+            &mut self.stop,
+        )
+        .await;
+        if let Ended::HandOff(prefix) = ended {
+            self.hyper(crate::h1::Prefixed::new(prefix, io), peer).await;
         }
-    };
-    if let Err(error) = result {
-        tracing::debug!(%peer, %error, "connection ended with an error");
+    }
+
+    async fn hyper<S>(self, io: S, peer: SocketAddr)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let handler = self.handler;
+        let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+            // The request's future is large (the forwarding steps, the upstream exchange):
+            // boxed, hyper moves only the box around (several copies per request otherwise).
+            let response = Box::pin(handler.call(request.map(ClientBody::Hyper)));
+            async move { Ok::<_, std::convert::Infallible>(response.await) }
+        });
+        let connection = self
+            .builder
+            .serve_connection(TokioIo::new(io), service)
+            .into_owned();
+        if let Err(error) = self.watcher.watch(connection).await {
+            tracing::debug!(%peer, %error, "connection ended with an error");
+        }
     }
 }
