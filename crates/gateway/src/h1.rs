@@ -33,6 +33,9 @@ const READ_CHUNK: usize = 8 * 1024;
 /// Body data up to this size is copied behind the response head, so both go in one write.
 const COALESCE_LIMIT: usize = 16 * 1024;
 
+/// Headers the gateway may add to a request before it goes upstream.
+const FORWARDING_HEADERS: usize = 8;
+
 /// Bounds on what a request head may be before hyper takes over (and answers 431).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct HeadLimits {
@@ -49,7 +52,9 @@ pub(crate) enum Ended {
     HandOff(Bytes),
 }
 
-/// A parsed request head, or why there is none (yet).
+/// A parsed request head, or why there is none (yet). Returned once per request and taken
+/// apart at once: boxing the large variant would cost an allocation per request.
+#[allow(clippy::large_enum_variant)]
 enum Parsed {
     Request {
         request: Request<ClientBody>,
@@ -134,9 +139,11 @@ fn parse_request(buf: &mut BytesMut, limits: HeadLimits) -> Parsed {
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; 128];
     let slots = &mut slots[..limits.max_headers.clamp(1, 128)];
     let mut parsed = httparse::Request::new(&mut []);
-    let length = match httparse::ParserConfig::default()
-        .parse_request_with_uninit_headers(&mut parsed, buf, slots)
-    {
+    let length = match httparse::ParserConfig::default().parse_request_with_uninit_headers(
+        &mut parsed,
+        buf,
+        slots,
+    ) {
         Ok(httparse::Status::Complete(length)) if length <= limits.max_head_bytes => length,
         Ok(httparse::Status::Partial) if buf.len() < limits.max_head_bytes => {
             return Parsed::Partial;
@@ -186,17 +193,19 @@ fn parse_request(buf: &mut BytesMut, limits: HeadLimits) -> Parsed {
     let base = buf.as_ptr() as usize;
     let offset = |slice: &[u8]| slice.as_ptr() as usize - base;
     let path_span = (offset(path.as_bytes()), path.len());
-    let mut spans = [(0usize, 0usize, 0usize, 0usize); 128];
-    let count = parsed.headers.len();
-    for (span, header) in spans.iter_mut().zip(parsed.headers.iter()) {
-        *span = (
-            offset(header.name.as_bytes()),
-            header.name.len(),
-            offset(header.value),
-            header.value.len(),
-        );
-    }
-    let Some(request) = build_request(buf, length, method, path_span, &spans[..count]) else {
+    let spans: Vec<(usize, usize, usize, usize)> = parsed
+        .headers
+        .iter()
+        .map(|header| {
+            (
+                offset(header.name.as_bytes()),
+                header.name.len(),
+                offset(header.value),
+                header.value.len(),
+            )
+        })
+        .collect();
+    let Some(request) = build_request(buf, length, method, path_span, &spans) else {
         return Parsed::NotLean;
     };
     Parsed::Request {
@@ -214,7 +223,9 @@ fn build_request(
     (path_at, path_len): (usize, usize),
     spans: &[(usize, usize, usize, usize)],
 ) -> Option<Request<ClientBody>> {
-    let mut headers = HeaderMap::with_capacity(spans.len());
+    // Room for the forwarding headers the gateway adds (`X-Forwarded-*`, `Forwarded`,
+    // `X-Request-Id`, origin lock), so that adding them does not grow the map.
+    let mut headers = HeaderMap::with_capacity(spans.len() + FORWARDING_HEADERS);
     for &(name_at, name_len, _, _) in spans {
         // Names are checked before anything is taken out of the buffer.
         HeaderName::from_bytes(buf.get(name_at..name_at + name_len)?).ok()?;
@@ -525,5 +536,398 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+/// What [`decode_request_heads`] did with a byte stream: the requests the lean loop would
+/// serve (method, target, header count, keep-alive), and the bytes it would hand to hyper.
+#[doc(hidden)]
+#[derive(Debug, Default)]
+pub struct DecodedRequests {
+    pub served: Vec<(String, String, usize, bool)>,
+    pub handed_off: Option<Vec<u8>>,
+}
+
+/// Reads request heads from `wire` as the lean HTTP/1.1 loop does, the bytes arriving in
+/// pieces of `piece` bytes, until the input ends or a request goes to hyper. For the fuzz
+/// target and tests: any input must give an answer, never a panic, and what is handed to
+/// hyper must be exactly the bytes not taken as served heads.
+#[doc(hidden)]
+pub fn decode_request_heads(wire: &[u8], piece: usize) -> DecodedRequests {
+    let limits = HeadLimits {
+        max_head_bytes: 4096,
+        max_headers: 32,
+    };
+    let mut pieces = wire.chunks(piece.max(1));
+    let mut buf = BytesMut::new();
+    let mut decoded = DecodedRequests::default();
+    loop {
+        if !buf.is_empty() {
+            match parse_request(&mut buf, limits) {
+                Parsed::Request {
+                    request,
+                    keep_alive,
+                } => {
+                    decoded.served.push((
+                        request.method().to_string(),
+                        request.uri().to_string(),
+                        request.headers().len(),
+                        keep_alive,
+                    ));
+                    continue;
+                }
+                Parsed::NotLean => {
+                    let mut rest = buf.to_vec();
+                    for piece in pieces {
+                        rest.extend_from_slice(piece);
+                    }
+                    decoded.handed_off = Some(rest);
+                    return decoded;
+                }
+                Parsed::Partial => {}
+            }
+        }
+        match pieces.next() {
+            Some(piece) => buf.extend_from_slice(piece),
+            None => return decoded,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::VecDeque;
+    use std::sync::{Arc, Mutex};
+
+    use http_body_util::Full;
+    use hyper::body::Frame;
+    use tokio::io::DuplexStream;
+
+    const LIMITS: HeadLimits = HeadLimits {
+        max_head_bytes: 1024,
+        max_headers: 16,
+    };
+
+    /// The client's end of the pipe, what the handler saw, and the loop's task.
+    type Started = (
+        DuplexStream,
+        Arc<Mutex<Vec<String>>>,
+        tokio::task::JoinHandle<Ended>,
+    );
+
+    /// A body of unknown size made of these frames.
+    struct Frames(VecDeque<Result<Frame<Bytes>, io::Error>>);
+
+    impl Body for Frames {
+        type Data = Bytes;
+        type Error = io::Error;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+            Poll::Ready(self.0.pop_front())
+        }
+    }
+
+    /// Runs the lean loop on one end of a pipe with `respond` as the handler; returns the
+    /// client's end, what the handler saw (`METHOD path host`), and how the loop ended.
+    fn start<B, R>(respond: R) -> (watch::Sender<Stop>, Started)
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Send,
+        R: Fn(&Request<ClientBody>) -> Response<B> + Send + Sync + 'static,
+    {
+        let (stop_tx, stop) = watch::channel(Stop::Serving);
+        (stop_tx, start_with(respond, stop))
+    }
+
+    fn start_with<B, R>(respond: R, mut stop: watch::Receiver<Stop>) -> Started
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Send,
+        R: Fn(&Request<ClientBody>) -> Response<B> + Send + Sync + 'static,
+    {
+        let (client, mut server) = tokio::io::duplex(64 * 1024);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let record = Arc::clone(&seen);
+        let task = tokio::spawn(async move {
+            let handle = |request: Request<ClientBody>| {
+                let host = request
+                    .headers()
+                    .get(header::HOST)
+                    .map(|host| host.to_str().unwrap_or("?").to_owned())
+                    .unwrap_or_default();
+                record.lock().unwrap().push(format!(
+                    "{} {} {host}",
+                    request.method(),
+                    request.uri()
+                ));
+                let response = respond(&request);
+                async move { response }
+            };
+            // The server's end closes when the loop ends, as a socket would.
+            serve(&mut server, LIMITS, handle, &mut stop).await
+        });
+        (client, seen, task)
+    }
+
+    fn hello(_: &Request<ClientBody>) -> Response<Full<Bytes>> {
+        let mut response = Response::new(Full::new(Bytes::from_static(b"hello")));
+        response
+            .headers_mut()
+            .insert("x-upstream", HeaderValue::from_static("yes"));
+        response
+    }
+
+    async fn read_to_end(client: &mut DuplexStream) -> String {
+        let mut received = Vec::new();
+        client.read_to_end(&mut received).await.unwrap();
+        String::from_utf8(received).unwrap()
+    }
+
+    async fn ended(task: tokio::task::JoinHandle<Ended>) -> Option<Vec<u8>> {
+        match task.await.unwrap() {
+            Ended::Closed => None,
+            Ended::HandOff(bytes) => Some(bytes.to_vec()),
+        }
+    }
+
+    #[test]
+    fn request_heads_decode_in_any_pieces_and_nothing_is_lost() {
+        let samples: [&[u8]; 4] = [
+            b"GET /a?b=c HTTP/1.1\r\nHost: x\r\n\r\nHEAD / HTTP/1.1\r\nConnection: close\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r\nPOST /u HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
+            b"DELETE /d HTTP/1.1\r\nContent-Length: 0\r\nX-A: 1\r\n\r\n",
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+        ];
+        let served = [2, 1, 1, 0];
+        for (wire, count) in samples.iter().zip(served) {
+            for piece in [1, 3, wire.len()] {
+                let decoded = decode_request_heads(wire, piece);
+                assert_eq!(decoded.served.len(), count, "piece {piece}");
+            }
+        }
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for round in 0..4000 {
+            let mut wire = samples[round % samples.len()].to_vec();
+            for _ in 0..(next() % 4 + 1) {
+                let at = (next() as usize) % (wire.len() + 1);
+                match next() % 3 {
+                    0 if at < wire.len() => wire[at] = next() as u8,
+                    1 => wire.insert(at, b"0123456789 :/\r\n\t,Cc"[(next() % 19) as usize]),
+                    _ => wire.truncate(at),
+                }
+            }
+            let decoded = decode_request_heads(&wire, (next() % 9) as usize);
+            if let Some(rest) = decoded.handed_off {
+                assert!(
+                    wire.ends_with(&rest),
+                    "handed off bytes are the unserved tail"
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn pipelined_requests_are_answered_in_order_and_close_is_honoured() {
+        let (_stop, (mut client, seen, task)) = start(hello);
+        client
+            .write_all(
+                b"GET /a?x=1 HTTP/1.1\r\nHost: one\r\n\r\n\
+                  DELETE /b HTTP/1.1\r\nHost: two\r\nContent-Length: 0\r\n\r\n\
+                  GET /c HTTP/1.1\r\nHost: three\r\nConnection: close\r\n\r\n",
+            )
+            .await
+            .unwrap();
+        let received = read_to_end(&mut client).await;
+        assert_eq!(ended(task).await, None);
+        assert_eq!(
+            *seen.lock().unwrap(),
+            ["GET /a?x=1 one", "DELETE /b two", "GET /c three"]
+        );
+        let responses: Vec<&str> = received.split("HTTP/1.1 ").skip(1).collect();
+        assert_eq!(responses.len(), 3, "{received}");
+        for response in &responses[..2] {
+            assert!(response.starts_with("200 OK\r\n"), "{response}");
+            assert!(response.contains("\r\nx-upstream: yes\r\n"), "{response}");
+            assert!(response.contains("\r\ncontent-length: 5\r\n"), "{response}");
+            assert!(response.contains("\r\ndate: "), "{response}");
+            assert!(!response.contains("connection: close"), "{response}");
+            assert!(response.ends_with("\r\n\r\nhello"), "{response}");
+        }
+        assert!(
+            responses[2].contains("\r\nconnection: close\r\n"),
+            "{}",
+            responses[2]
+        );
+        assert!(responses[2].ends_with("\r\n\r\nhello"));
+    }
+
+    #[tokio::test]
+    async fn requests_with_bodies_and_other_protocols_are_handed_over_unread() {
+        let cases: [&[u8]; 9] = [
+            b"POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello",
+            b"POST /upload HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            b"GET / HTTP/1.1\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n",
+            b"PUT / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n",
+            b"GET /chat HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+            b"GET / HTTP/1.0\r\n\r\n",
+            b"GET http://elsewhere/ HTTP/1.1\r\nHost: elsewhere\r\n\r\n",
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+            b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n",
+        ];
+        for bytes in cases {
+            let (_stop, (mut client, seen, task)) = start(hello);
+            client.write_all(bytes).await.unwrap();
+            assert_eq!(
+                ended(task).await.as_deref(),
+                Some(bytes),
+                "{}",
+                String::from_utf8_lossy(bytes)
+            );
+            assert!(seen.lock().unwrap().is_empty());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_body_after_served_requests_hands_over_from_that_request() {
+        let (_stop, (mut client, seen, task)) = start(hello);
+        let upload = b"POST /u HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc";
+        let mut bytes = b"GET /first HTTP/1.1\r\nHost: h\r\n\r\n".to_vec();
+        bytes.extend_from_slice(upload);
+        client.write_all(&bytes).await.unwrap();
+        assert_eq!(ended(task).await.as_deref(), Some(&upload[..]));
+        assert_eq!(*seen.lock().unwrap(), ["GET /first h"]);
+        let mut head = vec![0; 512];
+        let read = client.read(&mut head).await.unwrap();
+        assert!(head[..read].ends_with(b"hello"));
+    }
+
+    #[tokio::test]
+    async fn too_large_or_too_many_headers_go_to_hyper_for_its_431() {
+        let big = format!("GET / HTTP/1.1\r\nX-Big: {}\r\n\r\n", "a".repeat(2000));
+        let many = format!("GET / HTTP/1.1\r\n{}\r\n", "X-A: 1\r\n".repeat(17));
+        let unfinished = format!("GET / HTTP/1.1\r\nX-Big: {}", "a".repeat(2000));
+        for bytes in [big, many, unfinished] {
+            let (_stop, (mut client, _seen, task)) = start(hello);
+            client.write_all(bytes.as_bytes()).await.unwrap();
+            assert_eq!(ended(task).await.as_deref(), Some(bytes.as_bytes()));
+        }
+    }
+
+    #[tokio::test]
+    async fn head_requests_and_bodiless_statuses_get_no_body() {
+        let (_stop, (mut client, _seen, task)) = start(|request: &Request<ClientBody>| {
+            let status = if request.uri().path() == "/none" {
+                StatusCode::NO_CONTENT
+            } else {
+                StatusCode::OK
+            };
+            let mut response = Response::new(Full::new(Bytes::new()));
+            *response.status_mut() = status;
+            response
+                .headers_mut()
+                .insert(header::CONTENT_LENGTH, HeaderValue::from_static("1234"));
+            response
+        });
+        client
+            .write_all(
+                b"HEAD /file HTTP/1.1\r\n\r\nGET /none HTTP/1.1\r\nConnection: close\r\n\r\n",
+            )
+            .await
+            .unwrap();
+        let received = read_to_end(&mut client).await;
+        assert_eq!(ended(task).await, None);
+        let (head_response, no_content) = received.split_at(received.find("HTTP/1.1 204").unwrap());
+        assert!(head_response.starts_with("HTTP/1.1 200 OK\r\n"));
+        assert!(head_response.contains("\r\ncontent-length: 1234\r\n"));
+        assert!(head_response.ends_with("\r\n\r\n"));
+        assert!(!no_content.contains("content-length"), "{no_content}");
+        assert!(!no_content.contains("transfer-encoding"), "{no_content}");
+        assert!(no_content.ends_with("\r\n\r\n"));
+    }
+
+    #[tokio::test]
+    async fn bodies_of_unknown_length_are_chunked_with_their_trailers() {
+        let (_stop, (mut client, _seen, task)) = start(|_: &Request<ClientBody>| {
+            let mut trailers = HeaderMap::new();
+            trailers.insert("x-checksum", HeaderValue::from_static("abc"));
+            Response::new(Frames(VecDeque::from([
+                Ok(Frame::data(Bytes::from_static(b"hello "))),
+                Ok(Frame::data(Bytes::new())),
+                Ok(Frame::data(Bytes::from(vec![b'x'; 20_000]))),
+                Ok(Frame::trailers(trailers)),
+            ])))
+        });
+        client
+            .write_all(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let received = read_to_end(&mut client).await;
+        assert_eq!(ended(task).await, None);
+        let (head, body) = received.split_once("\r\n\r\n").unwrap();
+        assert!(head.contains("\r\ntransfer-encoding: chunked"), "{head}");
+        assert!(!head.contains("content-length"), "{head}");
+        let expected = format!(
+            "6\r\nhello \r\n4e20\r\n{}\r\n0\r\nx-checksum: abc\r\n\r\n",
+            "x".repeat(20_000)
+        );
+        assert_eq!(body, expected);
+    }
+
+    #[tokio::test]
+    async fn a_failing_body_ends_the_connection_without_the_last_chunk() {
+        let (_stop, (mut client, _seen, task)) = start(|_: &Request<ClientBody>| {
+            Response::new(Frames(VecDeque::from([
+                Ok(Frame::data(Bytes::from_static(b"part"))),
+                Err(io::Error::other("upstream reset")),
+            ])))
+        });
+        client
+            .write_all(b"GET / HTTP/1.1\r\n\r\nGET /next HTTP/1.1\r\n\r\n")
+            .await
+            .unwrap();
+        let received = read_to_end(&mut client).await;
+        assert_eq!(ended(task).await, None);
+        assert!(received.ends_with("\r\n\r\n4\r\npart\r\n"), "{received}");
+        assert_eq!(received.matches("HTTP/1.1").count(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_drain_closes_idle_connections_and_ends_busy_ones_after_their_response() {
+        let (stop, (mut client, _seen, task)) = start(hello);
+        client.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+        let mut first = vec![0; 512];
+        let read = client.read(&mut first).await.unwrap();
+        assert!(first[..read].ends_with(b"hello"));
+        stop.send_replace(Stop::Draining(std::time::Duration::from_secs(1)));
+        assert_eq!(ended(task).await, None);
+        assert_eq!(read_to_end(&mut client).await, "");
+
+        // The drain starts while the first request is being handled.
+        let (stop, receiver) = watch::channel(Stop::Serving);
+        let (mut client, _seen, task) = start_with(
+            move |request| {
+                stop.send_replace(Stop::Draining(std::time::Duration::from_secs(1)));
+                hello(request)
+            },
+            receiver,
+        );
+        client
+            .write_all(b"GET / HTTP/1.1\r\n\r\nGET /second HTTP/1.1\r\n\r\n")
+            .await
+            .unwrap();
+        let received = read_to_end(&mut client).await;
+        assert_eq!(ended(task).await, None);
+        assert_eq!(received.matches("HTTP/1.1 200").count(), 1, "{received}");
+        assert!(received.contains("\r\nconnection: close\r\n"), "{received}");
     }
 }

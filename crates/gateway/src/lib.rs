@@ -31,6 +31,8 @@ pub use error::{GatewayError, GatewayErrorKind};
 pub use filter::{
     Denial, DeniedRequest, DenyObserver, Filter, FilterSession, RequestHead, Verdict,
 };
+#[doc(hidden)]
+pub use h1::{DecodedRequests, decode_request_heads};
 pub use headers::{BadNetwork, IpNetwork};
 #[doc(hidden)]
 pub use pool::{DecodedResponse, decode_upstream_response};

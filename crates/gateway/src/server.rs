@@ -775,7 +775,8 @@ impl Protocol<'_> {
         let ended = crate::h1::serve(
             &mut io,
             self.head_limits,
-            |request| handler.call(request),
+            // Boxed: the forwarding future is large, and moving it costs more than a box.
+            |request| Box::pin(handler.call(request)),
             &mut self.stop,
         )
         .await;
