@@ -81,7 +81,8 @@ where
     B: Body<Data = Bytes>,
 {
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
-    let mut out = Vec::with_capacity(1024);
+    // Allocated with the first response (a connection handed to hyper at once never needs it).
+    let mut out = Vec::new();
     loop {
         let (request, keep_alive) = loop {
             if !buf.is_empty() {
@@ -503,6 +504,10 @@ impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
             let take = self.prefix.len().min(buf.remaining());
             let taken = self.prefix.split_to(take);
             buf.put_slice(&taken);
+            if self.prefix.is_empty() {
+                // Let go of the read buffer the prefix was cut from.
+                self.prefix = Bytes::new();
+            }
             return Poll::Ready(Ok(()));
         }
         Pin::new(&mut self.io).poll_read(cx, buf)

@@ -554,20 +554,20 @@ fn parse_response_head(
             continue;
         }
         let mut headers = HeaderMap::with_capacity(spans.len());
+        let mut fields = FramingFields::default();
         for &(name, name_len, value, value_len) in &spans {
             let name = head
                 .get(name..name + name_len)
-                .and_then(|name| HeaderName::from_bytes(name).ok())
+                .and_then(header_name)
                 .ok_or(DirectError::Malformed("invalid header name"))?;
             let value = HeaderValue::from_maybe_shared(head.slice(value..value + value_len))
                 .map_err(|_| DirectError::Malformed("invalid header value"))?;
+            fields.note(&name, &value);
             headers.append(name, value);
         }
-        let (framing, mut reusable) = framing_of(&headers, status, head_only)?;
-        reusable &= keeps_alive(&headers, version);
-        if headers.contains_key(header::TRANSFER_ENCODING)
-            && headers.contains_key(header::CONTENT_LENGTH)
-        {
+        let (framing, mut reusable) = fields.framing(status, head_only)?;
+        reusable &= fields.keeps_alive(version);
+        if fields.transfer_encoding.is_some() && fields.content_length.is_some() {
             // Both framings in one message hint at response splitting (RFC 9112 section
             // 6.3): Transfer-Encoding decides, the Content-Length is not forwarded, and the
             // connection is not trusted with another request.
@@ -584,72 +584,115 @@ fn parse_response_head(
     }
 }
 
-/// How the body of a response with these headers is framed, and whether the connection can
-/// be reused after it (RFC 9112 section 6.3).
-fn framing_of(
-    headers: &HeaderMap,
-    status: StatusCode,
-    head_only: bool,
-) -> Result<(Framing, bool), DirectError> {
-    if head_only || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
-        return Ok((Framing::Length(0), true));
-    }
-    if headers.contains_key(header::TRANSFER_ENCODING) {
-        // Transfer-Encoding overrides any Content-Length; a coding that does not end in
-        // chunked leaves the end to the connection's close.
-        let chunked = headers
-            .get_all(header::TRANSFER_ENCODING)
-            .iter()
-            .next_back()
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.rsplit(',').next())
-            .is_some_and(|coding| coding.trim().eq_ignore_ascii_case("chunked"));
-        return Ok(if chunked {
-            (Framing::Chunked(Chunk::Size), true)
-        } else {
-            (Framing::UntilClose, false)
-        });
-    }
-    let mut length = None;
-    for value in &headers.get_all(header::CONTENT_LENGTH) {
-        let text = value
-            .to_str()
-            .map_err(|_| DirectError::Malformed("invalid content-length"))?;
-        for part in text.split(',') {
-            let part = part.trim();
-            if part.is_empty() || !part.bytes().all(|byte| byte.is_ascii_digit()) {
-                return Err(DirectError::Malformed("invalid content-length"));
-            }
-            let parsed: u64 = part
-                .parse()
-                .map_err(|_| DirectError::Malformed("invalid content-length"))?;
-            if length.is_some_and(|seen| seen != parsed) {
-                return Err(DirectError::Malformed("conflicting content-length"));
-            }
-            length = Some(parsed);
-        }
-    }
-    Ok(match length {
-        Some(length) => (Framing::Length(length), true),
-        None => (Framing::UntilClose, false),
-    })
+/// A response header's name: the ones most responses carry by one case-insensitive
+/// comparison chosen by length, the rest by `HeaderName`'s parser.
+fn header_name(name: &[u8]) -> Option<HeaderName> {
+    let is = |known: &HeaderName| known.as_str().as_bytes().eq_ignore_ascii_case(name);
+    let common = match name.len() {
+        4 if is(&header::DATE) => header::DATE,
+        4 if is(&header::ETAG) => header::ETAG,
+        4 if is(&header::VARY) => header::VARY,
+        6 if is(&header::SERVER) => header::SERVER,
+        10 if is(&header::CONNECTION) => header::CONNECTION,
+        10 if is(&header::SET_COOKIE) => header::SET_COOKIE,
+        12 if is(&header::CONTENT_TYPE) => header::CONTENT_TYPE,
+        13 if is(&header::CACHE_CONTROL) => header::CACHE_CONTROL,
+        13 if is(&header::LAST_MODIFIED) => header::LAST_MODIFIED,
+        13 if is(&header::ACCEPT_RANGES) => header::ACCEPT_RANGES,
+        14 if is(&header::CONTENT_LENGTH) => header::CONTENT_LENGTH,
+        16 if is(&header::CONTENT_ENCODING) => header::CONTENT_ENCODING,
+        17 if is(&header::TRANSFER_ENCODING) => header::TRANSFER_ENCODING,
+        _ => return HeaderName::from_bytes(name).ok(),
+    };
+    Some(common)
 }
 
-/// Whether the upstream keeps the connection open after this response.
-fn keeps_alive(headers: &HeaderMap, version: Version) -> bool {
-    let has_token = |token: &str| {
-        headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
-            .any(|part| part.trim().eq_ignore_ascii_case(token))
-    };
-    if version == Version::HTTP_10 {
-        has_token("keep-alive")
-    } else {
-        !has_token("close")
+/// What the framing rules (RFC 9112 section 6.3) need from a response's header fields,
+/// gathered as they are read.
+#[derive(Debug, Default)]
+struct FramingFields {
+    /// The last `Transfer-Encoding` field.
+    transfer_encoding: Option<HeaderValue>,
+    /// The length all `Content-Length` values agree on, or why they do not.
+    content_length: Option<Result<u64, &'static str>>,
+    /// `Connection` tokens.
+    close: bool,
+    keep_alive: bool,
+}
+
+impl FramingFields {
+    fn note(&mut self, name: &HeaderName, value: &HeaderValue) {
+        if name == header::TRANSFER_ENCODING {
+            self.transfer_encoding = Some(value.clone());
+        } else if name == header::CONTENT_LENGTH {
+            if let Some(Err(_)) = self.content_length {
+                return;
+            }
+            let seen = self.content_length.and_then(Result::ok);
+            self.content_length = Some(content_length(value, seen));
+        } else if name == header::CONNECTION
+            && let Ok(text) = value.to_str()
+        {
+            for token in text.split(',').map(str::trim) {
+                self.close |= token.eq_ignore_ascii_case("close");
+                self.keep_alive |= token.eq_ignore_ascii_case("keep-alive");
+            }
+        }
     }
+
+    /// How the body is framed, and whether the connection can be reused after it.
+    fn framing(&self, status: StatusCode, head_only: bool) -> Result<(Framing, bool), DirectError> {
+        if head_only || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
+            return Ok((Framing::Length(0), true));
+        }
+        if let Some(coding) = &self.transfer_encoding {
+            // Transfer-Encoding overrides any Content-Length; a coding that does not end in
+            // chunked leaves the end to the connection's close.
+            let chunked = coding
+                .to_str()
+                .ok()
+                .and_then(|value| value.rsplit(',').next())
+                .is_some_and(|coding| coding.trim().eq_ignore_ascii_case("chunked"));
+            return Ok(if chunked {
+                (Framing::Chunked(Chunk::Size), true)
+            } else {
+                (Framing::UntilClose, false)
+            });
+        }
+        match self.content_length {
+            Some(Ok(length)) => Ok((Framing::Length(length), true)),
+            Some(Err(reason)) => Err(DirectError::Malformed(reason)),
+            None => Ok((Framing::UntilClose, false)),
+        }
+    }
+
+    /// Whether the upstream keeps the connection open after this response.
+    fn keeps_alive(&self, version: Version) -> bool {
+        if version == Version::HTTP_10 {
+            self.keep_alive
+        } else {
+            !self.close
+        }
+    }
+}
+
+/// The length one `Content-Length` field gives (a list of equal lengths is one length),
+/// checked against the length earlier fields gave.
+fn content_length(value: &HeaderValue, seen: Option<u64>) -> Result<u64, &'static str> {
+    let text = value.to_str().map_err(|_| "invalid content-length")?;
+    let mut length = seen;
+    for part in text.split(',') {
+        let part = part.trim();
+        if part.is_empty() || !part.bytes().all(|byte| byte.is_ascii_digit()) {
+            return Err("invalid content-length");
+        }
+        let parsed: u64 = part.parse().map_err(|_| "invalid content-length")?;
+        if length.is_some_and(|seen| seen != parsed) {
+            return Err("conflicting content-length");
+        }
+        length = Some(parsed);
+    }
+    length.ok_or("invalid content-length")
 }
 
 /// A response body from the upstream; its connection goes back to the pool once the body
@@ -1047,6 +1090,37 @@ mod tests {
     fn head(bytes: &[u8], head_only: bool) -> Result<Option<ResponseHead>, DirectError> {
         let mut buf = BytesMut::from(bytes);
         parse_response_head(&mut buf, head_only)
+    }
+
+    #[test]
+    fn response_header_names_are_the_ones_the_parser_gives() {
+        for name in [
+            "Date",
+            "ETAG",
+            "vary",
+            "Server",
+            "connection",
+            "Set-Cookie",
+            "Content-Type",
+            "cache-control",
+            "Last-Modified",
+            "accept-ranges",
+            "Content-Length",
+            "content-encoding",
+            "Transfer-Encoding",
+            "X-Custom",
+            "dATe",
+            "datx",
+            "Servers",
+        ] {
+            assert_eq!(
+                header_name(name.as_bytes()),
+                HeaderName::from_bytes(name.as_bytes()).ok(),
+                "{name}"
+            );
+        }
+        assert_eq!(header_name(b"bad name"), None);
+        assert_eq!(header_name(b""), None);
     }
 
     #[test]
