@@ -21,7 +21,7 @@ use crate::auth::{AuthDecision, Authenticator, RouteAuth, bearer_token};
 use crate::error::{GatewayError, GatewayErrorKind};
 use crate::filter::Verdict as FilterVerdict;
 use crate::filter::{Denial, DeniedRequest, DenyObserver, FilterSession, Filters, RequestHead};
-use crate::headers::{ForwardedFor, IpNetwork, client_address, set_forwarding, strip_hop_by_hop};
+use crate::headers::{ForwardedFor, IpNetwork, client_address, forwarding_lines, strip_hop_by_hop};
 use crate::log_budget::{LogBudget, Permit};
 use crate::rate::{ClientBodyFailed, MinRate, MinRateBody, TooSlow};
 use crate::ratelimit::{RateLimiter, Verdict};
@@ -767,7 +767,7 @@ impl Forwarder {
         }
         parts.version = Version::HTTP_11;
         strip_hop_by_hop(&mut parts.headers);
-        set_forwarding(
+        let forwarding = forwarding_lines(
             &mut parts.headers,
             &ForwardedFor {
                 peer: connection.peer.ip(),
@@ -849,7 +849,7 @@ impl Forwarder {
             *upstream_request.headers_mut() = headers;
             let outcome = tokio::time::timeout(
                 route.timeout,
-                client_pool.send(&backend.target, upstream_request),
+                client_pool.send(&backend.target, upstream_request, &forwarding),
             )
             .await;
             match outcome {

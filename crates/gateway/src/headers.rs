@@ -168,13 +168,68 @@ pub(crate) struct ForwardedFor<'a> {
     pub request_id: &'a str,
 }
 
-/// Sets the forwarding headers. From an untrusted peer, client-supplied `X-Forwarded-For` and
-/// `Forwarded` are replaced (a client cannot pose as another address); from a trusted proxy
-/// they are kept and the peer is appended.
-pub(crate) fn set_forwarding(headers: &mut HeaderMap, forwarded: &ForwardedFor<'_>) {
+/// The forwarding header fields for one request, encoded as `name: value\r\n` lines: written
+/// after the request's own fields on the direct upstream path (no header map insertions), or
+/// put into the request's header map for a hyper client connection.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ForwardingLines(Vec<u8>);
+
+impl ForwardingLines {
+    /// The encoded lines.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Sets the fields in `headers` (replacing any of the same names).
+    pub(crate) fn apply_to(&self, headers: &mut HeaderMap) {
+        for line in self.0.split(|&byte| byte == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let Some(colon) = line.iter().position(|&byte| byte == b':') else {
+                continue;
+            };
+            let (name, value) = line.split_at(colon);
+            let value = value.get(1..).unwrap_or_default().trim_ascii();
+            if let (Ok(name), Ok(value)) =
+                (HeaderName::from_bytes(name), HeaderValue::from_bytes(value))
+            {
+                headers.insert(name, value);
+            }
+        }
+    }
+
+    fn push(&mut self, name: &str, value: &[u8]) {
+        // Every value here comes from the gateway or from header values already checked;
+        // one that could not be a field value is left out rather than sent.
+        if value
+            .iter()
+            .all(|&byte| byte == b'\t' || (0x20..0x7f).contains(&byte))
+        {
+            self.0.extend_from_slice(name.as_bytes());
+            self.0.extend_from_slice(b": ");
+            self.0.extend_from_slice(value);
+            self.0.extend_from_slice(b"\r\n");
+        }
+    }
+}
+
+/// The header names the gateway sets on every upstream request.
+const FORWARDING_NAMES: [&str; 5] = [
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "forwarded",
+    "x-request-id",
+];
+
+/// The forwarding headers for a request, with the client's own copies of them removed from
+/// `headers`. From an untrusted peer, client-supplied `X-Forwarded-For` and `Forwarded` are
+/// replaced (a client cannot pose as another address); from a trusted proxy they are kept and
+/// the peer is appended.
+pub(crate) fn forwarding_lines(
+    headers: &mut HeaderMap,
+    forwarded: &ForwardedFor<'_>,
+) -> ForwardingLines {
     use std::fmt::Write as _;
-    // Built in place and handed to the header map without another copy: this runs for every
-    // request.
     let mut chain = String::with_capacity(48);
     let mut forwarded_value = String::with_capacity(96);
     if forwarded.peer_trusted {
@@ -206,29 +261,48 @@ pub(crate) fn set_forwarding(headers: &mut HeaderMap, forwarded: &ForwardedFor<'
     }
     forwarded_value.push_str(";proto=");
     forwarded_value.push_str(forwarded.proto);
-    headers.remove(HeaderName::from_static("x-forwarded-host"));
-    if let Some(host) = forwarded
-        .host
-        .and_then(|host| HeaderValue::from_str(host).ok())
-    {
-        if let Ok(text) = host.to_str() {
-            forwarded_value.push_str(";host=\"");
-            forwarded_value.push_str(text);
-            forwarded_value.push('"');
-        }
-        headers.insert(HeaderName::from_static("x-forwarded-host"), host);
+    let host = forwarded.host.filter(|host| {
+        host.bytes()
+            .all(|byte| byte == b'\t' || (0x20..0x7f).contains(&byte))
+    });
+    if let Some(host) = host {
+        forwarded_value.push_str(";host=\"");
+        forwarded_value.push_str(host);
+        forwarded_value.push('"');
     }
-    insert_owned(headers, "x-forwarded-for", chain);
-    headers.insert(
-        HeaderName::from_static("x-forwarded-proto"),
-        HeaderValue::from_static(if forwarded.proto == "https" {
-            "https"
+    // Most requests carry none of them: one pass over the names, removals only when needed.
+    if headers
+        .keys()
+        .any(|name| FORWARDING_NAMES.contains(&name.as_str()))
+    {
+        for name in FORWARDING_NAMES {
+            headers.remove(name);
+        }
+    }
+    let mut lines = ForwardingLines(Vec::with_capacity(
+        chain.len() + forwarded_value.len() + forwarded.request_id.len() + 120,
+    ));
+    lines.push("x-forwarded-for", chain.as_bytes());
+    lines.push(
+        "x-forwarded-proto",
+        if forwarded.proto == "https" {
+            b"https"
         } else {
-            "http"
-        }),
+            b"http"
+        },
     );
-    insert_owned(headers, "forwarded", forwarded_value);
-    insert_text(headers, "x-request-id", forwarded.request_id);
+    if let Some(host) = host {
+        lines.push("x-forwarded-host", host.as_bytes());
+    }
+    lines.push("forwarded", forwarded_value.as_bytes());
+    lines.push("x-request-id", forwarded.request_id.as_bytes());
+    lines
+}
+
+/// Sets the forwarding headers in `headers` (see [`forwarding_lines`]).
+#[cfg(test)]
+fn set_forwarding(headers: &mut HeaderMap, forwarded: &ForwardedFor<'_>) {
+    forwarding_lines(headers, forwarded).apply_to(headers);
 }
 
 /// Appends `address` in dotted decimal.
@@ -244,32 +318,6 @@ fn push_ipv4(text: &mut String, address: std::net::Ipv4Addr) {
             text.push(char::from(b'0' + octet / 10 % 10));
         }
         text.push(char::from(b'0' + octet % 10));
-    }
-}
-
-/// Sets `name` to `value` without copying it; removes `name` when `value` is not a valid
-/// header value.
-fn insert_owned(headers: &mut HeaderMap, name: &'static str, value: String) {
-    let name = HeaderName::from_static(name);
-    match HeaderValue::from_maybe_shared(bytes::Bytes::from(value)) {
-        Ok(value) => {
-            headers.insert(name, value);
-        }
-        Err(_) => {
-            headers.remove(name);
-        }
-    }
-}
-
-fn insert_text(headers: &mut HeaderMap, name: &'static str, value: &str) {
-    let name = HeaderName::from_static(name);
-    match HeaderValue::from_str(value) {
-        Ok(value) => {
-            headers.insert(name, value);
-        }
-        Err(_) => {
-            headers.remove(name);
-        }
     }
 }
 

@@ -44,6 +44,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tower_service::Service as _;
 
 use crate::forward::{UpstreamBody, UpstreamConnector, UpstreamTarget};
+use crate::headers::ForwardingLines;
 
 /// How long an upstream connection may stay idle in the pool.
 pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
@@ -129,6 +130,7 @@ impl UpstreamPool {
         self: &Arc<Self>,
         target: &UpstreamTarget,
         request: Request<UpstreamBody>,
+        forwarding: &ForwardingLines,
     ) -> Result<Response<UpstreamResponseBody>, SendError> {
         let (parts, body) = request.into_parts();
         let body = if body.is_complete() {
@@ -140,8 +142,10 @@ impl UpstreamPool {
         if request.body().is_complete()
             && hyper::body::Body::size_hint(request.body()).lower() <= DIRECT_BODY_LIMIT
         {
-            return self.send_direct(target, request).await;
+            return self.send_direct(target, request, forwarding).await;
         }
+        let mut request = request;
+        forwarding.apply_to(request.headers_mut());
         Box::pin(self.send_streaming(target, request)).await
     }
 
@@ -150,9 +154,10 @@ impl UpstreamPool {
         self: &Arc<Self>,
         target: &UpstreamTarget,
         request: Request<UpstreamBody>,
+        forwarding: &ForwardingLines,
     ) -> Result<Response<UpstreamResponseBody>, SendError> {
         let (parts, body) = request.into_parts();
-        let message = encode_request(&parts, body.into_complete());
+        let message = encode_request(&parts, forwarding, body.into_complete());
         let idempotent = crate::forward::is_idempotent(&parts.method);
         let head_only = parts.method == Method::HEAD;
         while let Some(mut connection) = self.checkout_direct(target.pool_key()) {
@@ -360,13 +365,19 @@ const DIRECT_BODY_LIMIT: u64 = 64 * 1024;
 /// Bytes asked of the socket per read.
 const READ_CHUNK: usize = 8 * 1024;
 
-/// The serialized request: head and body in one buffer, written with one write.
-fn encode_request(parts: &http::request::Parts, body: Bytes) -> Vec<u8> {
+/// The serialized request: head (the request's fields, then the forwarding fields) and body
+/// in one buffer, written with one write.
+fn encode_request(
+    parts: &http::request::Parts,
+    forwarding: &ForwardingLines,
+    body: Bytes,
+) -> Vec<u8> {
     let path = parts
         .uri
         .path_and_query()
         .map_or("/", http::uri::PathAndQuery::as_str);
-    let mut size = parts.method.as_str().len() + path.len() + 32 + body.len();
+    let mut size =
+        parts.method.as_str().len() + path.len() + 32 + forwarding.as_bytes().len() + body.len();
     for (name, value) in &parts.headers {
         size += name.as_str().len() + value.len() + 4;
     }
@@ -390,6 +401,7 @@ fn encode_request(parts: &http::request::Parts, body: Bytes) -> Vec<u8> {
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
+    out.extend_from_slice(forwarding.as_bytes());
     if had_length || !body.is_empty() {
         out.extend_from_slice(b"content-length: ");
         push_decimal(&mut out, body.len() as u64);
@@ -1303,11 +1315,27 @@ mod tests {
         request
             .headers_mut()
             .insert(header::CONTENT_LENGTH, HeaderValue::from_static("99"));
+        request
+            .headers_mut()
+            .insert("x-forwarded-for", HeaderValue::from_static("6.6.6.6"));
+        let forwarding = crate::headers::forwarding_lines(
+            request.headers_mut(),
+            &crate::headers::ForwardedFor {
+                peer: "192.0.2.1".parse().unwrap(),
+                peer_trusted: false,
+                proto: "http",
+                host: Some("up"),
+                request_id: "r1",
+            },
+        );
         let (parts, ()) = request.into_parts();
-        let wire = encode_request(&parts, Bytes::from_static(b"abc"));
+        let wire = encode_request(&parts, &forwarding, Bytes::from_static(b"abc"));
         assert_eq!(
-            wire,
-            b"POST /a?b=1 HTTP/1.1\r\nhost: up\r\ncontent-length: 3\r\n\r\nabc"
+            String::from_utf8(wire).unwrap(),
+            "POST /a?b=1 HTTP/1.1\r\nhost: up\r\nx-forwarded-for: 192.0.2.1\r\n\
+             x-forwarded-proto: http\r\nx-forwarded-host: up\r\n\
+             forwarded: for=192.0.2.1;proto=http;host=\"up\"\r\nx-request-id: r1\r\n\
+             content-length: 3\r\n\r\nabc"
         );
     }
 }
