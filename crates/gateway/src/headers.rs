@@ -196,20 +196,6 @@ impl ForwardingLines {
             }
         }
     }
-
-    fn push(&mut self, name: &str, value: &[u8]) {
-        // Every value here comes from the gateway or from header values already checked;
-        // one that could not be a field value is left out rather than sent.
-        if value
-            .iter()
-            .all(|&byte| byte == b'\t' || (0x20..0x7f).contains(&byte))
-        {
-            self.0.extend_from_slice(name.as_bytes());
-            self.0.extend_from_slice(b": ");
-            self.0.extend_from_slice(value);
-            self.0.extend_from_slice(b"\r\n");
-        }
-    }
 }
 
 /// The header names the gateway sets on every upstream request.
@@ -229,47 +215,65 @@ pub(crate) fn forwarding_lines(
     headers: &mut HeaderMap,
     forwarded: &ForwardedFor<'_>,
 ) -> ForwardingLines {
-    use std::fmt::Write as _;
-    let mut chain = String::with_capacity(48);
-    let mut forwarded_value = String::with_capacity(96);
-    if forwarded.peer_trusted {
-        let joined = |name: &str, into: &mut String| {
-            for value in headers
-                .get_all(name)
-                .iter()
-                .filter_map(|value| value.to_str().ok())
-            {
-                into.push_str(value);
-                into.push_str(", ");
-            }
-        };
-        joined("x-forwarded-for", &mut chain);
-        joined("forwarded", &mut forwarded_value);
-    }
-    // Formatted once, without the formatting machinery for the common IPv4 case.
-    match forwarded.peer {
-        IpAddr::V4(peer) => {
-            let start = chain.len();
-            push_ipv4(&mut chain, peer);
-            forwarded_value.push_str("for=");
-            forwarded_value.push_str(&chain[start..]);
-        }
-        IpAddr::V6(peer) => {
-            let _ = write!(chain, "{peer}");
-            let _ = write!(forwarded_value, "for=\"[{peer}]\"");
-        }
-    }
-    forwarded_value.push_str(";proto=");
-    forwarded_value.push_str(forwarded.proto);
+    // Written straight into one buffer: this runs for every request. Every value is made
+    // of checked header values (`to_str`), addresses, the request id and fixed words, so
+    // none can hold a byte a field value may not.
     let host = forwarded.host.filter(|host| {
         host.bytes()
             .all(|byte| byte == b'\t' || (0x20..0x7f).contains(&byte))
     });
-    if let Some(host) = host {
-        forwarded_value.push_str(";host=\"");
-        forwarded_value.push_str(host);
-        forwarded_value.push('"');
+    let mut out = Vec::with_capacity(200 + forwarded.request_id.len());
+    let trusted_values = |name: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .filter(|_| forwarded.peer_trusted)
+    };
+    out.extend_from_slice(b"x-forwarded-for: ");
+    for value in trusted_values("x-forwarded-for") {
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b", ");
     }
+    let peer_at = out.len();
+    push_address(&mut out, forwarded.peer);
+    let peer = peer_at..out.len();
+    out.extend_from_slice(b"\r\nx-forwarded-proto: ");
+    out.extend_from_slice(if forwarded.proto == "https" {
+        b"https"
+    } else {
+        b"http"
+    });
+    if let Some(host) = host {
+        out.extend_from_slice(b"\r\nx-forwarded-host: ");
+        out.extend_from_slice(host.as_bytes());
+    }
+    out.extend_from_slice(b"\r\nforwarded: ");
+    for value in trusted_values("forwarded") {
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b", ");
+    }
+    match forwarded.peer {
+        IpAddr::V4(_) => {
+            out.extend_from_slice(b"for=");
+            out.extend_from_within(peer);
+        }
+        IpAddr::V6(_) => {
+            out.extend_from_slice(b"for=\"[");
+            out.extend_from_within(peer);
+            out.extend_from_slice(b"]\"");
+        }
+    }
+    out.extend_from_slice(b";proto=");
+    out.extend_from_slice(forwarded.proto.as_bytes());
+    if let Some(host) = host {
+        out.extend_from_slice(b";host=\"");
+        out.extend_from_slice(host.as_bytes());
+        out.extend_from_slice(b"\"");
+    }
+    out.extend_from_slice(b"\r\nx-request-id: ");
+    out.extend_from_slice(forwarded.request_id.as_bytes());
+    out.extend_from_slice(b"\r\n");
     // Most requests carry none of them: one pass over the names, removals only when needed.
     if headers
         .keys()
@@ -279,46 +283,37 @@ pub(crate) fn forwarding_lines(
             headers.remove(name);
         }
     }
-    let mut lines = ForwardingLines(Vec::with_capacity(
-        chain.len() + forwarded_value.len() + forwarded.request_id.len() + 120,
-    ));
-    lines.push("x-forwarded-for", chain.as_bytes());
-    lines.push(
-        "x-forwarded-proto",
-        if forwarded.proto == "https" {
-            b"https"
-        } else {
-            b"http"
-        },
-    );
-    if let Some(host) = host {
-        lines.push("x-forwarded-host", host.as_bytes());
+    ForwardingLines(out)
+}
+
+/// Appends `address` as `Display` writes it (IPv4 without the formatting machinery).
+fn push_address(out: &mut Vec<u8>, address: IpAddr) {
+    use std::io::Write as _;
+    match address {
+        IpAddr::V4(address) => {
+            for (index, octet) in address.octets().into_iter().enumerate() {
+                if index > 0 {
+                    out.push(b'.');
+                }
+                if octet >= 100 {
+                    out.push(b'0' + octet / 100);
+                }
+                if octet >= 10 {
+                    out.push(b'0' + octet / 10 % 10);
+                }
+                out.push(b'0' + octet % 10);
+            }
+        }
+        IpAddr::V6(address) => {
+            let _ = write!(out, "{address}");
+        }
     }
-    lines.push("forwarded", forwarded_value.as_bytes());
-    lines.push("x-request-id", forwarded.request_id.as_bytes());
-    lines
 }
 
 /// Sets the forwarding headers in `headers` (see [`forwarding_lines`]).
 #[cfg(test)]
 fn set_forwarding(headers: &mut HeaderMap, forwarded: &ForwardedFor<'_>) {
     forwarding_lines(headers, forwarded).apply_to(headers);
-}
-
-/// Appends `address` in dotted decimal.
-fn push_ipv4(text: &mut String, address: std::net::Ipv4Addr) {
-    for (index, octet) in address.octets().into_iter().enumerate() {
-        if index > 0 {
-            text.push('.');
-        }
-        if octet >= 100 {
-            text.push(char::from(b'0' + octet / 100));
-        }
-        if octet >= 10 {
-            text.push(char::from(b'0' + octet / 10 % 10));
-        }
-        text.push(char::from(b'0' + octet % 10));
-    }
 }
 
 #[cfg(test)]
@@ -386,9 +381,9 @@ mod tests {
             [255, 254, 200, 109],
         ] {
             let address = std::net::Ipv4Addr::from(octets);
-            let mut text = String::new();
-            push_ipv4(&mut text, address);
-            assert_eq!(text, address.to_string());
+            let mut text = Vec::new();
+            push_address(&mut text, IpAddr::V4(address));
+            assert_eq!(text, address.to_string().as_bytes());
         }
         let mut headers = HeaderMap::new();
         let forwarded = ForwardedFor {
