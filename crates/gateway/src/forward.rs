@@ -847,10 +847,12 @@ impl Forwarder {
             *upstream_request.uri_mut() = uri;
             *upstream_request.version_mut() = Version::HTTP_11;
             *upstream_request.headers_mut() = headers;
-            let outcome = tokio::time::timeout(
+            // Boxed: the exchange would be most of the forwarding future's size, and that
+            // future is copied whole several times before it first runs.
+            let outcome = Box::pin(tokio::time::timeout(
                 route.timeout,
                 client_pool.send(&backend.target, upstream_request, &forwarding),
-            )
+            ))
             .await;
             match outcome {
                 Ok(Ok(response)) => {

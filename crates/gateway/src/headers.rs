@@ -40,7 +40,14 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
     // Headers the `Connection` header names (`close` names none; `keep-alive` is removed
     // anyway).
-    if headers.contains_key(header::CONNECTION) {
+    let names_others = |value: &HeaderValue| {
+        value.to_str().is_ok_and(|value| {
+            value.split(',').map(str::trim).any(|token| {
+                !token.eq_ignore_ascii_case("close") && !token.eq_ignore_ascii_case("keep-alive")
+            })
+        })
+    };
+    if present & 1 != 0 && headers.get_all(header::CONNECTION).iter().any(names_others) {
         let named: Vec<HeaderName> = headers
             .get_all(header::CONNECTION)
             .iter()
