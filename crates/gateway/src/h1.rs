@@ -463,6 +463,7 @@ fn push_chunk_size(out: &mut Vec<u8>, size: usize) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// Appends `value` in decimal (message framing: `Content-Length`).
 pub(crate) fn push_decimal(out: &mut Vec<u8>, mut value: u64) {
     let mut digits = [0u8; 20];
     let mut at = digits.len();

@@ -404,26 +404,12 @@ fn encode_request(
     out.extend_from_slice(forwarding.as_bytes());
     if had_length || !body.is_empty() {
         out.extend_from_slice(b"content-length: ");
-        push_decimal(&mut out, body.len() as u64);
+        crate::h1::push_decimal(&mut out, body.len() as u64);
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(&body);
     out
-}
-
-fn push_decimal(out: &mut Vec<u8>, mut value: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (value % 10) as u8;
-        value /= 10;
-        if value == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[at..]);
 }
 
 /// A parsed upstream response head and how its body is framed.
