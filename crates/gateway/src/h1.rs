@@ -711,24 +711,10 @@ mod tests {
                 assert_eq!(decoded.served.len(), count, "piece {piece}");
             }
         }
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut mutator = crate::mutation::Mutator::new(0x2545_f491_4f6c_dd1d_u64);
         for round in 0..4000 {
-            let mut wire = samples[round % samples.len()].to_vec();
-            for _ in 0..(next() % 4 + 1) {
-                let at = (next() as usize) % (wire.len() + 1);
-                match next() % 3 {
-                    0 if at < wire.len() => wire[at] = next() as u8,
-                    1 => wire.insert(at, b"0123456789 :/\r\n\t,Cc"[(next() % 19) as usize]),
-                    _ => wire.truncate(at),
-                }
-            }
-            let decoded = decode_request_heads(&wire, (next() % 9) as usize);
+            let wire = mutator.mutate(samples[round % samples.len()], b"0123456789 :/\r\n\t,Cc");
+            let decoded = decode_request_heads(&wire, (mutator.next() % 9) as usize);
             if let Some(rest) = decoded.handed_off {
                 assert!(
                     wire.ends_with(&rest),

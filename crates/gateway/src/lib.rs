@@ -16,6 +16,8 @@ mod h1;
 mod headers;
 mod http_date;
 mod log_budget;
+#[cfg(test)]
+mod mutation;
 mod pool;
 mod rate;
 mod ratelimit;

@@ -1204,25 +1204,13 @@ mod tests {
                 assert_eq!(decoded.trailers, trailers);
             }
         }
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut mutator = crate::mutation::Mutator::new(0x9e37_79b9_7f4a_7c15_u64);
         for round in 0..4000 {
-            let mut wire = samples[round % samples.len()].to_vec();
-            for _ in 0..(next() % 4 + 1) {
-                let at = (next() as usize) % (wire.len() + 1);
-                match next() % 3 {
-                    0 if at < wire.len() => wire[at] = next() as u8,
-                    1 => wire.insert(at, b"0123456789abcdef\r\n;: -"[(next() % 22) as usize]),
-                    _ => wire.truncate(at),
-                }
-            }
-            let piece = (next() % 9) as usize;
-            if let Ok(decoded) = decode_upstream_response(&wire, piece, next() % 5 == 0) {
+            let wire = mutator.mutate(samples[round % samples.len()], b"0123456789abcdef\r\n;: -");
+            let piece = (mutator.next() % 9) as usize;
+            if let Ok(decoded) =
+                decode_upstream_response(&wire, piece, mutator.next().is_multiple_of(5))
+            {
                 assert!(decoded.body.len() <= wire.len());
             }
         }
