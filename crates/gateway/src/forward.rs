@@ -1,6 +1,5 @@
 //! Forwarding one request to the upstream and the response back.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,7 +34,9 @@ use rampart_origin_lock::{Forwarding, OriginLock};
 /// An enum rather than a boxed trait object: no allocation per response.
 pub(crate) enum GatewayBody {
     Upstream(UpstreamResponseBody),
-    Prefixed(PrefixedBody),
+    /// Boxed: only responses the filters inspected take it, and every response is moved
+    /// several times on its way out.
+    Prefixed(Box<PrefixedBody>),
     Full(Option<Bytes>),
 }
 
@@ -515,14 +516,17 @@ impl Forwarder {
         Ok(next)
     }
 
-    /// Forwards one request over `client` (the worker's pool); every failure becomes a
-    /// response, never an error.
-    pub(crate) async fn handle(
-        &self,
+    /// Forwards one request over `client_pool` (the worker's pool); every failure becomes a
+    /// response, never an error. `finish` turns the response into what the caller serves:
+    /// done here rather than in a wrapping future, which would hold this (large) future
+    /// twice.
+    pub(crate) async fn handle<R>(
+        self: Arc<Self>,
         request: Request<ClientBody>,
         connection: ConnectionInfo,
-        client_pool: &UpstreamClient,
-    ) -> Result<Response<GatewayBody>, Infallible> {
+        client_pool: UpstreamClient,
+        finish: impl FnOnce(Response<GatewayBody>) -> R,
+    ) -> R {
         let started = Instant::now();
         let request_id = crate::request_id::new_request_id();
         let method = request.method().clone();
@@ -533,7 +537,7 @@ impl Forwarder {
             &self.trusted_proxies,
         );
         let mut response = match self
-            .forward(request, connection, client, &request_id, client_pool)
+            .forward(request, connection, client, &request_id, &client_pool)
             .await
         {
             Ok(response) => response,
@@ -587,7 +591,7 @@ impl Forwarder {
             elapsed_ms = elapsed.as_secs_f64() * 1000.0,
             "request"
         );
-        Ok(response)
+        finish(response)
     }
 
     /// Takes a rate-limit token for this request's client; `Err(RateLimited)` when its bucket
@@ -974,11 +978,11 @@ async fn inspect_response(
             return Err(Failure::Denied(name, denial));
         }
     }
-    Ok(GatewayBody::Prefixed(PrefixedBody {
+    Ok(GatewayBody::Prefixed(Box::new(PrefixedBody {
         prefix: Some(seen),
         trailers,
         rest: (!complete).then_some(body),
-    }))
+    })))
 }
 
 /// A response body whose start was already read: the buffered part, then the rest.

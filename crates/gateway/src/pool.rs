@@ -744,7 +744,8 @@ pub(crate) struct DirectBody {
     connection: Option<Box<DirectConnection>>,
     framing: Framing,
     reusable: bool,
-    trailers: Option<HeaderMap>,
+    /// Boxed: trailers are rare, and the body is moved with every response.
+    trailers: Option<Box<HeaderMap>>,
     reuse: Option<(Arc<UpstreamPool>, Arc<str>)>,
 }
 
@@ -752,7 +753,7 @@ impl DirectBody {
     fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, SendError>>> {
         loop {
             if let Some(trailers) = self.trailers.take() {
-                return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
+                return Poll::Ready(Some(Ok(Frame::trailers(*trailers))));
             }
             let Some(connection) = self.connection.as_mut() else {
                 return Poll::Ready(None);
@@ -765,7 +766,7 @@ impl DirectBody {
                     return Poll::Ready(Some(Ok(Frame::data(data))));
                 }
                 Ok(Step::Trailers(trailers)) => {
-                    self.trailers = Some(trailers);
+                    self.trailers = Some(Box::new(trailers));
                     continue;
                 }
                 Ok(Step::Progressed) => continue,

@@ -673,13 +673,9 @@ impl RequestHandler {
         let client = Arc::clone(&self.client);
         let in_flight = self.admission.request();
         let info = self.info;
-        async move {
-            let response = match forwarder.handle(request, info, &client).await {
-                Ok(response) => response,
-                Err(never) => match never {},
-            };
+        forwarder.handle(request, info, client, move |response| {
             response.map(|body| InFlightBody::new(body, in_flight))
-        }
+        })
     }
 }
 

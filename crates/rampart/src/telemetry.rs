@@ -66,8 +66,23 @@ pub fn init_metrics() -> anyhow::Result<PrometheusHandle> {
     let handle = recorder.handle();
     metrics::set_global_recorder(recorder)
         .map_err(|error| anyhow::anyhow!("cannot install the metrics recorder: {error}"))?;
+    // The recorder keeps every histogram sample until it is folded into the buckets, which
+    // only a scrape or an upkeep does: without this task an unscraped gateway would hold
+    // every request's duration in memory.
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(METRICS_UPKEEP_INTERVAL);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
     Ok(handle)
 }
+
+/// How often histogram samples are folded into their buckets when nobody scrapes.
+const METRICS_UPKEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[cfg(test)]
 mod tests {
