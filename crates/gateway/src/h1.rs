@@ -33,8 +33,9 @@ const READ_CHUNK: usize = 8 * 1024;
 /// Body data up to this size is copied behind the response head, so both go in one write.
 const COALESCE_LIMIT: usize = 16 * 1024;
 
-/// Headers the gateway may add to a request before it goes upstream.
-const FORWARDING_HEADERS: usize = 8;
+/// Fields the gateway may put into a request's map before it goes upstream: the origin
+/// lock's two (the forwarding fields are written as lines after the map's, not put into it).
+const ADDED_HEADERS: usize = 2;
 
 /// Bounds on what a request head may be before hyper takes over (and answers 431).
 #[derive(Debug, Clone, Copy)]
@@ -224,9 +225,8 @@ fn build_request(
     (path_at, path_len): (usize, usize),
     spans: &[(usize, usize, usize, usize)],
 ) -> Option<Request<ClientBody>> {
-    // Room for the forwarding headers the gateway adds (`X-Forwarded-*`, `Forwarded`,
-    // `X-Request-Id`, origin lock), so that adding them does not grow the map.
-    let mut headers = HeaderMap::with_capacity(spans.len() + FORWARDING_HEADERS);
+    // Room for the fields the gateway adds, so that adding them does not grow the map.
+    let mut headers = HeaderMap::with_capacity(spans.len() + ADDED_HEADERS);
     let head = buf.split_to(length).freeze();
     let uri = Uri::from_maybe_shared(head.slice(path_at..path_at + path_len)).ok();
     let restore = |buf: &mut BytesMut, head: &Bytes| {

@@ -66,6 +66,63 @@ pub(crate) type SendError = Box<dyn std::error::Error + Send + Sync>;
 /// traits.
 type UpstreamIo = TokioIo<<UpstreamConnector as tower_service::Service<http::Uri>>::Response>;
 
+/// A direct connection's socket: plain TCP read and written as it is (not through the
+/// connector's adapters between hyper's and tokio's I/O traits), or the connector's TLS
+/// stream, boxed (its state is large).
+enum DirectIo {
+    Plain(tokio::net::TcpStream),
+    Tls(Box<UpstreamIo>),
+}
+
+impl DirectIo {
+    fn new(stream: <UpstreamConnector as tower_service::Service<http::Uri>>::Response) -> Self {
+        match stream {
+            hyper_rustls::MaybeHttpsStream::Http(plain) => Self::Plain(plain.into_inner()),
+            tls => Self::Tls(Box::new(TokioIo::new(tls))),
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for DirectIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(stream) => Pin::new(stream).poll_read(cx, buf),
+            Self::Tls(stream) => Pin::new(stream.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for DirectIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Self::Plain(stream) => Pin::new(stream).poll_write(cx, buf),
+            Self::Tls(stream) => Pin::new(stream.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(stream) => Pin::new(stream).poll_flush(cx),
+            Self::Tls(stream) => Pin::new(stream.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(stream) => Pin::new(stream).poll_shutdown(cx),
+            Self::Tls(stream) => Pin::new(stream.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
 /// One worker's upstream connections, by backend (scheme and authority).
 #[derive(Debug)]
 pub(crate) struct UpstreamPool {
@@ -97,9 +154,9 @@ impl std::fmt::Debug for DirectIdle {
 }
 
 /// An upstream connection the request's own task reads and writes. Boxed where it is
-/// kept: a TLS connection's state is large, and requests move it around.
+/// kept: requests move it around.
 struct DirectConnection {
-    io: UpstreamIo,
+    io: DirectIo,
     /// Bytes read from the upstream and not yet consumed.
     buf: BytesMut,
 }
@@ -341,7 +398,7 @@ impl UpstreamPool {
     ) -> Result<Box<DirectConnection>, SendError> {
         let stream = self.connector.clone().call(target.origin().clone()).await?;
         Ok(Box::new(DirectConnection {
-            io: TokioIo::new(stream),
+            io: DirectIo::new(stream),
             buf: BytesMut::with_capacity(READ_CHUNK),
         }))
     }
