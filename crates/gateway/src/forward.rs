@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, Version, header};
+use http::{
+    HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri, Version, header,
+};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
@@ -402,6 +404,9 @@ pub(crate) struct Forwarder {
     metrics: Arc<RequestMetrics>,
 }
 
+/// The response field naming the request id (a name parsed once, not per response).
+static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
 /// The per-request metrics, looked up once rather than on every request.
 #[derive(Debug)]
 struct RequestMetrics {
@@ -577,7 +582,7 @@ impl Forwarder {
             }
         };
         if let Ok(value) = HeaderValue::from_str(&request_id) {
-            response.headers_mut().insert("x-request-id", value);
+            response.headers_mut().insert(&X_REQUEST_ID, value);
         }
         let status = response.status().as_u16();
         let elapsed = started.elapsed();
@@ -686,8 +691,7 @@ impl Forwarder {
             .as_ref()
             .is_some_and(|limiter| limiter.keys_by_principal());
         if !limit_by_principal && self.rate_limiter.is_some() {
-            self.take_rate_token(client, request.headers(), None)
-                .await?;
+            Box::pin(self.take_rate_token(client, request.headers(), None)).await?;
         }
         let (mut parts, body) = request.into_parts();
         // HTTP/1.1 names the host in `Host`; HTTP/2 in `:authority`, which becomes `Host`
@@ -719,15 +723,14 @@ impl Forwarder {
                     // A refused credential still costs its address a token, so a flood of
                     // bad tokens is limited like any anonymous flood.
                     if limit_by_principal {
-                        self.take_rate_token(client, &parts.headers, None).await?;
+                        Box::pin(self.take_rate_token(client, &parts.headers, None)).await?;
                     }
                     return Err(refused);
                 }
             }
         }
         if limit_by_principal {
-            self.take_rate_token(client, &parts.headers, principal.as_deref())
-                .await?;
+            Box::pin(self.take_rate_token(client, &parts.headers, principal.as_deref())).await?;
         }
         let mut body = Some(body);
         let mut sessions: Vec<(&'static str, Box<dyn FilterSession>)> = Vec::new();
@@ -851,18 +854,22 @@ impl Forwarder {
             *upstream_request.uri_mut() = uri;
             *upstream_request.version_mut() = Version::HTTP_11;
             *upstream_request.headers_mut() = headers;
-            // Boxed: the exchange would be most of the forwarding future's size, and that
-            // future is copied whole several times before it first runs.
-            let outcome = Box::pin(tokio::time::timeout(
+            // The exchange is boxed (and the timeout put around the box): it would be most
+            // of the forwarding future's size, and a future is copied whole several times
+            // before it first runs.
+            let outcome = tokio::time::timeout(
                 route.timeout,
-                client_pool.send(&backend.target, upstream_request, &forwarding),
-            ))
+                Box::pin(client_pool.send(&backend.target, upstream_request, &forwarding)),
+            )
             .await;
             match outcome {
                 Ok(Ok(response)) => {
                     route.pool.report(backend, true);
                     let (mut response_parts, response_body) = response.into_parts();
-                    strip_hop_by_hop(&mut response_parts.headers);
+                    // A direct response comes without them (its parser leaves them out).
+                    if !matches!(response_body, UpstreamResponseBody::Direct(_)) {
+                        strip_hop_by_hop(&mut response_parts.headers);
+                    }
                     let response_body = if sessions.is_empty() {
                         GatewayBody::Upstream(response_body)
                     } else {

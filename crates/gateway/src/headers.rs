@@ -9,7 +9,8 @@ use http::header::{self, HeaderName, HeaderValue};
 
 /// Headers that describe one connection, never forwarded by a proxy.
 /// (At most 8: `strip_hop_by_hop` notes them in the low bits of a `u16`.)
-const HOP_BY_HOP: [HeaderName; 8] = [
+/// A `static`, not a `const`: a `const` array would be built and dropped at every use.
+static HOP_BY_HOP: [HeaderName; 8] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -48,19 +49,13 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
         })
     };
     if present & 1 != 0 && headers.get_all(header::CONNECTION).iter().any(names_others) {
-        let named: Vec<HeaderName> = headers
+        let values: Vec<HeaderValue> = headers
             .get_all(header::CONNECTION)
             .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
-            .map(str::trim)
-            .filter(|token| {
-                !token.eq_ignore_ascii_case("close") && !token.eq_ignore_ascii_case("keep-alive")
-            })
-            .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
+            .cloned()
             .collect();
-        for name in &named {
-            headers.remove(name);
+        for value in &values {
+            remove_connection_named(headers, value.as_bytes());
         }
     }
     for (index, name) in HOP_BY_HOP.iter().enumerate() {
@@ -70,6 +65,28 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
     if present & TRANSFER_ENCODING_BIT != 0 {
         headers.remove(header::TRANSFER_ENCODING);
+    }
+}
+
+/// Whether a field is hop-by-hop by its name alone (`Transfer-Encoding` included: the
+/// gateway frames bodies itself on each side).
+pub(crate) fn is_hop_by_hop(name: &HeaderName) -> bool {
+    name == header::TRANSFER_ENCODING || HOP_BY_HOP.contains(name)
+}
+
+/// Removes the fields one `Connection` value names (every token but `close` and
+/// `keep-alive`).
+pub(crate) fn remove_connection_named(headers: &mut HeaderMap, connection: &[u8]) {
+    let Ok(connection) = std::str::from_utf8(connection) else {
+        return;
+    };
+    for token in connection.split(',').map(str::trim) {
+        if token.eq_ignore_ascii_case("close") || token.eq_ignore_ascii_case("keep-alive") {
+            continue;
+        }
+        if let Ok(name) = HeaderName::from_bytes(token.as_bytes()) {
+            headers.remove(name);
+        }
     }
 }
 
@@ -230,12 +247,18 @@ pub(crate) fn forwarding_lines(
             .all(|byte| byte == b'\t' || (0x20..0x7f).contains(&byte))
     });
     let mut out = Vec::with_capacity(200 + forwarded.request_id.len());
+    // Looked up only when the peer is trusted: a lookup by name costs a parse and a hash.
     let trusted_values = |name: &str| {
-        headers
-            .get_all(name)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .filter(|_| forwarded.peer_trusted)
+        forwarded
+            .peer_trusted
+            .then(|| {
+                headers
+                    .get_all(name)
+                    .iter()
+                    .filter_map(|value| value.to_str().ok())
+            })
+            .into_iter()
+            .flatten()
     };
     out.extend_from_slice(b"x-forwarded-for: ");
     for value in trusted_values("x-forwarded-for") {

@@ -618,7 +618,21 @@ fn parse_response_head(
             let value = HeaderValue::from_maybe_shared(head.slice(value..value + value_len))
                 .map_err(|_| DirectError::Malformed("invalid header value"))?;
             fields.note(&name, &value);
-            headers.append(name, value);
+            // Hop-by-hop fields are for this connection only: never forwarded.
+            if !crate::headers::is_hop_by_hop(&name) {
+                headers.append(name, value);
+            }
+        }
+        if fields.connection_names_others {
+            // The fields `Connection` names are hop-by-hop too (RFC 9110 section 7.6.1).
+            for &(name, name_len, value, value_len) in &spans {
+                let is_connection = head
+                    .get(name..name + name_len)
+                    .is_some_and(|name| name.eq_ignore_ascii_case(b"connection"));
+                if is_connection && let Some(value) = head.get(value..value + value_len) {
+                    crate::headers::remove_connection_named(&mut headers, value);
+                }
+            }
         }
         let (framing, mut reusable) = fields.framing(status, head_only)?;
         reusable &= fields.keeps_alive(version);
@@ -673,6 +687,8 @@ struct FramingFields {
     /// `Connection` tokens.
     close: bool,
     keep_alive: bool,
+    /// Whether `Connection` names fields (any token but `close` and `keep-alive`).
+    connection_names_others: bool,
 }
 
 impl FramingFields {
@@ -689,8 +705,11 @@ impl FramingFields {
             && let Ok(text) = value.to_str()
         {
             for token in text.split(',').map(str::trim) {
-                self.close |= token.eq_ignore_ascii_case("close");
-                self.keep_alive |= token.eq_ignore_ascii_case("keep-alive");
+                let close = token.eq_ignore_ascii_case("close");
+                let keep_alive = token.eq_ignore_ascii_case("keep-alive");
+                self.close |= close;
+                self.keep_alive |= keep_alive;
+                self.connection_names_others |= !close && !keep_alive && !token.is_empty();
             }
         }
     }
@@ -1284,6 +1303,34 @@ mod tests {
         .unwrap();
         assert_eq!(parsed.status, StatusCode::NO_CONTENT);
         assert!(parsed.headers.get("link").is_none());
+    }
+
+    #[test]
+    fn hop_by_hop_response_fields_are_left_out() {
+        let parsed = head(
+            b"HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\nKeep-Alive: timeout=5\r\nTransfer-Encoding: chunked\r\nProxy-Connection: x\r\nTrailer: x-sum\r\nUpgrade: h2c\r\nX-Kept: 2\r\nContent-Type: text/plain\r\n\r\n",
+            false,
+        )
+        .unwrap()
+        .unwrap();
+        let names: Vec<&str> = parsed.headers.keys().map(HeaderName::as_str).collect();
+        assert_eq!(names, ["x-kept", "content-type"]);
+        assert!(
+            parsed.reusable,
+            "keep-alive with chunked framing can carry another request"
+        );
+        assert_eq!(parsed.framing, Framing::Chunked(Chunk::Size));
+
+        // Only `close` and `keep-alive`: nothing else is named, everything else stays.
+        let parsed = head(
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\nX-Hop: 1\r\nContent-Length: 0\r\n\r\n",
+            false,
+        )
+        .unwrap()
+        .unwrap();
+        let names: Vec<&str> = parsed.headers.keys().map(HeaderName::as_str).collect();
+        assert_eq!(names, ["x-hop", "content-length"]);
+        assert!(!parsed.reusable);
     }
 
     #[test]
