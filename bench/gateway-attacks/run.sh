@@ -145,7 +145,8 @@ start_target() { # $1 target, $2 label for logs
   case $1 in
     rampart)
       rm -rf "$work/rampart-data"
-      "${CARGO_TARGET_DIR:-target}"/release/rampart --config "$work/rampart.toml" --data-dir "$work/rampart-data" gateway \
+      # In a session of its own, as nginx is once it daemonizes (see bench/gateway-proxy/run.sh).
+      setsid "${CARGO_TARGET_DIR:-target}"/release/rampart --config "$work/rampart.toml" --data-dir "$work/rampart-data" gateway \
         --listen 0.0.0.0:$PORT --upstream http://127.0.0.1:$UPSTREAM_PORT --dangerous-plaintext \
         >"$LOGS/$2.rampart.out" 2>"$LOGS/$2.rampart.err" &
       RAMPART_PID=$!

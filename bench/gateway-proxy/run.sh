@@ -69,14 +69,19 @@ listen = "127.0.0.1:0"
 [waf]
 crs = "off"
 CONF
-"$RAMPART" --config "$work/rampart.toml" --data-dir "$work/rampart-data" gateway \
+# Each server runs in a session of its own, as nginx does when it daemonizes: the kernel
+# (autogroup scheduling) shares the CPU between sessions first, so a server left in this
+# script's session would split one share with wrk while nginx has a share to itself.
+# (setsid execs in place here: a background job of a script is no process-group leader, so
+# $! is the server's own pid.)
+setsid "$RAMPART" --config "$work/rampart.toml" --data-dir "$work/rampart-data" gateway \
   --listen 127.0.0.1:$RAMPART_PORT --upstream http://127.0.0.1:$UPSTREAM_PORT --dangerous-plaintext \
   >"$work/rampart.out" 2>"$work/rampart.err" &
 rampart_pid=$!
 pids+=("$rampart_pid")
 for _ in $(seq 1 100); do curl -fs -o /dev/null http://127.0.0.1:$RAMPART_PORT/ && break; sleep 0.1; done
 if [ -n "$BEFORE" ]; then
-  "$BEFORE" --config "$work/rampart.toml" --data-dir "$work/before-data" gateway \
+  setsid "$BEFORE" --config "$work/rampart.toml" --data-dir "$work/before-data" gateway \
     --listen 127.0.0.1:$BEFORE_PORT --upstream http://127.0.0.1:$UPSTREAM_PORT --dangerous-plaintext \
     >"$work/before.out" 2>"$work/before.err" &
   before_pid=$!

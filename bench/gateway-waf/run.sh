@@ -48,7 +48,8 @@ listen = "127.0.0.1:0"
 crs = "$CRS"
 paranoia_level = 1
 CONF
-"$RAMPART" --config "$work/rampart.toml" --data-dir "$work/rampart-data" gateway \
+# In a session of its own, as nginx is once it daemonizes (see bench/gateway-proxy/run.sh).
+setsid "$RAMPART" --config "$work/rampart.toml" --data-dir "$work/rampart-data" gateway \
   --listen 127.0.0.1:$RAMPART_PORT --upstream http://127.0.0.1:$STATIC_PORT --dangerous-plaintext \
   >"$work/rampart.out" 2>"$work/rampart.err" &
 rampart_pid=$!
