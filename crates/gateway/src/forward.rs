@@ -541,46 +541,48 @@ impl Forwarder {
             request.headers(),
             &self.trusted_proxies,
         );
-        let mut response = match self
-            .forward(request, connection, client, &request_id, &client_pool)
-            .await
-        {
-            Ok(response) => response,
-            Err(failure) => {
-                if let Some((by, denial)) = failure.denial() {
-                    // Attackers choose how many denials there are: the log gets a bounded
-                    // number of lines, the audit trail and the metrics get every one.
-                    if let Permit::Write { suppressed } = DENIAL_LOG.permit(Instant::now()) {
-                        tracing::warn!(
-                            request_id,
-                            %client,
-                            by,
-                            reason = %denial.reason,
-                            rules = ?denial.rule_ids,
-                            suppressed_before = suppressed,
-                            "request denied"
-                        );
+        // Boxed: this future is moved into a box of its own before it first runs, and the
+        // forwarding future would be most of what is moved.
+        let mut response =
+            match Box::pin(self.forward(request, connection, client, &request_id, &client_pool))
+                .await
+            {
+                Ok(response) => response,
+                Err(failure) => {
+                    if let Some((by, denial)) = failure.denial() {
+                        // Attackers choose how many denials there are: the log gets a bounded
+                        // number of lines, the audit trail and the metrics get every one.
+                        if let Permit::Write { suppressed } = DENIAL_LOG.permit(Instant::now()) {
+                            tracing::warn!(
+                                request_id,
+                                %client,
+                                by,
+                                reason = %denial.reason,
+                                rules = ?denial.rule_ids,
+                                suppressed_before = suppressed,
+                                "request denied"
+                            );
+                        }
+                        metrics::counter!("rampart_gateway_denied_total", "by" => by).increment(1);
+                        if let Some(observer) = &self.deny_observer {
+                            observer.denied(DeniedRequest {
+                                request_id: request_id.clone(),
+                                client,
+                                method: method.to_string(),
+                                path: target
+                                    .path_and_query()
+                                    .map_or("/", PathAndQuery::as_str)
+                                    .to_owned(),
+                                by,
+                                status: denial.status.as_u16(),
+                                reason: denial.reason,
+                                rule_ids: denial.rule_ids,
+                            });
+                        }
                     }
-                    metrics::counter!("rampart_gateway_denied_total", "by" => by).increment(1);
-                    if let Some(observer) = &self.deny_observer {
-                        observer.denied(DeniedRequest {
-                            request_id: request_id.clone(),
-                            client,
-                            method: method.to_string(),
-                            path: target
-                                .path_and_query()
-                                .map_or("/", PathAndQuery::as_str)
-                                .to_owned(),
-                            by,
-                            status: denial.status.as_u16(),
-                            reason: denial.reason,
-                            rule_ids: denial.rule_ids,
-                        });
-                    }
+                    failure.into_response(&request_id)
                 }
-                failure.into_response(&request_id)
-            }
-        };
+            };
         if let Ok(value) = HeaderValue::from_str(&request_id) {
             response.headers_mut().insert(&X_REQUEST_ID, value);
         }

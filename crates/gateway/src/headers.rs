@@ -29,7 +29,7 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // are present, and only those are removed.
     const TRANSFER_ENCODING_BIT: u16 = 1 << 8;
     let mut present = 0u16;
-    for name in headers.keys() {
+    for name in headers.keys().filter(|name| is_hop_by_hop(name)) {
         if name == header::TRANSFER_ENCODING {
             present |= TRANSFER_ENCODING_BIT;
         } else if let Some(index) = HOP_BY_HOP.iter().position(|hop| hop == name) {
@@ -71,7 +71,18 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
 /// Whether a field is hop-by-hop by its name alone (`Transfer-Encoding` included: the
 /// gateway frames bodies itself on each side).
 pub(crate) fn is_hop_by_hop(name: &HeaderName) -> bool {
-    name == header::TRANSFER_ENCODING || HOP_BY_HOP.contains(name)
+    // By length first: most names are none of these, and one length test tells.
+    let candidates: &[HeaderName] = match name.as_str().len() {
+        2 => &HOP_BY_HOP[5..6],
+        7 => &HOP_BY_HOP[6..8],
+        10 => &HOP_BY_HOP[0..2],
+        16 => &HOP_BY_HOP[2..3],
+        17 => return name == header::TRANSFER_ENCODING,
+        18 => &HOP_BY_HOP[3..4],
+        19 => &HOP_BY_HOP[4..5],
+        _ => return false,
+    };
+    candidates.contains(name)
 }
 
 /// Removes the fields one `Connection` value names (every token but `close` and
@@ -349,6 +360,31 @@ fn set_forwarding(headers: &mut HeaderMap, forwarded: &ForwardedFor<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hop_by_hop_names_are_told_by_length_then_name() {
+        for name in HOP_BY_HOP.iter().chain([&header::TRANSFER_ENCODING]) {
+            assert!(is_hop_by_hop(name), "{name}");
+        }
+        for name in [
+            "x-kept",
+            "host",
+            "cookie",
+            "content-length",
+            "x-forwarded-for",
+            "te-x",
+            "trailers",
+            "upgrade-x",
+            "keepalive-",
+            "proxy-connectio",
+            "proxy-connectionx",
+            "content-type",
+            "x-request-id",
+            "authorization",
+        ] {
+            assert!(!is_hop_by_hop(&HeaderName::from_static(name)), "{name}");
+        }
+    }
 
     #[test]
     fn connection_named_headers_are_removed() {
