@@ -84,6 +84,12 @@ where
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     // Allocated with the first response (a connection handed to hyper at once never needs it).
     let mut out = Vec::new();
+    // The drain signal, waited for between requests by one future for the whole connection:
+    // a new wait per request would register with the channel (a lock every connection of
+    // every worker shares) on every request.
+    let mut drain_signal = stop.clone();
+    let drain = drain_signal.wait_for(|stop| *stop != Stop::Serving);
+    let mut drain = std::pin::pin!(drain);
     loop {
         let (request, keep_alive) = loop {
             if !buf.is_empty() {
@@ -106,7 +112,7 @@ where
                 // Between requests a drain ends the connection at once.
                 tokio::select! {
                     read = io.read_buf(&mut buf) => read,
-                    _ = stop.wait_for(|stop| *stop != Stop::Serving) => return Ended::Closed,
+                    _ = &mut drain => return Ended::Closed,
                 }
             } else {
                 io.read_buf(&mut buf).await

@@ -132,10 +132,13 @@ impl Backend {
             .max(1)
     }
 
-    fn in_rotation(&self, now: Instant) -> bool {
+    /// Whether the backend takes requests; `now` is read from the clock only for an ejected
+    /// backend (the clock is not free, and most requests find none).
+    fn in_rotation(&self, now: &std::cell::OnceCell<Instant>) -> bool {
         let ejected_until = self.ejected_until.load(Ordering::Relaxed);
         self.healthy.load(Ordering::Relaxed)
-            && (ejected_until == 0 || ejected_until <= self.nanos_since_epoch(now))
+            && (ejected_until == 0
+                || ejected_until <= self.nanos_since_epoch(*now.get_or_init(Instant::now)))
     }
 
     /// Records a health-check result.
@@ -190,7 +193,7 @@ impl Pool {
 
     /// Backends in the order to try them: those in rotation round-robin, then the rest.
     pub(crate) fn candidates(&self) -> Vec<&Backend> {
-        let now = Instant::now();
+        let now = std::cell::OnceCell::new();
         let count = self.backends.len();
         // One backend needs no turn-taking (and no shared counter written per request).
         let start = if count > 1 {
@@ -202,7 +205,7 @@ impl Pool {
             .filter_map(|offset| self.backends.get((start + offset) % count))
             .map(Arc::as_ref);
         let (mut available, unavailable): (Vec<_>, Vec<_>) =
-            rotated.partition(|backend| backend.in_rotation(now));
+            rotated.partition(|backend| backend.in_rotation(&now));
         available.extend(unavailable);
         available
     }
@@ -456,7 +459,8 @@ mod tests {
         let pool = Pool::new(&options).unwrap();
         let backend = &pool.backends[0];
         let check = HealthCheck::at("/healthz");
-        let now = Instant::now();
+        let now = std::cell::OnceCell::from(Instant::now());
+        let now = &now;
         backend.health_result(false, &check);
         assert!(backend.in_rotation(now));
         backend.health_result(false, &check);
