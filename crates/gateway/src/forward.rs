@@ -16,7 +16,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use crate::pool::UpstreamResponseBody;
+use crate::pool::{UpstreamResponseBody, UpstreamTimedOut};
 
 use crate::auth::{AuthDecision, Authenticator, RouteAuth, bearer_token};
 use crate::error::{GatewayError, GatewayErrorKind};
@@ -856,16 +856,18 @@ impl Forwarder {
             *upstream_request.uri_mut() = uri;
             *upstream_request.version_mut() = Version::HTTP_11;
             *upstream_request.headers_mut() = headers;
-            // The exchange is boxed (and the timeout put around the box): it would be most
-            // of the forwarding future's size, and a future is copied whole several times
-            // before it first runs.
-            let outcome = tokio::time::timeout(
-                route.timeout,
-                Box::pin(client_pool.send(&backend.target, upstream_request, &forwarding)),
-            )
+            // Boxed: the exchange would be most of the forwarding future's size, and a
+            // future is copied whole several times before it first runs.
+            let deadline = tokio::time::Instant::now() + route.timeout;
+            let outcome = Box::pin(client_pool.send(
+                &backend.target,
+                upstream_request,
+                &forwarding,
+                deadline,
+            ))
             .await;
             match outcome {
-                Ok(Ok(response)) => {
+                Ok(response) => {
                     route.pool.report(backend, true);
                     let (mut response_parts, response_body) = response.into_parts();
                     // A direct response comes without them (its parser leaves them out).
@@ -887,25 +889,25 @@ impl Forwarder {
                     }
                     return Ok(Response::from_parts(response_parts, response_body));
                 }
-                Ok(Err(error)) if caused_by::<TooSlow>(&*error) => {
+                Err(error) if caused_by::<TooSlow>(&*error) => {
                     tracing::info!(request_id, %client, "request body too slow");
                     return Err(Failure::TooSlow);
                 }
-                Ok(Err(error)) if caused_by::<ClientBodyFailed>(&*error) => {
+                Err(error) if caused_by::<ClientBodyFailed>(&*error) => {
                     // The client broke off its upload: not the backend's failure (no ejection,
                     // no retry), or any client could take backends out of rotation.
                     tracing::info!(request_id, %client, %error, "request body broke off");
                     return Err(Failure::BadRequest);
                 }
-                Ok(Err(error)) => {
-                    tracing::warn!(request_id, backend = %backend.url, %error, "upstream request failed");
-                    route.pool.report(backend, false);
-                    last_failure = Failure::Unreachable;
-                }
-                Err(_) => {
+                Err(error) if caused_by::<UpstreamTimedOut>(&*error) => {
                     tracing::warn!(request_id, backend = %backend.url, "upstream timed out");
                     route.pool.report(backend, false);
                     last_failure = Failure::Timeout;
+                }
+                Err(error) => {
+                    tracing::warn!(request_id, backend = %backend.url, %error, "upstream request failed");
+                    route.pool.report(backend, false);
+                    last_failure = Failure::Unreachable;
                 }
             }
             metrics::counter!("rampart_gateway_upstream_failures_total", "backend" => backend.url.clone())

@@ -159,6 +159,10 @@ struct DirectConnection {
     io: DirectIo,
     /// Bytes read from the upstream and not yet consumed.
     buf: BytesMut,
+    /// The current request's deadline, one timer for the connection's life: moving a
+    /// registered timer's deadline later is one atomic store, while a timer per request
+    /// takes the timer wheel's lock to register and again to deregister.
+    deadline: Pin<Box<tokio::time::Sleep>>,
 }
 
 /// An upstream failure on the direct path.
@@ -170,6 +174,23 @@ enum DirectError {
     Closed,
     #[error("malformed upstream response: {0}")]
     Malformed(&'static str),
+    #[error("{0}")]
+    TimedOut(#[from] UpstreamTimedOut),
+}
+
+/// The upstream did not answer (response head) by the route's deadline.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("upstream did not answer within the route's timeout")]
+pub(crate) struct UpstreamTimedOut;
+
+/// `future`, or [`UpstreamTimedOut`] once `deadline` passes.
+async fn by_deadline<T>(
+    deadline: tokio::time::Instant,
+    future: impl std::future::Future<Output = Result<T, SendError>>,
+) -> Result<T, SendError> {
+    tokio::time::timeout_at(deadline, future)
+        .await
+        .unwrap_or_else(|_| Err(Box::new(UpstreamTimedOut)))
 }
 
 impl UpstreamPool {
@@ -183,27 +204,31 @@ impl UpstreamPool {
 
     /// Sends `request` (origin-form URI, `Host` set) to `target` on a kept-alive connection
     /// or a new one.
+    /// Fails with [`UpstreamTimedOut`] when the response head has not come by `deadline`.
     pub(crate) async fn send(
         self: &Arc<Self>,
         target: &UpstreamTarget,
         request: Request<UpstreamBody>,
         forwarding: &ForwardingLines,
+        deadline: tokio::time::Instant,
     ) -> Result<Response<UpstreamResponseBody>, SendError> {
         let (parts, body) = request.into_parts();
         let body = if body.is_complete() {
             body
         } else {
-            Box::pin(body.gather()).await?
+            by_deadline(deadline, async { Ok(Box::pin(body.gather()).await?) }).await?
         };
         let request = Request::from_parts(parts, body);
         if request.body().is_complete()
             && hyper::body::Body::size_hint(request.body()).lower() <= DIRECT_BODY_LIMIT
         {
-            return self.send_direct(target, request, forwarding).await;
+            return self
+                .send_direct(target, request, forwarding, deadline)
+                .await;
         }
         let mut request = request;
         forwarding.apply_to(request.headers_mut());
-        Box::pin(self.send_streaming(target, request)).await
+        by_deadline(deadline, Box::pin(self.send_streaming(target, request))).await
     }
 
     /// A request whose body is all here: written and answered on a direct connection.
@@ -212,13 +237,14 @@ impl UpstreamPool {
         target: &UpstreamTarget,
         request: Request<UpstreamBody>,
         forwarding: &ForwardingLines,
+        deadline: tokio::time::Instant,
     ) -> Result<Response<UpstreamResponseBody>, SendError> {
         let (parts, body) = request.into_parts();
         let message = encode_request(&parts, forwarding, body.into_complete());
         let idempotent = crate::forward::is_idempotent(&parts.method);
         let head_only = parts.method == Method::HEAD;
         while let Some(mut connection) = self.checkout_direct(target.pool_key()) {
-            match connection.exchange(&message, head_only).await {
+            match connection.exchange(&message, head_only, deadline).await {
                 Ok(head) => return Ok(self.direct_response(target, connection, head)),
                 // The upstream closed the kept-alive connection as the request went out (the
                 // write failed, or it ended before any of the response): another connection,
@@ -227,8 +253,9 @@ impl UpstreamPool {
                 Err((error, _)) => return Err(error.into()),
             }
         }
-        let mut connection = Box::pin(self.connect_direct(target)).await?;
-        match connection.exchange(&message, head_only).await {
+        let mut connection =
+            by_deadline(deadline, Box::pin(self.connect_direct(target, deadline))).await?;
+        match connection.exchange(&message, head_only, deadline).await {
             Ok(head) => Ok(self.direct_response(target, connection, head)),
             Err((error, _)) => Err(error.into()),
         }
@@ -395,11 +422,13 @@ impl UpstreamPool {
     async fn connect_direct(
         &self,
         target: &UpstreamTarget,
+        deadline: tokio::time::Instant,
     ) -> Result<Box<DirectConnection>, SendError> {
         let stream = self.connector.clone().call(target.origin().clone()).await?;
         Ok(Box::new(DirectConnection {
             io: DirectIo::new(stream),
             buf: BytesMut::with_capacity(READ_CHUNK),
+            deadline: Box::pin(tokio::time::sleep_until(deadline)),
         }))
     }
 }
@@ -517,41 +546,64 @@ impl DirectConnection {
 
     /// Reads more of the upstream's bytes into the buffer; `Ok(0)` at the end of the stream.
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
-        if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
-            self.buf.reserve(READ_CHUNK);
-        }
-        let read = self.io.read_buf(&mut self.buf);
-        std::pin::pin!(read).poll(cx)
+        poll_fill(&mut self.io, &mut self.buf, cx)
     }
 
-    /// Writes the request and reads the response head. On failure, also whether any of the
-    /// response had arrived (a connection that ends before that may simply have been closed
-    /// by the upstream while idle).
+    /// Writes the request and reads the response head, by `deadline`. On failure, also
+    /// whether any of the response had arrived (a connection that ends before that may
+    /// simply have been closed by the upstream while idle).
     async fn exchange(
         &mut self,
         message: &[u8],
         head_only: bool,
+        deadline: tokio::time::Instant,
     ) -> Result<ResponseHead, (DirectError, bool)> {
-        if let Err(error) = self.io.write_all(message).await {
-            return Err((error.into(), false));
-        }
-        if let Err(error) = self.io.flush().await {
-            return Err((error.into(), false));
-        }
-        loop {
-            match parse_response_head(&mut self.buf, head_only) {
-                Ok(Some(head)) => return Ok(head),
-                Ok(None) => {}
-                Err(error) => return Err((error, true)),
+        let Self {
+            io,
+            buf,
+            deadline: timer,
+        } = self;
+        timer.as_mut().reset(deadline);
+        let exchange = async {
+            if let Err(error) = io.write_all(message).await {
+                return Err((error.into(), false));
             }
-            let answered = !self.buf.is_empty();
-            match std::future::poll_fn(|cx| self.poll_fill(cx)).await {
-                Ok(0) => return Err((DirectError::Closed, answered)),
-                Ok(_) => {}
-                Err(error) => return Err((error.into(), answered)),
+            if let Err(error) = io.flush().await {
+                return Err((error.into(), false));
             }
+            loop {
+                match parse_response_head(buf, head_only) {
+                    Ok(Some(head)) => return Ok(head),
+                    Ok(None) => {}
+                    Err(error) => return Err((error, true)),
+                }
+                let answered = !buf.is_empty();
+                match std::future::poll_fn(|cx| poll_fill(io, buf, cx)).await {
+                    Ok(0) => return Err((DirectError::Closed, answered)),
+                    Ok(_) => {}
+                    Err(error) => return Err((error.into(), answered)),
+                }
+            }
+        };
+        tokio::select! {
+            biased;
+            outcome = exchange => outcome,
+            () = timer.as_mut() => Err((UpstreamTimedOut.into(), true)),
         }
     }
+}
+
+/// Reads more of the upstream's bytes into `buf`; `Ok(0)` at the end of the stream.
+fn poll_fill(
+    io: &mut DirectIo,
+    buf: &mut BytesMut,
+    cx: &mut Context<'_>,
+) -> Poll<std::io::Result<usize>> {
+    if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+        buf.reserve(READ_CHUNK);
+    }
+    let read = io.read_buf(buf);
+    std::pin::pin!(read).poll(cx)
 }
 
 /// Parses a response head at the start of `buf` and removes it from there: `None` while it

@@ -125,6 +125,35 @@ async fn slow_upstream_is_a_504() {
 }
 
 #[tokio::test]
+async fn the_timeout_holds_for_every_request_on_a_reused_upstream_connection() {
+    // Upstream connections are kept alive and each keeps one timer across its requests:
+    // a fast request, a slow one (504), a pause longer than the timeout (the timer of the
+    // idle connection fires), then fast ones again, on one client connection.
+    let origin = ReflectingOrigin::start().await.unwrap();
+    let mut options = options(&origin.url());
+    options.request_timeout = Duration::from_millis(300);
+    let gateway = start(options, Duration::from_secs(1)).await;
+    let client = plain_client();
+    let get = |path: &str| {
+        Request::get(format!("http://{}{path}", gateway.addr))
+            .body(Full::default())
+            .unwrap()
+    };
+    let (status, _, _) = send(&client, get("/fast")).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, body) = send(&client, get("/slow?ms=5000")).await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(body["error"], "upstream_timeout");
+    let (status, _, _) = send(&client, get("/fast")).await;
+    assert_eq!(status, StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    for _ in 0..3 {
+        let (status, _, _) = send(&client, get("/slow?ms=50")).await;
+        assert_eq!(status, StatusCode::OK, "a request well within the timeout");
+    }
+}
+
+#[tokio::test]
 async fn shutdown_lets_in_flight_requests_finish_and_refuses_new_ones() {
     let origin = ReflectingOrigin::start().await.unwrap();
     let mut gateway = start(options(&origin.url()), Duration::from_secs(10)).await;
