@@ -216,7 +216,7 @@ impl UpstreamPool {
         let body = if body.is_complete() {
             body
         } else {
-            by_deadline(deadline, async { Ok(Box::pin(body.gather()).await?) }).await?
+            by_deadline(deadline, Box::pin(body.gather())).await?
         };
         let request = Request::from_parts(parts, body);
         if request.body().is_complete()
