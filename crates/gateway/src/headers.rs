@@ -72,17 +72,16 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
 /// gateway frames bodies itself on each side).
 pub(crate) fn is_hop_by_hop(name: &HeaderName) -> bool {
     // By length first: most names are none of these, and one length test tells.
-    let candidates: &[HeaderName] = match name.as_str().len() {
-        2 => &HOP_BY_HOP[5..6],
-        7 => &HOP_BY_HOP[6..8],
-        10 => &HOP_BY_HOP[0..2],
-        16 => &HOP_BY_HOP[2..3],
-        17 => return name == header::TRANSFER_ENCODING,
-        18 => &HOP_BY_HOP[3..4],
-        19 => &HOP_BY_HOP[4..5],
-        _ => return false,
-    };
-    candidates.contains(name)
+    match name.as_str().len() {
+        2 => name == header::TE,
+        7 => name == header::TRAILER || name == header::UPGRADE,
+        10 => name == header::CONNECTION || name.as_str() == "keep-alive",
+        16 => name.as_str() == "proxy-connection",
+        17 => name == header::TRANSFER_ENCODING,
+        18 => name == header::PROXY_AUTHENTICATE,
+        19 => name == header::PROXY_AUTHORIZATION,
+        _ => false,
+    }
 }
 
 /// Removes the fields one `Connection` value names (every token but `close` and

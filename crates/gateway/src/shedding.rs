@@ -178,17 +178,13 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn requests_past_the_queue_or_the_wait_are_shed() {
-        let gate = gate(1, 0, 100);
-        let _held = gate.try_enter().expect("a free slot");
-        assert!(gate.enter().await.is_none(), "no queue: shed at once");
-        let gate = gate_with_queue();
-        let _held = gate.try_enter().expect("a free slot");
+        let no_queue = gate(1, 0, 100);
+        let _held = no_queue.try_enter().expect("a free slot");
+        assert!(no_queue.enter().await.is_none(), "no queue: shed at once");
+        let short_wait = gate(1, 1, 100);
+        let _held = short_wait.try_enter().expect("a free slot");
         // Nobody frees the slot: the waiter gives up after the wait bound.
-        assert!(gate.enter().await.is_none());
-        assert_eq!(gate.queued.load(Ordering::Acquire), 0);
-    }
-
-    fn gate_with_queue() -> UpstreamGate {
-        gate(1, 1, 100)
+        assert!(short_wait.enter().await.is_none());
+        assert_eq!(short_wait.queued.load(Ordering::Acquire), 0);
     }
 }
