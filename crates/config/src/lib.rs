@@ -145,6 +145,9 @@ pub struct GatewayConfig {
     pub max_connections_per_client: usize,
     /// New connections one client address may open per second (bursts of twice that).
     pub max_new_connections_per_client: u32,
+    /// How long a connection over its client's new-connection rate is held, unread, before it
+    /// is closed (zero: closed at once); stops reconnect loops from cycling.
+    pub over_rate_connection_hold: Duration,
     /// Minimum rate at which clients must send request bodies (slow POST defense).
     pub min_request_body_rate: DataRate,
     /// Minimum rate at which clients must read responses (slow read defense).
@@ -552,6 +555,7 @@ impl Default for Config {
                 max_connections: defaults::MAX_CONNECTIONS,
                 max_connections_per_client: defaults::MAX_CONNECTIONS_PER_CLIENT,
                 max_new_connections_per_client: defaults::MAX_NEW_CONNECTIONS_PER_CLIENT,
+                over_rate_connection_hold: defaults::OVER_RATE_CONNECTION_HOLD,
                 min_request_body_rate: defaults::MIN_DATA_RATE,
                 min_response_rate: defaults::MIN_DATA_RATE,
                 max_in_flight: defaults::MAX_IN_FLIGHT,
@@ -677,6 +681,8 @@ pub mod defaults {
     pub const MAX_CONNECTIONS_PER_CLIENT: usize = 256;
     /// `gateway.max_new_connections_per_client` (per second).
     pub const MAX_NEW_CONNECTIONS_PER_CLIENT: u32 = 200;
+    /// `gateway.over_rate_connection_hold`.
+    pub const OVER_RATE_CONNECTION_HOLD: Duration = Duration::from_secs(10);
     /// `gateway.min_request_body_rate` and `gateway.min_response_rate`: 1 KiB per 10 s.
     pub const MIN_DATA_RATE: super::DataRate = super::DataRate {
         bytes: 1024,

@@ -290,6 +290,13 @@ impl File<'_> {
             (1, 1_000_000),
             default.max_new_connections_per_client as usize,
         )?;
+        let over_rate_connection_hold = self.duration(
+            raw.over_rate_connection_hold.as_ref(),
+            "gateway.over_rate_connection_hold",
+            "10s",
+            (Duration::ZERO, Duration::from_secs(300)),
+            default.over_rate_connection_hold,
+        )?;
         let workers = self.count(&raw.workers, "gateway.workers", (0, 1024), default.workers)?;
         let min_request_body_rate = self.data_rate(
             &raw.min_request_body_rate,
@@ -351,6 +358,7 @@ impl File<'_> {
             max_connections_per_client,
             max_new_connections_per_client: u32::try_from(max_new_connections_per_client)
                 .unwrap_or(u32::MAX),
+            over_rate_connection_hold,
             min_request_body_rate,
             min_response_rate,
             max_in_flight,

@@ -1449,6 +1449,22 @@ fn new_connection_rate() {
 }
 
 #[test]
+fn over_rate_connection_hold() {
+    assert_eq!(
+        parse("").unwrap().gateway.over_rate_connection_hold,
+        Duration::from_secs(10)
+    );
+    let config = parse("[gateway]\nover_rate_connection_hold = \"0s\"\n").unwrap();
+    assert_eq!(config.gateway.over_rate_connection_hold, Duration::ZERO);
+    rejected(
+        "[gateway]\nover_rate_connection_hold = \"10m\"\n",
+        2,
+        "gateway.over_rate_connection_hold",
+        "out of range",
+    );
+}
+
+#[test]
 fn identity_settings() {
     let config = parse(
         "[identity]\nlisten = \"0.0.0.0:9444\"\nissuer_url = \"https://id.example.com\"\n\

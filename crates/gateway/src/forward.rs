@@ -521,8 +521,8 @@ impl Forwarder {
         Ok(next)
     }
 
-    /// Forwards one request over `client_pool` (the worker's pool); every failure becomes a
-    /// response, never an error. `finish` turns the response into what the caller serves:
+    /// Forwards one request, which arrived at `started`, over `client_pool` (the worker's
+    /// pool); every failure becomes a response, never an error. `finish` turns the response into what the caller serves:
     /// done here rather than in a wrapping future, which would hold this (large) future
     /// twice.
     pub(crate) async fn handle<R>(
@@ -530,10 +530,10 @@ impl Forwarder {
         request: Request<ClientBody>,
         connection: ConnectionInfo,
         client_pool: UpstreamClient,
+        started: Instant,
         finish: impl FnOnce(Response<GatewayBody>) -> R,
     ) -> R {
-        let started = Instant::now();
-        let request_id = crate::request_id::new_request_id();
+        let request_id = crate::request_id::new_request_id(started);
         let method = request.method().clone();
         let target = request.uri().clone();
         let client = client_address(

@@ -18,7 +18,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
-use http::header::{self, HeaderName, HeaderValue};
+use http::header::{self, HeaderValue};
 use http::{HeaderMap, Method, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Body;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
@@ -84,6 +84,8 @@ where
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     // Allocated with the first response (a connection handed to hyper at once never needs it).
     let mut out = Vec::new();
+    // Where the fields of the last head lay: reused, not allocated for every request.
+    let mut spans = Vec::new();
     // The drain signal, waited for between requests by one future for the whole connection:
     // a new wait per request would register with the channel (a lock every connection of
     // every worker shares) on every request.
@@ -93,7 +95,7 @@ where
     loop {
         let (request, keep_alive) = loop {
             if !buf.is_empty() {
-                match parse_request(&mut buf, limits) {
+                match parse_request(&mut buf, limits, &mut spans) {
                     Parsed::Request {
                         request,
                         keep_alive,
@@ -141,9 +143,12 @@ fn draining(stop: &watch::Receiver<Stop>) -> bool {
     *stop.borrow() != Stop::Serving
 }
 
+/// Where a header field lies in a head: name offset and length, value offset and length.
+type FieldSpan = (usize, usize, usize, usize);
+
 /// Parses the request head at the start of `buf`, taking it out of `buf` when it is one
 /// this loop serves.
-fn parse_request(buf: &mut BytesMut, limits: HeadLimits) -> Parsed {
+fn parse_request(buf: &mut BytesMut, limits: HeadLimits, spans: &mut Vec<FieldSpan>) -> Parsed {
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; 128];
     let slots = &mut slots[..limits.max_headers.clamp(1, 128)];
     let mut parsed = httparse::Request::new(&mut []);
@@ -201,19 +206,16 @@ fn parse_request(buf: &mut BytesMut, limits: HeadLimits) -> Parsed {
     let base = buf.as_ptr() as usize;
     let offset = |slice: &[u8]| slice.as_ptr() as usize - base;
     let path_span = (offset(path.as_bytes()), path.len());
-    let spans: Vec<(usize, usize, usize, usize)> = parsed
-        .headers
-        .iter()
-        .map(|header| {
-            (
-                offset(header.name.as_bytes()),
-                header.name.len(),
-                offset(header.value),
-                header.value.len(),
-            )
-        })
-        .collect();
-    let Some(request) = build_request(buf, length, method, path_span, &spans) else {
+    spans.clear();
+    spans.extend(parsed.headers.iter().map(|header| {
+        (
+            offset(header.name.as_bytes()),
+            header.name.len(),
+            offset(header.value),
+            header.value.len(),
+        )
+    }));
+    let Some(request) = build_request(buf, length, method, path_span, spans) else {
         return Parsed::NotLean;
     };
     Parsed::Request {
@@ -229,7 +231,7 @@ fn build_request(
     length: usize,
     method: Method,
     (path_at, path_len): (usize, usize),
-    spans: &[(usize, usize, usize, usize)],
+    spans: &[FieldSpan],
 ) -> Option<Request<ClientBody>> {
     // Room for the fields the gateway adds, so that adding them does not grow the map.
     let mut headers = HeaderMap::with_capacity(spans.len() + ADDED_HEADERS);
@@ -248,7 +250,7 @@ fn build_request(
     for &(name_at, name_len, value_at, value_len) in spans {
         let name = head
             .get(name_at..name_at + name_len)
-            .and_then(|name| HeaderName::from_bytes(name).ok());
+            .and_then(crate::headers::field_name);
         let value = HeaderValue::from_maybe_shared(head.slice(value_at..value_at + value_len));
         match (name, value) {
             (Some(name), Ok(value)) => {
@@ -569,9 +571,10 @@ pub fn decode_request_heads(wire: &[u8], piece: usize) -> DecodedRequests {
     let mut pieces = wire.chunks(piece.max(1));
     let mut buf = BytesMut::new();
     let mut decoded = DecodedRequests::default();
+    let mut spans = Vec::new();
     loop {
         if !buf.is_empty() {
-            match parse_request(&mut buf, limits) {
+            match parse_request(&mut buf, limits, &mut spans) {
                 Parsed::Request {
                     request,
                     keep_alive,

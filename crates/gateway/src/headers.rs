@@ -84,6 +84,72 @@ pub(crate) fn is_hop_by_hop(name: &HeaderName) -> bool {
     }
 }
 
+/// A header field's name as httparse gave it (token characters only): the names most
+/// requests and responses carry by one case-insensitive comparison chosen by length, the
+/// rest by `HeaderName`'s parser.
+pub(crate) fn field_name(name: &[u8]) -> Option<HeaderName> {
+    let is = |known: &HeaderName| token_is(name, known.as_str().as_bytes());
+    let common = match name.len() {
+        4 if is(&header::HOST) => header::HOST,
+        4 if is(&header::DATE) => header::DATE,
+        4 if is(&header::ETAG) => header::ETAG,
+        4 if is(&header::VARY) => header::VARY,
+        6 if is(&header::ACCEPT) => header::ACCEPT,
+        6 if is(&header::SERVER) => header::SERVER,
+        6 if is(&header::COOKIE) => header::COOKIE,
+        6 if is(&header::ORIGIN) => header::ORIGIN,
+        7 if is(&header::REFERER) => header::REFERER,
+        10 if is(&header::USER_AGENT) => header::USER_AGENT,
+        10 if is(&header::CONNECTION) => header::CONNECTION,
+        10 if is(&header::SET_COOKIE) => header::SET_COOKIE,
+        12 if is(&header::CONTENT_TYPE) => header::CONTENT_TYPE,
+        13 if is(&header::AUTHORIZATION) => header::AUTHORIZATION,
+        13 if is(&header::CACHE_CONTROL) => header::CACHE_CONTROL,
+        13 if is(&header::LAST_MODIFIED) => header::LAST_MODIFIED,
+        13 if is(&header::ACCEPT_RANGES) => header::ACCEPT_RANGES,
+        13 if is(&header::IF_NONE_MATCH) => header::IF_NONE_MATCH,
+        14 if is(&header::CONTENT_LENGTH) => header::CONTENT_LENGTH,
+        15 if is(&header::ACCEPT_ENCODING) => header::ACCEPT_ENCODING,
+        15 if is(&header::ACCEPT_LANGUAGE) => header::ACCEPT_LANGUAGE,
+        16 if is(&header::CONTENT_ENCODING) => header::CONTENT_ENCODING,
+        17 if is(&header::TRANSFER_ENCODING) => header::TRANSFER_ENCODING,
+        17 if is(&header::IF_MODIFIED_SINCE) => header::IF_MODIFIED_SINCE,
+        _ => return HeaderName::from_bytes(name).ok(),
+    };
+    Some(common)
+}
+
+/// Whether `token` (token characters only) is `known` (lowercase letters, digits and `-`)
+/// in any case, eight bytes at a time. Setting bit 0x20 of every byte lowercases letters and
+/// leaves digits and `-` as they are; the only other bytes it maps onto a lowercase letter,
+/// a digit or `-` are control characters, which no token holds. So `token | 0x20...` equals
+/// `known` exactly when the two are equal ignoring ASCII case.
+fn token_is(token: &[u8], known: &[u8]) -> bool {
+    const LOWER: u64 = 0x2020_2020_2020_2020;
+    let word = |bytes: &[u8], at: usize| {
+        bytes
+            .get(at..at + 8)
+            .and_then(|word| <[u8; 8]>::try_from(word).ok())
+            .map_or(0, u64::from_le_bytes)
+    };
+    let length = token.len();
+    if length != known.len() {
+        return false;
+    }
+    if length < 8 {
+        return token.iter().zip(known).all(|(&t, &k)| t | 0x20 == k);
+    }
+    // Whole words from the start, then the last eight bytes (overlapping the last word).
+    let mut at = 0;
+    while at + 8 <= length {
+        if word(token, at) | LOWER != word(known, at) {
+            return false;
+        }
+        at += 8;
+    }
+    at == length || word(token, length - 8) | LOWER == word(known, length - 8)
+}
+
 /// Removes the fields one `Connection` value names (every token but `close` and
 /// `keep-alive`).
 pub(crate) fn remove_connection_named(headers: &mut HeaderMap, connection: &[u8]) {
@@ -359,6 +425,99 @@ fn set_forwarding(headers: &mut HeaderMap, forwarded: &ForwardedFor<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_comparison_ignores_ascii_case_only() {
+        let names = [
+            "host",
+            "date",
+            "etag",
+            "vary",
+            "server",
+            "connection",
+            "set-cookie",
+            "user-agent",
+            "content-type",
+            "cache-control",
+            "last-modified",
+            "accept-ranges",
+            "content-length",
+            "accept-encoding",
+            "content-encoding",
+            "transfer-encoding",
+            "if-modified-since",
+            "x-a",
+            "x-forwarded-proto",
+        ];
+        // Every token character, and the bytes that differ from a name's bytes in bit 0x20
+        // only (control characters and the like, which a token cannot hold, excepted).
+        let tokens: Vec<u8> = (0u8..=127)
+            .filter(|byte| byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(byte))
+            .collect();
+        for known in names {
+            let known = known.as_bytes();
+            assert!(token_is(known, known));
+            assert!(token_is(&known.to_ascii_uppercase(), known));
+            for at in 0..known.len() {
+                for &byte in &tokens {
+                    let mut token = known.to_vec();
+                    token[at] = byte;
+                    assert_eq!(
+                        token_is(&token, known),
+                        token.eq_ignore_ascii_case(known),
+                        "{:?} vs {:?}",
+                        String::from_utf8_lossy(&token),
+                        String::from_utf8_lossy(known)
+                    );
+                }
+            }
+            assert!(!token_is(&known[1..], known));
+        }
+    }
+
+    #[test]
+    fn field_names_are_the_ones_the_parser_gives() {
+        for name in [
+            "Host",
+            "DATE",
+            "ETag",
+            "Vary",
+            "accept",
+            "Server",
+            "Cookie",
+            "Origin",
+            "Referer",
+            "User-Agent",
+            "Connection",
+            "Set-Cookie",
+            "Content-Type",
+            "Authorization",
+            "Cache-Control",
+            "Last-Modified",
+            "Accept-Ranges",
+            "If-None-Match",
+            "Content-Length",
+            "Accept-Encoding",
+            "Accept-Language",
+            "Content-Encoding",
+            "Transfer-Encoding",
+            "If-Modified-Since",
+            "X-Custom",
+            "hosT",
+            "Hosx",
+            "dATe",
+            "datx",
+            "Servers",
+        ] {
+            assert_eq!(
+                field_name(name.as_bytes()),
+                HeaderName::from_bytes(name.as_bytes()).ok(),
+                "{name}"
+            );
+        }
+        assert_eq!(field_name(b"bad name"), None);
+        assert_eq!(field_name(b""), None);
+    }
 
     #[test]
     fn hop_by_hop_names_are_told_by_length_then_name() {

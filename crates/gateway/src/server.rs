@@ -29,7 +29,7 @@ use crate::h1::{Ended, HeadLimits};
 use crate::rate::{MinRate, MinRateIo};
 use crate::ratelimit::RateLimitOptions;
 use crate::shedding::LoadShedding;
-use crate::shield::{Admission, ConnectionLimits, ConnectionTracker};
+use crate::shield::{Admission, ConnectionLimits, ConnectionTracker, Refusal};
 use crate::upstream::{RouteOptions, Router};
 
 /// How a gateway listens and where it forwards.
@@ -553,7 +553,18 @@ impl Worker {
                                 )
                                 .increment(1);
                                 tracing::debug!(%peer, reason = refusal.label(), "connection refused");
-                                drop(stream);
+                                // A client reconnecting faster than its rate is held, unread,
+                                // so its reconnect loop stops cycling (see `over_rate_hold`).
+                                let held = (refusal == Refusal::PerClientRate)
+                                    .then(|| self.tracker.hold_refused(peer.ip()))
+                                    .flatten();
+                                if let Some(held) = held {
+                                    tokio::spawn(async move {
+                                        tokio::time::sleep(held.hold()).await;
+                                        drop(stream);
+                                        drop(held);
+                                    });
+                                }
                                 continue;
                             }
                         };
@@ -671,9 +682,11 @@ impl RequestHandler {
     ) -> impl Future<Output = hyper::Response<InFlightBody>> + Send + use<> {
         let forwarder = self.live.current();
         let client = Arc::clone(&self.client);
-        let in_flight = self.admission.request();
+        // One clock reading for the request's start: its progress mark, its latency and its id.
+        let started = std::time::Instant::now();
+        let in_flight = self.admission.request_at(started);
         let info = self.info;
-        forwarder.handle(request, info, client, move |response| {
+        forwarder.handle(request, info, client, started, move |response| {
             response.map(|body| InFlightBody::new(body, in_flight))
         })
     }

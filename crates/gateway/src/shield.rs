@@ -24,7 +24,19 @@ pub struct ConnectionLimits {
     /// client whose connections keep being closed for abuse (HTTP/2 rapid reset gets GOAWAY)
     /// cannot make the gateway spend its time accepting and handshaking.
     pub max_new_connections_per_client_per_second: u32,
+    /// How long a connection refused for its client's connection rate is held open, unread,
+    /// before it is closed (zero closes it at once). A client reconnecting in a loop (rapid
+    /// reset gets GOAWAY, then reconnects at once) otherwise makes the gateway accept and close
+    /// thousands of sockets a second; held, its connections stop cycling. Bounded: at most 32
+    /// per client and 1,024 in all are held, beyond which refusals close at once.
+    pub over_rate_hold: Duration,
 }
+
+/// Over-rate connections one client can have held at once (see
+/// [`ConnectionLimits::over_rate_hold`]).
+pub(crate) const MAX_HELD_PER_CLIENT: usize = 32;
+/// Over-rate connections held at once across all clients.
+pub(crate) const MAX_HELD: usize = 1024;
 
 impl Default for ConnectionLimits {
     fn default() -> Self {
@@ -32,6 +44,7 @@ impl Default for ConnectionLimits {
             max_connections: 10_000,
             max_connections_per_client: 256,
             max_new_connections_per_client_per_second: 200,
+            over_rate_hold: Duration::from_secs(10),
         }
     }
 }
@@ -86,6 +99,9 @@ struct State {
     per_client: HashMap<IpAddr, usize>,
     /// Per-client token buckets for new connections: tokens and when they were counted.
     accept_buckets: HashMap<IpAddr, (f64, Instant)>,
+    /// Over-rate connections held per client, and in all.
+    held_per_client: HashMap<IpAddr, usize>,
+    held: usize,
 }
 
 /// Accept buckets kept at most; beyond, full (quiet) clients' buckets are dropped.
@@ -251,10 +267,10 @@ impl ConnectionTracker {
         })
     }
 
-    fn request_started(&self, progress: &Progress) {
+    fn request_started(&self, progress: &Progress, at: Instant) {
         progress
             .last_progress
-            .store(self.nanos_since_epoch(Instant::now()), Ordering::Relaxed);
+            .store(self.nanos_since_epoch(at), Ordering::Relaxed);
         progress.in_flight.fetch_add(1, Ordering::AcqRel);
     }
 
@@ -286,6 +302,27 @@ impl ConnectionTracker {
         } else {
             false
         }
+    }
+
+    /// Takes a refused connection from `client` into the hold: `Some` with how long to keep
+    /// it (unread) before closing, unless holding is off or the client or the gateway holds
+    /// its most already. The slot is given back when the returned guard drops.
+    pub(crate) fn hold_refused(self: &Arc<Self>, client: IpAddr) -> Option<HeldRefusal> {
+        if self.limits.over_rate_hold.is_zero() {
+            return None;
+        }
+        let mut state = self.state();
+        let held_by_client = state.held_per_client.get(&client).copied().unwrap_or(0);
+        if held_by_client >= MAX_HELD_PER_CLIENT || state.held >= MAX_HELD {
+            return None;
+        }
+        state.held_per_client.insert(client, held_by_client + 1);
+        state.held += 1;
+        Some(HeldRefusal {
+            tracker: Arc::clone(self),
+            client,
+            hold: self.limits.over_rate_hold,
+        })
     }
 
     /// Open connections, across every worker.
@@ -333,8 +370,15 @@ impl Admission {
     }
 
     /// Marks a request in flight until the returned guard drops.
+    #[cfg(test)]
     pub(crate) fn request(&self) -> InFlight {
-        self.tracker.request_started(&self.progress);
+        self.request_at(Instant::now())
+    }
+
+    /// Marks a request that started at `at` (now, read by the caller) in flight until the
+    /// returned guard drops.
+    pub(crate) fn request_at(&self, at: Instant) -> InFlight {
+        self.tracker.request_started(&self.progress, at);
         InFlight {
             tracker: Arc::clone(&self.tracker),
             progress: Arc::clone(&self.progress),
@@ -350,6 +394,34 @@ impl Drop for Admission {
         }
         drop(state);
         self.tracker.publish_open();
+    }
+}
+
+/// A refused connection's place in the hold (see [`ConnectionTracker::hold_refused`]).
+#[derive(Debug)]
+pub(crate) struct HeldRefusal {
+    tracker: Arc<ConnectionTracker>,
+    client: IpAddr,
+    hold: Duration,
+}
+
+impl HeldRefusal {
+    /// How long the connection is kept before it is closed.
+    pub(crate) fn hold(&self) -> Duration {
+        self.hold
+    }
+}
+
+impl Drop for HeldRefusal {
+    fn drop(&mut self) {
+        let mut state = self.tracker.state();
+        state.held = state.held.saturating_sub(1);
+        if let Some(count) = state.held_per_client.get_mut(&self.client) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                state.held_per_client.remove(&self.client);
+            }
+        }
     }
 }
 
@@ -405,6 +477,46 @@ mod tests {
         // One token comes back every 200 ms.
         std::thread::sleep(std::time::Duration::from_millis(250));
         drop(tracker.admit(ip(1)).unwrap());
+    }
+
+    #[test]
+    fn over_rate_connections_are_held_up_to_a_bound_per_client_and_in_all() {
+        let tracker = ConnectionTracker::new(ConnectionLimits::default());
+        let held: Vec<HeldRefusal> = (0..MAX_HELD_PER_CLIENT)
+            .map(|_| tracker.hold_refused(ip(1)).expect("room in the hold"))
+            .collect();
+        assert_eq!(held[0].hold(), ConnectionLimits::default().over_rate_hold);
+        // The client's share is full: its next refusal is closed at once; others still held.
+        assert!(tracker.hold_refused(ip(1)).is_none());
+        let other = tracker
+            .hold_refused(ip(2))
+            .expect("another client has its own share");
+        // A released slot can be taken again.
+        drop(held);
+        assert!(tracker.hold_refused(ip(1)).is_some());
+        drop(other);
+        // The total bound holds across clients.
+        let mut many = Vec::new();
+        for client in 0..=u8::MAX {
+            for _ in 0..MAX_HELD_PER_CLIENT {
+                if let Some(hold) = tracker.hold_refused(IpAddr::from([10, 0, 0, client])) {
+                    many.push(hold);
+                }
+            }
+        }
+        assert_eq!(many.len(), MAX_HELD);
+        drop(many);
+        assert_eq!(tracker.state().held, 0);
+        assert!(tracker.state().held_per_client.is_empty());
+    }
+
+    #[test]
+    fn a_zero_hold_closes_over_rate_connections_at_once() {
+        let tracker = ConnectionTracker::new(ConnectionLimits {
+            over_rate_hold: Duration::ZERO,
+            ..ConnectionLimits::default()
+        });
+        assert!(tracker.hold_refused(ip(1)).is_none());
     }
 
     #[tokio::test]

@@ -124,6 +124,7 @@ pub fn gateway_options(
         max_connections: gateway.max_connections,
         max_connections_per_client: gateway.max_connections_per_client,
         max_new_connections_per_client_per_second: gateway.max_new_connections_per_client,
+        over_rate_hold: gateway.over_rate_connection_hold,
     };
     options.min_request_body_rate = MinRate {
         bytes: gateway.min_request_body_rate.bytes,
@@ -233,6 +234,10 @@ pub fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
         (
             "gateway.max_new_connections_per_client",
             a.max_new_connections_per_client != b.max_new_connections_per_client,
+        ),
+        (
+            "gateway.over_rate_connection_hold",
+            a.over_rate_connection_hold != b.over_rate_connection_hold,
         ),
         (
             "gateway.min_response_rate",
