@@ -26,6 +26,7 @@ use crate::headers::{ForwardedFor, IpNetwork, client_address, forwarding_lines, 
 use crate::log_budget::{LogBudget, Permit};
 use crate::rate::{ClientBodyFailed, MinRate, MinRateBody, TooSlow};
 use crate::ratelimit::{RateLimiter, Verdict};
+use crate::raw_fields::RawFields;
 use crate::server::GatewayOptions;
 use crate::shedding::UpstreamGate;
 use crate::upstream::Router;
@@ -45,6 +46,29 @@ pub(crate) enum GatewayBody {
 impl GatewayBody {
     fn full(bytes: Bytes) -> Self {
         Self::Full(Some(bytes))
+    }
+
+    /// The upstream's response fields, when they were kept as it sent them (the response's
+    /// map then holds only what the gateway set): the lean HTTP/1.1 loop writes them out.
+    pub(crate) fn raw_fields(&self) -> Option<&RawFields> {
+        match self {
+            Self::Upstream(body) => body.raw_fields(),
+            Self::Prefixed(_) | Self::Full(_) => None,
+        }
+    }
+}
+
+/// Moves fields the upstream's response kept raw into its map, for whatever needs them
+/// there (hyper's connections).
+pub(crate) fn raw_fields_into_map(response: &mut Response<GatewayBody>) {
+    if let GatewayBody::Upstream(body) = response.body()
+        && body.raw_fields().is_some()
+    {
+        let mut headers = std::mem::take(response.headers_mut());
+        if let GatewayBody::Upstream(body) = response.body_mut() {
+            body.raw_fields_into(&mut headers);
+        }
+        *response.headers_mut() = headers;
     }
 }
 
@@ -584,7 +608,17 @@ impl Forwarder {
                 }
             };
         if let Ok(value) = HeaderValue::from_str(&request_id) {
-            response.headers_mut().insert(&X_REQUEST_ID, value);
+            // Set over the upstream's own, wherever its fields are.
+            let raw = match response.body_mut() {
+                GatewayBody::Upstream(body) => body.raw_fields_mut(),
+                GatewayBody::Prefixed(_) | GatewayBody::Full(_) => None,
+            };
+            match raw {
+                Some(raw) => raw.set(&X_REQUEST_ID, value),
+                None => {
+                    response.headers_mut().insert(&X_REQUEST_ID, value);
+                }
+            }
         }
         let status = response.status().as_u16();
         let elapsed = started.elapsed();
@@ -877,6 +911,9 @@ impl Forwarder {
                     let response_body = if sessions.is_empty() {
                         GatewayBody::Upstream(response_body)
                     } else {
+                        // The filters look at the response's fields in its map.
+                        let mut response_body = response_body;
+                        response_body.raw_fields_into(&mut response_parts.headers);
                         Box::pin(inspect_response(
                             &mut sessions,
                             &response_parts,

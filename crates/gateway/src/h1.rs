@@ -25,6 +25,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::watch;
 
 use crate::forward::ClientBody;
+use crate::raw_fields::{FieldKind, RawFields};
 use crate::server::Stop;
 
 /// Bytes asked of the socket per read.
@@ -67,6 +68,13 @@ enum Parsed {
     NotLean,
 }
 
+/// A response body that may carry its response's header fields as the upstream sent them
+/// (see `raw_fields.rs`): the loop writes those out before the response map's own.
+pub(crate) trait RawFieldsSource {
+    /// The fields kept raw, if any (asked before the body is read).
+    fn raw_fields(&self) -> Option<&RawFields>;
+}
+
 /// Serves bodiless HTTP/1.1 requests on `io` until the connection ends, `draining` says to
 /// stop between requests, or a request needs hyper.
 pub(crate) async fn serve<S, H, F, B>(
@@ -79,7 +87,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
     H: Fn(Request<ClientBody>) -> F,
     F: Future<Output = Response<B>>,
-    B: Body<Data = Bytes>,
+    B: Body<Data = Bytes> + RawFieldsSource,
 {
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     // Allocated with the first response (a connection handed to hyper at once never needs it).
@@ -281,7 +289,7 @@ async fn write_response<S, B>(
 ) -> io::Result<()>
 where
     S: AsyncWrite + Unpin,
-    B: Body<Data = Bytes>,
+    B: Body<Data = Bytes> + RawFieldsSource,
 {
     let (parts, body) = response.into_parts();
     let status = parts.status;
@@ -296,7 +304,15 @@ where
         body.size_hint().exact()
     };
     out.clear();
-    encode_head(out, status, &parts.headers, bodiless, length, keep_alive);
+    encode_head(
+        out,
+        status,
+        body.as_ref().get_ref().raw_fields(),
+        &parts.headers,
+        bodiless,
+        length,
+        keep_alive,
+    );
     if bodiless {
         io.write_all(out).await?;
         return io.flush().await;
@@ -401,6 +417,7 @@ where
 fn encode_head(
     out: &mut Vec<u8>,
     status: StatusCode,
+    raw_fields: Option<&RawFields>,
     headers: &HeaderMap,
     bodiless: bool,
     length: Option<u64>,
@@ -411,13 +428,23 @@ fn encode_head(
     out.push(b' ');
     out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
+    // A Content-Length is kept as the upstream sent it only where no body follows it
+    // (HEAD, 304); otherwise the gateway frames the body.
+    let keep_content_length = bodiless && status != StatusCode::NO_CONTENT;
     let mut has_date = false;
+    // The raw fields hold no hop-by-hop ones (their parser left them out).
+    for (name, value, kind) in raw_fields.into_iter().flat_map(RawFields::iter) {
+        if kind == FieldKind::ContentLength && !keep_content_length {
+            continue;
+        }
+        has_date |= kind == FieldKind::Date;
+        push_field(out, name, value);
+    }
     for (name, value) in headers {
         if name == header::TRANSFER_ENCODING || name == header::CONNECTION {
             continue;
         }
-        if name == header::CONTENT_LENGTH && !(bodiless && status != StatusCode::NO_CONTENT) {
-            // Kept as the upstream sent it only where no body follows it (HEAD, 304).
+        if name == header::CONTENT_LENGTH && !keep_content_length {
             continue;
         }
         has_date |= name == header::DATE;
@@ -630,6 +657,43 @@ mod tests {
     /// A body of unknown size made of these frames.
     struct Frames(VecDeque<Result<Frame<Bytes>, io::Error>>);
 
+    impl RawFieldsSource for Frames {
+        fn raw_fields(&self) -> Option<&RawFields> {
+            None
+        }
+    }
+
+    impl RawFieldsSource for Full<Bytes> {
+        fn raw_fields(&self) -> Option<&RawFields> {
+            None
+        }
+    }
+
+    /// A body whose response's upstream fields were kept raw.
+    struct WithRawFields(RawFields, Full<Bytes>);
+
+    impl RawFieldsSource for WithRawFields {
+        fn raw_fields(&self) -> Option<&RawFields> {
+            Some(&self.0)
+        }
+    }
+
+    impl Body for WithRawFields {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+            Pin::new(&mut self.1).poll_frame(cx)
+        }
+
+        fn size_hint(&self) -> hyper::body::SizeHint {
+            self.1.size_hint()
+        }
+    }
+
     impl Body for Frames {
         type Data = Bytes;
         type Error = io::Error;
@@ -646,7 +710,7 @@ mod tests {
     /// client's end, what the handler saw (`METHOD path host`), and how the loop ended.
     fn start<B, R>(respond: R) -> (watch::Sender<Stop>, Started)
     where
-        B: Body<Data = Bytes> + Send + 'static,
+        B: Body<Data = Bytes> + RawFieldsSource + Send + 'static,
         B::Error: Send,
         R: Fn(&Request<ClientBody>) -> Response<B> + Send + Sync + 'static,
     {
@@ -656,7 +720,7 @@ mod tests {
 
     fn start_with<B, R>(respond: R, mut stop: watch::Receiver<Stop>) -> Started
     where
-        B: Body<Data = Bytes> + Send + 'static,
+        B: Body<Data = Bytes> + RawFieldsSource + Send + 'static,
         B::Error: Send,
         R: Fn(&Request<ClientBody>) -> Response<B> + Send + Sync + 'static,
     {
@@ -861,6 +925,55 @@ mod tests {
         assert!(!no_content.contains("content-length"), "{no_content}");
         assert!(!no_content.contains("transfer-encoding"), "{no_content}");
         assert!(no_content.ends_with("\r\n\r\n"));
+    }
+
+    #[tokio::test]
+    async fn raw_upstream_fields_are_written_as_they_came_before_the_gateways_own() {
+        use crate::raw_fields::FieldKind;
+        let head: &'static [u8] = b"Server: up\r\nDate: Mon\r\nContent-Length: 99\r\nX-Up: 1\r\n";
+        let (_stop, (mut client, _seen, task)) = start(move |request: &Request<ClientBody>| {
+            let mut raw = RawFields::default();
+            raw.reset(Bytes::from_static(head));
+            for (name, value) in [
+                ((0, 6), (8, 2)),
+                ((12, 4), (18, 3)),
+                ((23, 14), (39, 2)),
+                ((43, 4), (49, 1)),
+            ] {
+                assert!(raw.push(name, value, FieldKind::of(&head[name.0..name.0 + name.1])));
+            }
+            raw.set(
+                &http::HeaderName::from_static("x-request-id"),
+                HeaderValue::from_static("mine"),
+            );
+            let mut response =
+                Response::new(WithRawFields(raw, Full::new(Bytes::from_static(b"hello"))));
+            if request.method() == Method::HEAD {
+                *response.status_mut() = StatusCode::OK;
+            }
+            response
+                .headers_mut()
+                .insert("x-gateway", HeaderValue::from_static("1"));
+            response
+        });
+        client
+            .write_all(b"GET / HTTP/1.1\r\n\r\nHEAD / HTTP/1.1\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let received = read_to_end(&mut client).await;
+        assert_eq!(ended(task).await, None);
+        let (get, head_response) = received.split_at(received.rfind("HTTP/1.1 200").unwrap());
+        // The upstream's fields first, as they came; its Content-Length gives way to the
+        // gateway's framing; its Date stands (no second one); the gateway's fields follow.
+        assert_eq!(
+            get,
+            "HTTP/1.1 200 OK\r\nServer: up\r\nDate: Mon\r\nX-Up: 1\r\nx-request-id: mine\r\nx-gateway: 1\r\ncontent-length: 5\r\n\r\nhello"
+        );
+        // A HEAD response keeps the upstream's Content-Length.
+        assert_eq!(
+            head_response,
+            "HTTP/1.1 200 OK\r\nServer: up\r\nDate: Mon\r\nContent-Length: 99\r\nX-Up: 1\r\nx-request-id: mine\r\nx-gateway: 1\r\nconnection: close\r\n\r\n"
+        );
     }
 
     #[tokio::test]

@@ -124,7 +124,7 @@ pub(crate) fn field_name(name: &[u8]) -> Option<HeaderName> {
 /// leaves digits and `-` as they are; the only other bytes it maps onto a lowercase letter,
 /// a digit or `-` are control characters, which no token holds. So `token | 0x20...` equals
 /// `known` exactly when the two are equal ignoring ASCII case.
-fn token_is(token: &[u8], known: &[u8]) -> bool {
+pub(crate) fn token_is(token: &[u8], known: &[u8]) -> bool {
     const LOWER: u64 = 0x2020_2020_2020_2020;
     let word = |bytes: &[u8], at: usize| {
         bytes

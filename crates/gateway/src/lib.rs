@@ -21,6 +21,7 @@ mod mutation;
 mod pool;
 mod rate;
 mod ratelimit;
+mod raw_fields;
 mod request_id;
 mod server;
 mod shedding;

@@ -45,6 +45,7 @@ use tower_service::Service as _;
 
 use crate::forward::{UpstreamBody, UpstreamConnector, UpstreamTarget};
 use crate::headers::ForwardingLines;
+use crate::raw_fields::{FieldKind, RawFields};
 
 /// How long an upstream connection may stay idle in the pool.
 pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
@@ -166,6 +167,8 @@ struct DirectConnection {
     /// Where each field of the last response head lay: kept to be reused, not allocated
     /// for every response.
     spans: Vec<FieldSpan>,
+    /// The last response's end-to-end fields as they came, when they were kept raw.
+    raw: RawFields,
 }
 
 /// Where a header field lies in a head: name offset and length, value offset and length.
@@ -273,16 +276,21 @@ impl UpstreamPool {
         connection: Box<DirectConnection>,
         head: ResponseHead,
     ) -> Response<UpstreamResponseBody> {
+        let (headers, raw_kept) = match head.fields {
+            ResponseFields::Raw => (HeaderMap::new(), true),
+            ResponseFields::Map(map) => (map, false),
+        };
         let mut response = Response::new(UpstreamResponseBody::Direct(DirectBody {
             connection: Some(connection),
             framing: head.framing,
             reusable: head.reusable,
             trailers: None,
             reuse: Some((Arc::clone(self), Arc::clone(target.pool_key()))),
+            raw_kept,
         }));
         *response.status_mut() = head.status;
         *response.version_mut() = head.version;
-        *response.headers_mut() = head.headers;
+        *response.headers_mut() = headers;
         response
     }
 
@@ -436,6 +444,7 @@ impl UpstreamPool {
             buf: BytesMut::with_capacity(READ_CHUNK),
             deadline: Box::pin(tokio::time::sleep_until(deadline)),
             spans: Vec::new(),
+            raw: RawFields::default(),
         }))
     }
 }
@@ -509,10 +518,31 @@ fn encode_request(
 struct ResponseHead {
     status: StatusCode,
     version: Version,
-    headers: HeaderMap,
+    fields: ResponseFields,
     framing: Framing,
     /// Whether the connection may carry another request once this response is read.
     reusable: bool,
+}
+
+/// Where a response head's end-to-end fields are: kept as the upstream sent them (in the
+/// connection's [`RawFields`]) when they are few and plain, else in a map.
+enum ResponseFields {
+    Raw,
+    Map(HeaderMap),
+}
+
+impl ResponseFields {
+    /// The fields as a map, built from `raw` if they were kept there.
+    fn into_map(self, raw: &RawFields) -> HeaderMap {
+        match self {
+            Self::Map(map) => map,
+            Self::Raw => {
+                let mut map = HeaderMap::new();
+                raw.append_to(&mut map);
+                map
+            }
+        }
+    }
 }
 
 /// How a response body ends (RFC 9112 section 6.3).
@@ -570,6 +600,7 @@ impl DirectConnection {
             buf,
             deadline: timer,
             spans,
+            raw,
         } = self;
         timer.as_mut().reset(deadline);
         let exchange = async {
@@ -580,7 +611,7 @@ impl DirectConnection {
                 return Err((error.into(), false));
             }
             loop {
-                match parse_response_head(buf, head_only, spans) {
+                match parse_response_head(buf, head_only, spans, raw) {
                     Ok(Some(head)) => return Ok(head),
                     Ok(None) => {}
                     Err(error) => return Err((error, true)),
@@ -620,6 +651,7 @@ fn parse_response_head(
     buf: &mut BytesMut,
     head_only: bool,
     spans: &mut Vec<FieldSpan>,
+    raw: &mut RawFields,
 ) -> Result<Option<ResponseHead>, DirectError> {
     loop {
         if buf.is_empty() {
@@ -666,57 +698,94 @@ fn parse_response_head(
             }
             continue;
         }
-        let mut headers = HeaderMap::with_capacity(spans.len());
+        // The framing fields first; then the rest is kept as it came when it can be (few
+        // fields, nothing that needs taking out afterwards), else put in a map.
         let mut fields = FramingFields::default();
+        raw.reset(head.clone());
+        let mut raw_kept = true;
         for &(name, name_len, value, value_len) in spans.iter() {
-            let name = head
-                .get(name..name + name_len)
-                .and_then(crate::headers::field_name)
-                .ok_or(DirectError::Malformed("invalid header name"))?;
-            let value = HeaderValue::from_maybe_shared(head.slice(value..value + value_len))
-                .map_err(|_| DirectError::Malformed("invalid header value"))?;
-            fields.note(&name, &value);
-            // Hop-by-hop fields are for this connection only: never forwarded.
-            if !crate::headers::is_hop_by_hop(&name) {
-                headers.append(name, value);
-            }
-        }
-        if fields.connection_names_others {
-            // The fields `Connection` names are hop-by-hop too (RFC 9110 section 7.6.1).
-            for &(name, name_len, value, value_len) in spans.iter() {
-                let is_connection = head
-                    .get(name..name + name_len)
-                    .is_some_and(|name| name.eq_ignore_ascii_case(b"connection"));
-                if is_connection && let Some(value) = head.get(value..value + value_len) {
-                    crate::headers::remove_connection_named(&mut headers, value);
-                }
+            let (Some(name_bytes), Some(value_bytes)) = (
+                head.get(name..name + name_len),
+                head.get(value..value + value_len),
+            ) else {
+                return Err(DirectError::Malformed("invalid header field"));
+            };
+            let kind = FieldKind::of(name_bytes);
+            fields.note(kind, value_bytes);
+            if !kind.is_hop_by_hop() && raw_kept {
+                raw_kept = raw.push((name, name_len), (value, value_len), kind);
             }
         }
         let (framing, mut reusable) = fields.framing(status, head_only)?;
         reusable &= fields.keeps_alive(version);
-        if fields.transfer_encoding.is_some() && fields.content_length.is_some() {
+        let both_framings = fields.transfer_encoding.is_some() && fields.content_length.is_some();
+        if both_framings {
             // Both framings in one message hint at response splitting (RFC 9112 section
             // 6.3): Transfer-Encoding decides, the Content-Length is not forwarded, and the
             // connection is not trusted with another request.
-            headers.remove(header::CONTENT_LENGTH);
             reusable = false;
         }
+        let fields = if raw_kept && !fields.connection_names_others && !both_framings {
+            ResponseFields::Raw
+        } else {
+            ResponseFields::Map(fields_map(&head, spans, &fields, both_framings)?)
+        };
         return Ok(Some(ResponseHead {
             status,
             version,
-            headers,
+            fields,
             framing,
             reusable,
         }));
     }
 }
 
+/// The end-to-end fields of a head as a map: hop-by-hop fields, the ones `Connection`
+/// names, and a `Content-Length` beside a `Transfer-Encoding` left out.
+fn fields_map(
+    head: &Bytes,
+    spans: &[FieldSpan],
+    fields: &FramingFields,
+    both_framings: bool,
+) -> Result<HeaderMap, DirectError> {
+    let mut headers = HeaderMap::with_capacity(spans.len());
+    for &(name, name_len, value, value_len) in spans {
+        let name_bytes = head
+            .get(name..name + name_len)
+            .ok_or(DirectError::Malformed("invalid header name"))?;
+        // Hop-by-hop fields are for this connection only: never forwarded.
+        if FieldKind::of(name_bytes).is_hop_by_hop() {
+            continue;
+        }
+        let name = crate::headers::field_name(name_bytes)
+            .ok_or(DirectError::Malformed("invalid header name"))?;
+        let value = HeaderValue::from_maybe_shared(head.slice(value..value + value_len))
+            .map_err(|_| DirectError::Malformed("invalid header value"))?;
+        headers.append(name, value);
+    }
+    if fields.connection_names_others {
+        // The fields `Connection` names are hop-by-hop too (RFC 9110 section 7.6.1).
+        for &(name, name_len, value, value_len) in spans {
+            let is_connection = head
+                .get(name..name + name_len)
+                .is_some_and(|name| FieldKind::of(name) == FieldKind::Connection);
+            if is_connection && let Some(value) = head.get(value..value + value_len) {
+                crate::headers::remove_connection_named(&mut headers, value);
+            }
+        }
+    }
+    if both_framings {
+        headers.remove(header::CONTENT_LENGTH);
+    }
+    Ok(headers)
+}
+
 /// What the framing rules (RFC 9112 section 6.3) need from a response's header fields,
 /// gathered as they are read.
 #[derive(Debug, Default)]
 struct FramingFields {
-    /// The last `Transfer-Encoding` field.
-    transfer_encoding: Option<HeaderValue>,
+    /// The last `Transfer-Encoding` field's value.
+    transfer_encoding: Option<Vec<u8>>,
     /// The length all `Content-Length` values agree on, or why they do not.
     content_length: Option<Result<u64, &'static str>>,
     /// `Connection` tokens.
@@ -727,25 +796,27 @@ struct FramingFields {
 }
 
 impl FramingFields {
-    fn note(&mut self, name: &HeaderName, value: &HeaderValue) {
-        if name == header::TRANSFER_ENCODING {
-            self.transfer_encoding = Some(value.clone());
-        } else if name == header::CONTENT_LENGTH {
-            if let Some(Err(_)) = self.content_length {
-                return;
+    fn note(&mut self, kind: FieldKind, value: &[u8]) {
+        match kind {
+            FieldKind::TransferEncoding => self.transfer_encoding = Some(value.to_vec()),
+            FieldKind::ContentLength => {
+                if let Some(Err(_)) = self.content_length {
+                    return;
+                }
+                let seen = self.content_length.and_then(Result::ok);
+                self.content_length = Some(content_length(value, seen));
             }
-            let seen = self.content_length.and_then(Result::ok);
-            self.content_length = Some(content_length(value, seen));
-        } else if name == header::CONNECTION
-            && let Ok(text) = value.to_str()
-        {
-            for token in text.split(',').map(str::trim) {
-                let close = token.eq_ignore_ascii_case("close");
-                let keep_alive = token.eq_ignore_ascii_case("keep-alive");
-                self.close |= close;
-                self.keep_alive |= keep_alive;
-                self.connection_names_others |= !close && !keep_alive && !token.is_empty();
+            FieldKind::Connection => {
+                for token in value.split(|&byte| byte == b',') {
+                    let token = token.trim_ascii();
+                    let close = token.eq_ignore_ascii_case(b"close");
+                    let keep_alive = token.eq_ignore_ascii_case(b"keep-alive");
+                    self.close |= close;
+                    self.keep_alive |= keep_alive;
+                    self.connection_names_others |= !close && !keep_alive && !token.is_empty();
+                }
             }
+            FieldKind::Other | FieldKind::Date | FieldKind::HopByHop => {}
         }
     }
 
@@ -758,10 +829,9 @@ impl FramingFields {
             // Transfer-Encoding overrides any Content-Length; a coding that does not end in
             // chunked leaves the end to the connection's close.
             let chunked = coding
-                .to_str()
-                .ok()
-                .and_then(|value| value.rsplit(',').next())
-                .is_some_and(|coding| coding.trim().eq_ignore_ascii_case("chunked"));
+                .rsplit(|&byte| byte == b',')
+                .next()
+                .is_some_and(|coding| coding.trim_ascii().eq_ignore_ascii_case(b"chunked"));
             return Ok(if chunked {
                 (Framing::Chunked(Chunk::Size), true)
             } else {
@@ -787,15 +857,19 @@ impl FramingFields {
 
 /// The length one `Content-Length` field gives (a list of equal lengths is one length),
 /// checked against the length earlier fields gave.
-fn content_length(value: &HeaderValue, seen: Option<u64>) -> Result<u64, &'static str> {
-    let text = value.to_str().map_err(|_| "invalid content-length")?;
+fn content_length(value: &[u8], seen: Option<u64>) -> Result<u64, &'static str> {
     let mut length = seen;
-    for part in text.split(',') {
-        let part = part.trim();
-        if part.is_empty() || !part.bytes().all(|byte| byte.is_ascii_digit()) {
+    for part in value.split(|&byte| byte == b',') {
+        let part = part.trim_ascii();
+        if part.is_empty() || !part.iter().all(u8::is_ascii_digit) {
             return Err("invalid content-length");
         }
-        let parsed: u64 = part.parse().map_err(|_| "invalid content-length")?;
+        let parsed = part
+            .iter()
+            .try_fold(0u64, |length, &digit| {
+                length.checked_mul(10)?.checked_add(u64::from(digit - b'0'))
+            })
+            .ok_or("invalid content-length")?;
         if length.is_some_and(|seen| seen != parsed) {
             return Err("conflicting content-length");
         }
@@ -811,6 +885,44 @@ pub(crate) enum UpstreamResponseBody {
     Direct(DirectBody),
     /// From a hyper client connection.
     Streamed(StreamedBody),
+}
+
+impl UpstreamResponseBody {
+    /// The response's fields kept as the upstream sent them, if they were (read before the
+    /// body: the connection goes back to the pool once the body is read).
+    pub(crate) fn raw_fields(&self) -> Option<&RawFields> {
+        match self {
+            Self::Direct(DirectBody {
+                raw_kept: true,
+                connection: Some(connection),
+                ..
+            }) => Some(&connection.raw),
+            _ => None,
+        }
+    }
+
+    /// The raw fields, to set some over the upstream's.
+    pub(crate) fn raw_fields_mut(&mut self) -> Option<&mut RawFields> {
+        match self {
+            Self::Direct(DirectBody {
+                raw_kept: true,
+                connection: Some(connection),
+                ..
+            }) => Some(&mut connection.raw),
+            _ => None,
+        }
+    }
+
+    /// Moves the raw fields, if any, into `map` (for whatever needs them there: filters,
+    /// hyper's connections).
+    pub(crate) fn raw_fields_into(&mut self, map: &mut HeaderMap) {
+        if let Some(raw) = self.raw_fields() {
+            raw.append_to(map);
+        }
+        if let Self::Direct(body) = self {
+            body.raw_kept = false;
+        }
+    }
 }
 
 impl hyper::body::Body for UpstreamResponseBody {
@@ -858,6 +970,9 @@ pub(crate) struct DirectBody {
     /// Boxed: trailers are rare, and the body is moved with every response.
     trailers: Option<Box<HeaderMap>>,
     reuse: Option<(Arc<UpstreamPool>, Arc<str>)>,
+    /// Whether the response's fields are the connection's raw fields (the response's own
+    /// map then holds only what the gateway set; see [`UpstreamResponseBody::raw_fields`]).
+    raw_kept: bool,
 }
 
 impl DirectBody {
@@ -1133,6 +1248,8 @@ impl hyper::body::Body for StreamedBody {
 #[derive(Debug)]
 pub struct DecodedResponse {
     pub status: u16,
+    /// End-to-end header fields, as the response's map would hold them.
+    pub fields: Vec<(String, Vec<u8>)>,
     pub body: Vec<u8>,
     pub trailers: bool,
     pub reusable: bool,
@@ -1152,9 +1269,10 @@ pub fn decode_upstream_response(
     let mut pieces = wire.chunks(piece);
     let mut buf = BytesMut::new();
     let mut spans = Vec::new();
+    let mut raw = RawFields::default();
     let head = loop {
-        if let Some(head) =
-            parse_response_head(&mut buf, head_only, &mut spans).map_err(|e| e.to_string())?
+        if let Some(head) = parse_response_head(&mut buf, head_only, &mut spans, &mut raw)
+            .map_err(|e| e.to_string())?
         {
             break head;
         }
@@ -1164,6 +1282,12 @@ pub fn decode_upstream_response(
     let mut framing = head.framing;
     let mut decoded = DecodedResponse {
         status: head.status.as_u16(),
+        fields: head
+            .fields
+            .into_map(&raw)
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.as_bytes().to_vec()))
+            .collect(),
         body: Vec::new(),
         trailers: false,
         reusable: head.reusable,
@@ -1200,9 +1324,44 @@ pub fn decode_upstream_response(
 mod tests {
     use super::*;
 
+    /// The parsed head, its fields in a map whichever way they were kept.
     fn head(bytes: &[u8], head_only: bool) -> Result<Option<ResponseHead>, DirectError> {
         let mut buf = BytesMut::from(bytes);
-        parse_response_head(&mut buf, head_only, &mut Vec::new())
+        let mut raw = RawFields::default();
+        let parsed = parse_response_head(&mut buf, head_only, &mut Vec::new(), &mut raw)?;
+        Ok(parsed.map(|mut head| {
+            head.fields = ResponseFields::Map(head.fields.into_map(&raw));
+            head
+        }))
+    }
+
+    /// The fields a head kept raw (`None` when it needed a map), as `name: value` lines.
+    fn raw_kept(bytes: &[u8]) -> Option<Vec<String>> {
+        let mut buf = BytesMut::from(bytes);
+        let mut raw = RawFields::default();
+        let parsed = parse_response_head(&mut buf, false, &mut Vec::new(), &mut raw)
+            .unwrap()
+            .unwrap();
+        matches!(parsed.fields, ResponseFields::Raw).then(|| {
+            raw.iter()
+                .map(|(name, value, _)| {
+                    format!(
+                        "{}: {}",
+                        String::from_utf8_lossy(name),
+                        String::from_utf8_lossy(value)
+                    )
+                })
+                .collect()
+        })
+    }
+
+    impl ResponseFields {
+        fn map(&self) -> HeaderMap {
+            match self {
+                Self::Map(map) => map.clone(),
+                Self::Raw => panic!("the test helper puts the fields in a map"),
+            }
+        }
     }
 
     #[test]
@@ -1223,7 +1382,7 @@ mod tests {
             !parsed.reusable,
             "a response with both framings closes the connection"
         );
-        assert!(parsed.headers.get(header::CONTENT_LENGTH).is_none());
+        assert!(parsed.fields.map().get(header::CONTENT_LENGTH).is_none());
         let parsed = head(
             b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n",
             false,
@@ -1257,6 +1416,24 @@ mod tests {
             .is_err()
         );
         assert!(head(b"HTTP/1.1 200 OK\r\ncontent-length: -1\r\n\r\n", false).is_err());
+        // A list of one length is that length; the largest u64 is a length, one more is not.
+        let listed = head(b"HTTP/1.1 200 OK\r\ncontent-length: 7 , 7\r\n\r\n", false)
+            .unwrap()
+            .unwrap();
+        assert_eq!(listed.framing, Framing::Length(7));
+        let largest = head(
+            b"HTTP/1.1 200 OK\r\ncontent-length: 18446744073709551615\r\n\r\n",
+            false,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(largest.framing, Framing::Length(u64::MAX));
+        for invalid in [&b"18446744073709551616"[..], b"1 2", b"+5", b"5,", b""] {
+            let mut response = b"HTTP/1.1 200 OK\r\ncontent-length: ".to_vec();
+            response.extend_from_slice(invalid);
+            response.extend_from_slice(b"\r\n\r\n");
+            assert!(head(&response, false).is_err(), "{invalid:?}");
+        }
         assert!(
             head(b"HTTP/1.1 200 OK\r\ncontent-le", false)
                 .unwrap()
@@ -1296,6 +1473,10 @@ mod tests {
                 decode_upstream_response(&wire, piece, mutator.next().is_multiple_of(5))
             {
                 assert!(decoded.body.len() <= wire.len());
+                for (name, _) in &decoded.fields {
+                    let name = HeaderName::from_bytes(name.as_bytes()).unwrap();
+                    assert!(!crate::headers::is_hop_by_hop(&name), "{name} passed");
+                }
             }
         }
     }
@@ -1309,7 +1490,50 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(parsed.status, StatusCode::NO_CONTENT);
-        assert!(parsed.headers.get("link").is_none());
+        assert!(parsed.fields.map().get("link").is_none());
+    }
+
+    #[test]
+    fn plain_response_fields_are_kept_raw_and_the_rest_in_a_map() {
+        // As they came (case and order), hop-by-hop fields left out.
+        assert_eq!(
+            raw_kept(b"HTTP/1.1 200 OK\r\nServer: nginx\r\nConnection: keep-alive\r\nContent-Length: 5\r\nKeep-Alive: timeout=5\r\nX-B: 1\r\nx-a: 2\r\n\r\n"),
+            Some(vec![
+                "Server: nginx".to_owned(),
+                "Content-Length: 5".to_owned(),
+                "X-B: 1".to_owned(),
+                "x-a: 2".to_owned()
+            ])
+        );
+        // A Connection that names fields, both framings, or many fields: a map.
+        assert_eq!(
+            raw_kept(
+                b"HTTP/1.1 200 OK\r\nConnection: x-hop\r\nx-hop: 1\r\nContent-Length: 0\r\n\r\n"
+            ),
+            None
+        );
+        assert_eq!(
+            raw_kept(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n"),
+            None
+        );
+        let mut many = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n".to_vec();
+        for index in 0..crate::raw_fields::MAX_RAW_FIELDS {
+            many.extend_from_slice(format!("x-{index}: {index}\r\n").as_bytes());
+        }
+        many.extend_from_slice(b"\r\n");
+        assert_eq!(raw_kept(&many), None);
+        let parsed = head(&many, false).unwrap().unwrap();
+        assert_eq!(
+            parsed.fields.map().len(),
+            crate::raw_fields::MAX_RAW_FIELDS + 1
+        );
+        // The raw form and the map form hold the same fields.
+        let wire = b"HTTP/1.1 200 OK\r\nDate: d\r\nSet-Cookie: a=1\r\nset-cookie: b=2\r\nContent-Length: 0\r\nTE: x\r\n\r\n";
+        assert!(raw_kept(wire).is_some());
+        let map = head(wire, false).unwrap().unwrap().fields.map();
+        assert_eq!(map.len(), 4);
+        assert_eq!(map.get_all("set-cookie").iter().count(), 2);
+        assert!(map.get("te").is_none());
     }
 
     #[test]
@@ -1320,7 +1544,8 @@ mod tests {
         )
         .unwrap()
         .unwrap();
-        let mut names: Vec<&str> = parsed.headers.keys().map(HeaderName::as_str).collect();
+        let headers = parsed.fields.map();
+        let mut names: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
         names.sort_unstable();
         assert_eq!(names, ["content-type", "x-kept"]);
         assert!(
@@ -1336,7 +1561,8 @@ mod tests {
         )
         .unwrap()
         .unwrap();
-        let mut names: Vec<&str> = parsed.headers.keys().map(HeaderName::as_str).collect();
+        let headers = parsed.fields.map();
+        let mut names: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
         names.sort_unstable();
         assert_eq!(names, ["content-length", "x-hop"]);
         assert!(!parsed.reusable);

@@ -642,6 +642,12 @@ impl InFlightBody {
     }
 }
 
+impl crate::h1::RawFieldsSource for InFlightBody {
+    fn raw_fields(&self) -> Option<&crate::raw_fields::RawFields> {
+        self.inner.raw_fields()
+    }
+}
+
 impl hyper::body::Body for InFlightBody {
     type Data = bytes::Bytes;
     type Error = crate::pool::SendError;
@@ -676,9 +682,12 @@ impl RequestHandler {
     /// Forwards one request; the response keeps the request counted as in flight until its
     /// last byte is handed to the connection (a long download is neither idle nor a
     /// candidate for shedding).
+    /// Handles one request. `lean` when the lean HTTP/1.1 loop serves it (it writes fields
+    /// the upstream's response kept raw as they are); hyper needs every field in the map.
     fn call(
         &self,
         request: hyper::Request<ClientBody>,
+        lean: bool,
     ) -> impl Future<Output = hyper::Response<InFlightBody>> + Send + use<> {
         let forwarder = self.live.current();
         let client = Arc::clone(&self.client);
@@ -686,7 +695,10 @@ impl RequestHandler {
         let started = std::time::Instant::now();
         let in_flight = self.admission.request_at(started);
         let info = self.info;
-        forwarder.handle(request, info, client, started, move |response| {
+        forwarder.handle(request, info, client, started, move |mut response| {
+            if !lean {
+                crate::forward::raw_fields_into_map(&mut response);
+            }
             response.map(|body| InFlightBody::new(body, in_flight))
         })
     }
@@ -785,7 +797,7 @@ impl Protocol<'_> {
             &mut io,
             self.head_limits,
             // Boxed: the forwarding future is large, and moving it costs more than a box.
-            |request| Box::pin(handler.call(request)),
+            |request| Box::pin(handler.call(request, true)),
             &mut self.stop,
         )
         .await;
@@ -802,7 +814,7 @@ impl Protocol<'_> {
         let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
             // The request's future is large (the forwarding steps, the upstream exchange):
             // boxed, hyper moves only the box around (several copies per request otherwise).
-            let response = Box::pin(handler.call(request.map(ClientBody::Hyper)));
+            let response = Box::pin(handler.call(request.map(ClientBody::Hyper), false));
             async move { Ok::<_, std::convert::Infallible>(response.await) }
         });
         let connection = self

@@ -85,6 +85,40 @@ async fn forwards_requests_with_the_gateways_view_of_the_client() {
     assert_eq!(seen["x-request-id"][0], request_id);
 }
 
+/// The upstream's response fields reach the client whichever way the gateway serves the
+/// request (the lean HTTP/1.1 loop writes them as they came; hyper gets them in a map), and
+/// the gateway's request id replaces one the upstream sent.
+#[tokio::test]
+async fn upstream_response_fields_pass_and_the_request_id_is_the_gateways() {
+    let origin = ReflectingOrigin::start().await.unwrap();
+    let gateway = start(options(&origin.url()), Duration::from_secs(1)).await;
+    let path = "/with-headers?x-request-id=upstream&x-custom=1&x-custom=2&cache-control=no-store";
+    // Bodiless (the lean loop), then with a body (hyper serves it).
+    let requests = [
+        Request::get(format!("http://{}{path}", gateway.addr))
+            .body(Full::default())
+            .unwrap(),
+        Request::post(format!("http://{}{path}", gateway.addr))
+            .body(Full::new(Bytes::from_static(b"data")))
+            .unwrap(),
+    ];
+    for request in requests {
+        let method = request.method().clone();
+        let response = plain_client().request(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{method}");
+        let headers = response.headers();
+        let request_ids: Vec<_> = headers.get_all("x-request-id").iter().collect();
+        assert_eq!(request_ids.len(), 1, "{method}: {headers:?}");
+        assert_ne!(request_ids[0], "upstream", "{method}");
+        let custom: Vec<_> = headers.get_all("x-custom").iter().collect();
+        assert_eq!(custom, ["1", "2"], "{method}");
+        assert_eq!(headers["cache-control"], "no-store", "{method}");
+        assert_eq!(headers["content-length"], "2", "{method}");
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(body, "ok", "{method}");
+    }
+}
+
 #[tokio::test]
 async fn unreachable_upstream_is_a_502_with_a_request_id() {
     // Bind and drop a listener to get a port nothing listens on.

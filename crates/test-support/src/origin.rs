@@ -121,6 +121,21 @@ async fn reflect(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, In
         );
         return Ok(response);
     }
+    if parts.uri.path() == "/with-headers" {
+        // Each `name=value` pair of the query becomes a response header field.
+        let mut response = Response::new(Full::new(Bytes::from_static(b"ok")));
+        for pair in parts.uri.query().unwrap_or_default().split('&') {
+            if let Some((name, value)) = pair.split_once('=')
+                && let (Ok(name), Ok(value)) = (
+                    hyper::header::HeaderName::from_bytes(name.as_bytes()),
+                    hyper::header::HeaderValue::from_str(value),
+                )
+            {
+                response.headers_mut().append(name, value);
+            }
+        }
+        return Ok(response);
+    }
     if parts.uri.path() == "/slow" {
         let millis = parts
             .uri
