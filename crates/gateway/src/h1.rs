@@ -25,6 +25,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::watch;
 
 use crate::forward::ClientBody;
+use crate::gated::Gated;
 use crate::raw_fields::{FieldKind, RawFields};
 use crate::server::Stop;
 
@@ -98,8 +99,8 @@ where
     // a new wait per request would register with the channel (a lock every connection of
     // every worker shares) on every request.
     let mut drain_signal = stop.clone();
-    let drain = drain_signal.wait_for(|stop| *stop != Stop::Serving);
-    let mut drain = std::pin::pin!(drain);
+    // Polled only when the channel wakes it, not on every read.
+    let mut drain = Gated::new(drain_signal.wait_for(|stop| *stop != Stop::Serving));
     loop {
         let (request, keep_alive) = loop {
             if !buf.is_empty() {

@@ -12,6 +12,7 @@ mod auth;
 mod error;
 mod filter;
 mod forward;
+mod gated;
 mod h1;
 mod headers;
 mod http_date;

@@ -25,6 +25,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::error::{GatewayError, GatewayErrorKind};
 use crate::forward::{ClientBody, ConnectionInfo, Forwarder, UpstreamClient, UpstreamConnector};
+use crate::gated::Gated;
 use crate::h1::{Ended, HeadLimits};
 use crate::rate::{MinRate, MinRateIo};
 use crate::ratelimit::RateLimitOptions;
@@ -717,11 +718,12 @@ impl Connection {
                 tls: self.tls.is_some(),
             },
         };
+        // Polled only when they were woken, not every time the connection's task wakes.
         let evicted = Arc::clone(&self.admission);
-        let evicted = async move { evicted.evicted().await };
+        let evicted = Gated::new(async move { evicted.evicted().await });
         let idle = Arc::clone(&self.admission);
         let idle_timeout = self.idle_timeout;
-        let idle = async move { idle.idle_expired(idle_timeout).await };
+        let idle = Gated::new(async move { idle.idle_expired(idle_timeout).await });
         let protocol = Protocol {
             builder: &self.builder,
             head_limits: self.head_limits,
