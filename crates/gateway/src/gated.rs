@@ -1,7 +1,7 @@
 //! A future polled only when it was woken. `tokio::select!` polls every branch each time its
 //! task wakes; a connection's task wakes twice per request (client and upstream readable),
 //! while its shedding, idle-deadline and drain branches almost never have anything to say.
-//! Polling them anyway (a `Notify`, a timer and a watch channel) was about 5% of the
+//! Polling them anyway (a `Notify`, a timer and a watch channel) cost 2-3% of the
 //! instructions of a proxied request. [`Gated`] gives its future a waker of its own that
 //! records the wake-up before passing it on to the task, and skips the poll otherwise.
 

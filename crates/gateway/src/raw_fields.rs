@@ -1,8 +1,8 @@
 //! An upstream response's header fields kept as the upstream sent them. The lean HTTP/1.1
 //! loop writes them out as they are; a `HeaderMap` is built only when something needs one
 //! (filters that inspect responses, hyper's HTTP/2 and HTTP/1.1 connections). Building the
-//! map (a name and a value object per field, two allocations, hashing) and dropping it was a
-//! fifth of the instructions the gateway spent on a plain proxied request.
+//! map (a name and a value object per field, two allocations, hashing), dropping it and
+//! encoding it again cost a tenth of the instructions of a plain proxied request.
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
