@@ -71,17 +71,8 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
 /// Whether a field is hop-by-hop by its name alone (`Transfer-Encoding` included: the
 /// gateway frames bodies itself on each side).
 pub(crate) fn is_hop_by_hop(name: &HeaderName) -> bool {
-    // By length first: most names are none of these, and one length test tells.
-    match name.as_str().len() {
-        2 => name == header::TE,
-        7 => name == header::TRAILER || name == header::UPGRADE,
-        10 => name == header::CONNECTION || name.as_str() == "keep-alive",
-        16 => name.as_str() == "proxy-connection",
-        17 => name == header::TRANSFER_ENCODING,
-        18 => name == header::PROXY_AUTHENTICATE,
-        19 => name == header::PROXY_AUTHORIZATION,
-        _ => false,
-    }
+    // One list for maps and raw response fields: by length first, then one comparison.
+    crate::raw_fields::FieldKind::of(name.as_str().as_bytes()).is_hop_by_hop()
 }
 
 /// A header field's name as httparse gave it (token characters only): the names most

@@ -321,7 +321,6 @@ impl ConnectionTracker {
         Some(HeldRefusal {
             tracker: Arc::clone(self),
             client,
-            hold: self.limits.over_rate_hold,
         })
     }
 
@@ -402,13 +401,12 @@ impl Drop for Admission {
 pub(crate) struct HeldRefusal {
     tracker: Arc<ConnectionTracker>,
     client: IpAddr,
-    hold: Duration,
 }
 
 impl HeldRefusal {
     /// How long the connection is kept before it is closed.
     pub(crate) fn hold(&self) -> Duration {
-        self.hold
+        self.tracker.limits.over_rate_hold
     }
 }
 
