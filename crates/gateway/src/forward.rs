@@ -1,5 +1,6 @@
 //! Forwarding one request to the upstream and the response back.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -7,7 +8,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{
-    HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri, Version, header,
+    HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri, header,
 };
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -16,7 +17,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use crate::pool::{UpstreamResponseBody, UpstreamTimedOut};
+use crate::pool::{OutgoingHead, UpstreamResponseBody, UpstreamTimedOut};
 
 use crate::auth::{AuthDecision, Authenticator, RouteAuth, bearer_token};
 use crate::error::{GatewayError, GatewayErrorKind};
@@ -235,16 +236,20 @@ impl UpstreamTarget {
 /// The body sent upstream: the client's (rate-guarded) body, or one already read (buffered
 /// for the filters, or empty on a retry), or the client's body with the part that had
 /// already arrived taken out first. An enum rather than a boxed trait object: no allocation
-/// per request.
+/// per request; the streaming variants are boxed, so that the body of a bodiless request
+/// (most of them) is small in the futures that carry it.
 pub(crate) enum UpstreamBody {
-    Client(MinRateBody),
+    Client(Box<MinRateBody>),
     Full(Option<Bytes>),
-    Gathered {
-        prefix: Option<Bytes>,
-        /// A trailers frame met while gathering.
-        pending: Option<hyper::body::Frame<Bytes>>,
-        rest: MinRateBody,
-    },
+    Gathered(Box<GatheredBody>),
+}
+
+/// A client's body with the part that had already arrived taken out first.
+pub(crate) struct GatheredBody {
+    prefix: Option<Bytes>,
+    /// A trailers frame met while gathering.
+    pending: Option<hyper::body::Frame<Bytes>>,
+    rest: Box<MinRateBody>,
 }
 
 /// Most of a client's body gathered in memory to send it in one piece.
@@ -256,14 +261,14 @@ impl UpstreamBody {
         match self {
             Self::Client(body) => hyper::body::Body::is_end_stream(body),
             Self::Full(_) => true,
-            Self::Gathered { .. } => false,
+            Self::Gathered(_) => false,
         }
     }
 
     /// The body's bytes, when [complete](Self::is_complete) (empty otherwise).
     pub(crate) fn into_complete(self) -> Bytes {
         match self {
-            Self::Client(_) | Self::Full(None) | Self::Gathered { .. } => Bytes::new(),
+            Self::Client(_) | Self::Full(None) | Self::Gathered(_) => Bytes::new(),
             Self::Full(Some(bytes)) => bytes,
         }
     }
@@ -320,11 +325,11 @@ impl UpstreamBody {
         Ok(if complete && pending.is_none() {
             Self::Full(prefix)
         } else {
-            Self::Gathered {
+            Self::Gathered(Box::new(GatheredBody {
                 prefix,
                 pending,
                 rest,
-            }
+            }))
         })
     }
 }
@@ -338,25 +343,26 @@ impl hyper::body::Body for UpstreamBody {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
         match self.get_mut() {
-            Self::Client(body) => std::pin::Pin::new(body).poll_frame(cx),
+            Self::Client(body) => std::pin::Pin::new(&mut **body).poll_frame(cx),
             Self::Full(bytes) => std::task::Poll::Ready(
                 bytes
                     .take()
                     .filter(|bytes| !bytes.is_empty())
                     .map(|bytes| Ok(hyper::body::Frame::data(bytes))),
             ),
-            Self::Gathered {
-                prefix,
-                pending,
-                rest,
-            } => {
+            Self::Gathered(gathered) => {
+                let GatheredBody {
+                    prefix,
+                    pending,
+                    rest,
+                } = &mut **gathered;
                 if let Some(prefix) = prefix.take().filter(|prefix| !prefix.is_empty()) {
                     return std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(prefix))));
                 }
                 if let Some(frame) = pending.take() {
                     return std::task::Poll::Ready(Some(Ok(frame)));
                 }
-                std::pin::Pin::new(rest).poll_frame(cx)
+                std::pin::Pin::new(&mut **rest).poll_frame(cx)
             }
         }
     }
@@ -365,11 +371,12 @@ impl hyper::body::Body for UpstreamBody {
         match self {
             Self::Client(body) => body.is_end_stream(),
             Self::Full(bytes) => bytes.as_ref().is_none_or(Bytes::is_empty),
-            Self::Gathered {
-                prefix,
-                pending,
-                rest,
-            } => {
+            Self::Gathered(gathered) => {
+                let GatheredBody {
+                    prefix,
+                    pending,
+                    rest,
+                } = &**gathered;
                 prefix.as_ref().is_none_or(Bytes::is_empty)
                     && pending.is_none()
                     && rest.is_end_stream()
@@ -383,7 +390,8 @@ impl hyper::body::Body for UpstreamBody {
             Self::Full(bytes) => hyper::body::SizeHint::with_exact(
                 bytes.as_ref().map_or(0, |bytes| bytes.len() as u64),
             ),
-            Self::Gathered { prefix, rest, .. } => {
+            Self::Gathered(gathered) => {
+                let GatheredBody { prefix, rest, .. } = &**gathered;
                 let before = prefix.as_ref().map_or(0, |prefix| prefix.len() as u64);
                 let after = rest.size_hint();
                 match after.exact() {
@@ -546,93 +554,98 @@ impl Forwarder {
     }
 
     /// Forwards one request, which arrived at `started`, over `client_pool` (the worker's
-    /// pool); every failure becomes a response, never an error. `finish` turns the response into what the caller serves:
-    /// done here rather than in a wrapping future, which would hold this (large) future
-    /// twice.
-    pub(crate) async fn handle<R>(
+    /// pool); every failure becomes a response, never an error. `finish` turns the response
+    /// into what the caller serves: done here rather than in a wrapping future, which would
+    /// hold this future twice.
+    ///
+    /// A plain function returning the future, not an `async fn`, here and in [`Self::forward`]:
+    /// an `async fn` keeps a second copy of each argument (the request's head is 224 bytes)
+    /// in its future, and a request's futures are copied whole into the boxes that hold them.
+    pub(crate) fn handle<R>(
         self: Arc<Self>,
         request: Request<ClientBody>,
         connection: ConnectionInfo,
         client_pool: UpstreamClient,
         started: Instant,
         finish: impl FnOnce(Response<GatewayBody>) -> R,
-    ) -> R {
+    ) -> impl Future<Output = R> {
         let request_id = crate::request_id::new_request_id(started);
-        let method = request.method().clone();
-        let target = request.uri().clone();
         let client = client_address(
             connection.peer.ip(),
             request.headers(),
             &self.trusted_proxies,
         );
-        // Boxed: this future is moved into a box of its own before it first runs, and the
-        // forwarding future would be most of what is moved.
-        let mut response =
-            match Box::pin(self.forward(request, connection, client, &request_id, &client_pool))
-                .await
-            {
-                Ok(response) => response,
-                Err(failure) => {
-                    if let Some((by, denial)) = failure.denial() {
-                        // Attackers choose how many denials there are: the log gets a bounded
-                        // number of lines, the audit trail and the metrics get every one.
-                        if let Permit::Write { suppressed } = DENIAL_LOG.permit(Instant::now()) {
-                            tracing::warn!(
-                                request_id,
-                                %client,
-                                by,
-                                reason = %denial.reason,
-                                rules = ?denial.rule_ids,
-                                suppressed_before = suppressed,
-                                "request denied"
-                            );
+        let (parts, body) = request.into_parts();
+        let method = parts.method.clone();
+        let target = parts.uri.clone();
+        async move {
+            let mut response =
+                match Box::pin(self.forward(parts, body, connection, client, &request_id, &client_pool))
+                    .await
+                {
+                    Ok(response) => response,
+                    Err(failure) => {
+                        if let Some((by, denial)) = failure.denial() {
+                            // Attackers choose how many denials there are: the log gets a bounded
+                            // number of lines, the audit trail and the metrics get every one.
+                            if let Permit::Write { suppressed } = DENIAL_LOG.permit(Instant::now()) {
+                                tracing::warn!(
+                                    request_id,
+                                    %client,
+                                    by,
+                                    reason = %denial.reason,
+                                    rules = ?denial.rule_ids,
+                                    suppressed_before = suppressed,
+                                    "request denied"
+                                );
+                            }
+                            metrics::counter!("rampart_gateway_denied_total", "by" => by).increment(1);
+                            if let Some(observer) = &self.deny_observer {
+                                observer.denied(DeniedRequest {
+                                    request_id: request_id.clone(),
+                                    client,
+                                    method: method.to_string(),
+                                    path: target
+                                        .path_and_query()
+                                        .map_or("/", PathAndQuery::as_str)
+                                        .to_owned(),
+                                    by,
+                                    status: denial.status.as_u16(),
+                                    reason: denial.reason,
+                                    rule_ids: denial.rule_ids,
+                                });
+                            }
                         }
-                        metrics::counter!("rampart_gateway_denied_total", "by" => by).increment(1);
-                        if let Some(observer) = &self.deny_observer {
-                            observer.denied(DeniedRequest {
-                                request_id: request_id.clone(),
-                                client,
-                                method: method.to_string(),
-                                path: target
-                                    .path_and_query()
-                                    .map_or("/", PathAndQuery::as_str)
-                                    .to_owned(),
-                                by,
-                                status: denial.status.as_u16(),
-                                reason: denial.reason,
-                                rule_ids: denial.rule_ids,
-                            });
-                        }
+                        failure.into_response(&request_id)
                     }
-                    failure.into_response(&request_id)
-                }
-            };
-        if let Ok(value) = HeaderValue::from_str(&request_id) {
-            // Set over the upstream's own, wherever its fields are.
-            let raw = match response.body_mut() {
-                GatewayBody::Upstream(body) => body.raw_fields_mut(),
-                GatewayBody::Prefixed(_) | GatewayBody::Full(_) => None,
-            };
-            match raw {
-                Some(raw) => raw.set(&X_REQUEST_ID, value),
-                None => {
-                    response.headers_mut().insert(&X_REQUEST_ID, value);
+                };
+            if let Ok(value) = HeaderValue::from_str(&request_id) {
+                // Set over the upstream's own, wherever its fields are.
+                let raw = match response.body_mut() {
+                    GatewayBody::Upstream(body) => body.raw_fields_mut(),
+                    GatewayBody::Prefixed(_) | GatewayBody::Full(_) => None,
+                };
+                match raw {
+                    Some(raw) => raw.set(&X_REQUEST_ID, value),
+                    None => {
+                        response.headers_mut().insert(&X_REQUEST_ID, value);
+                    }
                 }
             }
+            let status = response.status().as_u16();
+            let elapsed = started.elapsed();
+            self.metrics.record(status, elapsed);
+            tracing::info!(
+                request_id,
+                %client,
+                %method,
+                path = target.path(),
+                status,
+                elapsed_ms = elapsed.as_secs_f64() * 1000.0,
+                "request"
+            );
+            finish(response)
         }
-        let status = response.status().as_u16();
-        let elapsed = started.elapsed();
-        self.metrics.record(status, elapsed);
-        tracing::info!(
-            request_id,
-            %client,
-            %method,
-            path = target.path(),
-            status,
-            elapsed_ms = elapsed.as_secs_f64() * 1000.0,
-            "request"
-        );
-        finish(response)
     }
 
     /// Takes a rate-limit token for this request's client; `Err(RateLimited)` when its bucket
@@ -696,261 +709,271 @@ impl Forwarder {
         }
     }
 
-    async fn forward(
-        &self,
-        request: Request<ClientBody>,
+    /// Forwards a request (`parts`, `body`): the edge check, rate limits, the route's identity
+    /// policy, the filters, then the route's backends in turn (a second one only for a
+    /// request that can be sent again unchanged).
+    fn forward<'a>(
+        &'a self,
+        mut parts: http::request::Parts,
+        body: ClientBody,
         connection: ConnectionInfo,
         client: std::net::IpAddr,
-        request_id: &str,
-        client_pool: &UpstreamClient,
-    ) -> Result<Response<GatewayBody>, Failure> {
-        if let Some(outer_edge) = &self.require_edge
-            && let Err(rejection) = outer_edge.verify(
-                request.headers(),
-                request.method().as_str(),
-                client_path(request.uri()),
-                unix_now(),
-            )
-        {
-            if let Permit::Write { suppressed } = DENIAL_LOG.permit(Instant::now()) {
-                tracing::warn!(request_id, %client, %rejection, suppressed_before = suppressed, "request did not come through the required edge");
-            }
-            metrics::counter!("rampart_gateway_edge_rejected_total").increment(1);
-            return Err(Failure::NotThroughEdge);
-        }
-        // Awaits that only some requests take (rate limits, identity, filters, a full gate,
-        // new upstream connections) are boxed: a request's future is as large as its largest
-        // await, and it is copied several times on its way into hyper.
-        // Buckets per principal are taken once the route's identity check has run (below).
-        let limit_by_principal = self
-            .rate_limiter
-            .as_ref()
-            .is_some_and(|limiter| limiter.keys_by_principal());
-        if !limit_by_principal && self.rate_limiter.is_some() {
-            Box::pin(self.take_rate_token(client, request.headers(), None)).await?;
-        }
-        let (mut parts, body) = request.into_parts();
-        // HTTP/1.1 names the host in `Host`; HTTP/2 in `:authority`, which becomes `Host`
-        // upstream.
-        // The header's value is shared, not copied: `parts` changes below.
-        let host_header = parts
-            .headers
-            .get(header::HOST)
-            .filter(|value| value.to_str().is_ok())
-            .cloned();
-        let host_from_header = host_header.is_some();
-        let host_from_authority = match host_header {
-            Some(_) => None,
-            None => parts.uri.authority().map(|authority| authority.to_string()),
-        };
-        let host = host_header
-            .as_ref()
-            .and_then(|value| value.to_str().ok())
-            .or(host_from_authority.as_deref());
-        let route = self
-            .router
-            .route(host, parts.uri.path())
-            .ok_or(Failure::NoRoute)?;
-        let mut principal = None;
-        if let Some(policy) = &route.auth {
-            match Box::pin(self.authenticate(policy, &parts.headers, client, request_id)).await {
-                Ok(verified) => principal = Some(verified),
-                Err(refused) => {
-                    // A refused credential still costs its address a token, so a flood of
-                    // bad tokens is limited like any anonymous flood.
-                    if limit_by_principal {
-                        Box::pin(self.take_rate_token(client, &parts.headers, None)).await?;
-                    }
-                    return Err(refused);
-                }
-            }
-        }
-        if limit_by_principal {
-            Box::pin(self.take_rate_token(client, &parts.headers, principal.as_deref())).await?;
-        }
-        let mut body = Some(body);
-        let mut sessions: Vec<(&'static str, Box<dyn FilterSession>)> = Vec::new();
-        let mut buffered_body = None;
-        if !self.filters.is_empty() {
-            let head = RequestHead {
-                method: &parts.method,
-                uri: &parts.uri,
-                version: parts.version,
-                headers: &parts.headers,
-                client,
-                peer: connection.peer,
-                request_id,
-                tls: connection.tls,
-            };
-            for filter in self.filters.iter() {
-                let mut session = filter.start(&head);
-                if let FilterVerdict::Deny(denial) = session.request_headers(&head) {
-                    return Err(Failure::Denied(filter.name(), denial));
-                }
-                sessions.push((filter.name(), session));
-            }
-            let body_limit = sessions
-                .iter()
-                .map(|(_, session)| session.request_body_limit())
-                .max()
-                .unwrap_or(0);
-            if body_limit > 0 {
-                let Some(unread) = body.take() else {
-                    return Err(Failure::BadRequest);
-                };
-                let bytes =
-                    Box::pin(collect_request_body(unread, body_limit, self.min_body_rate)).await?;
-                for (name, session) in &mut sessions {
-                    if let FilterVerdict::Deny(denial) = session.request_body(&head, &bytes) {
-                        return Err(Failure::Denied(name, denial));
-                    }
-                }
-                buffered_body = Some(bytes);
-            }
-        }
-        parts.version = Version::HTTP_11;
-        strip_hop_by_hop(&mut parts.headers);
-        let forwarding = forwarding_lines(
-            &mut parts.headers,
-            &ForwardedFor {
-                peer: connection.peer.ip(),
-                peer_trusted: self
-                    .trusted_proxies
-                    .iter()
-                    .any(|network| network.contains(connection.peer.ip())),
-                proto: if connection.tls { "https" } else { "http" },
-                host,
-                request_id,
-            },
-        );
-        if !host_from_header
-            && let Some(host) = host.and_then(|host| HeaderValue::from_str(host).ok())
-        {
-            parts.headers.insert(header::HOST, host);
-        }
-
-        // Only a request that can be sent again unchanged may go to a second backend.
-        let replayable = is_idempotent(&parts.method)
-            && (buffered_body.is_some()
-                || body.as_ref().is_some_and(hyper::body::Body::is_end_stream));
-        let attempts = if replayable {
-            1 + route.retries as usize
-        } else {
-            1
-        };
-        let _slot = match self.gate.try_enter() {
-            Some(slot) => slot,
-            None => match Box::pin(self.gate.enter()).await {
-                Some(slot) => slot,
-                None => return Err(Failure::Overloaded),
-            },
-        };
-        let mut body =
-            body.map(|body| UpstreamBody::Client(MinRateBody::new(body, self.min_body_rate)));
-        let mut last_failure = Failure::Unreachable;
-        let candidates = route.pool.candidates();
-        let attempts = attempts.min(candidates.len());
-        let mut client_headers = Some(std::mem::take(&mut parts.headers));
-        for (attempt, backend) in candidates.into_iter().take(attempts).enumerate() {
-            let uri = backend
-                .target
-                .path_for(&parts.uri)
-                .map_err(|_| Failure::BadRequest)?;
-            // The last attempt takes the client's headers; earlier ones send copies.
-            let mut headers = if attempt + 1 == attempts {
-                client_headers.take().unwrap_or_default()
-            } else {
-                client_headers.clone().unwrap_or_default()
-            };
-            if let Some(lock) = &self.origin_lock {
-                let signed_path = uri.path_and_query().map_or("/", PathAndQuery::as_str);
-                lock.sign(
-                    &mut headers,
+        request_id: &'a str,
+        client_pool: &'a UpstreamClient,
+    ) -> impl Future<Output = Result<Response<GatewayBody>, Failure>> + 'a {
+        async move {
+            if let Some(outer_edge) = &self.require_edge
+                && let Err(rejection) = outer_edge.verify(
+                    &parts.headers,
                     parts.method.as_str(),
-                    signed_path,
-                    &Forwarding {
-                        timestamp: unix_now(),
-                        client: client.to_string(),
-                        request_id: request_id.to_owned(),
-                    },
-                );
-            }
-            if !headers.contains_key(header::HOST)
-                && let Ok(host) = HeaderValue::from_str(backend.target.authority().as_str())
+                    client_path(&parts.uri),
+                    unix_now(),
+                )
             {
-                headers.insert(header::HOST, host);
+                if let Permit::Write { suppressed } = DENIAL_LOG.permit(Instant::now()) {
+                    tracing::warn!(request_id, %client, %rejection, suppressed_before = suppressed, "request did not come through the required edge");
+                }
+                metrics::counter!("rampart_gateway_edge_rejected_total").increment(1);
+                return Err(Failure::NotThroughEdge);
             }
-            let upstream_body = match (&buffered_body, body.take()) {
-                (Some(bytes), _) => full_body(bytes.clone()),
-                (None, Some(body)) => body,
-                (None, None) => full_body(Bytes::new()),
+            // Awaits that only some requests take (rate limits, identity, filters, a full
+            // gate, the upstream exchange) are boxed: a request's future is as large as its
+            // largest await, and it is copied whole into its box.
+            // Buckets per principal are taken once the route's identity check has run (below).
+            let limit_by_principal = self
+                .rate_limiter
+                .as_ref()
+                .is_some_and(|limiter| limiter.keys_by_principal());
+            if !limit_by_principal && self.rate_limiter.is_some() {
+                Box::pin(self.take_rate_token(client, &parts.headers, None)).await?;
+            }
+            // HTTP/1.1 names the host in `Host`; HTTP/2 in `:authority`, which becomes `Host`
+            // upstream.
+            // The header's value is shared, not copied: `parts` changes below.
+            let host_header = parts
+                .headers
+                .get(header::HOST)
+                .filter(|value| value.to_str().is_ok())
+                .cloned();
+            let host_from_header = host_header.is_some();
+            let host_from_authority = match host_header {
+                Some(_) => None,
+                None => parts.uri.authority().map(|authority| authority.to_string()),
             };
-            let mut upstream_request = Request::new(upstream_body);
-            *upstream_request.method_mut() = parts.method.clone();
-            *upstream_request.uri_mut() = uri;
-            *upstream_request.version_mut() = Version::HTTP_11;
-            *upstream_request.headers_mut() = headers;
-            // Boxed: the exchange would be most of the forwarding future's size, and a
-            // future is copied whole several times before it first runs.
-            let deadline = tokio::time::Instant::now() + route.timeout;
-            let outcome = Box::pin(client_pool.send(
-                &backend.target,
-                upstream_request,
-                &forwarding,
-                deadline,
-            ))
-            .await;
-            match outcome {
-                Ok(response) => {
-                    route.pool.report(backend, true);
-                    let (mut response_parts, response_body) = response.into_parts();
-                    // A direct response comes without them (its parser leaves them out).
-                    if !matches!(response_body, UpstreamResponseBody::Direct(_)) {
-                        strip_hop_by_hop(&mut response_parts.headers);
+            let host = host_header
+                .as_ref()
+                .and_then(|value| value.to_str().ok())
+                .or(host_from_authority.as_deref());
+            let route = self
+                .router
+                .route(host, parts.uri.path())
+                .ok_or(Failure::NoRoute)?;
+            let mut principal = None;
+            if let Some(policy) = &route.auth {
+                match Box::pin(self.authenticate(policy, &parts.headers, client, request_id)).await
+                {
+                    Ok(verified) => principal = Some(verified),
+                    Err(refused) => {
+                        // A refused credential still costs its address a token, so a flood of
+                        // bad tokens is limited like any anonymous flood.
+                        if limit_by_principal {
+                            Box::pin(self.take_rate_token(client, &parts.headers, None)).await?;
+                        }
+                        return Err(refused);
                     }
-                    let response_body = if sessions.is_empty() {
-                        GatewayBody::Upstream(response_body)
-                    } else {
-                        // The filters look at the response's fields in its map.
-                        let mut response_body = response_body;
-                        response_body.raw_fields_into(&mut response_parts.headers);
-                        Box::pin(inspect_response(
-                            &mut sessions,
-                            &response_parts,
-                            response_body,
-                        ))
-                        .await?
-                    };
-                    for (_, session) in &mut sessions {
-                        session.logging(response_parts.status);
-                    }
-                    return Ok(Response::from_parts(response_parts, response_body));
-                }
-                Err(error) if caused_by::<TooSlow>(&*error) => {
-                    tracing::info!(request_id, %client, "request body too slow");
-                    return Err(Failure::TooSlow);
-                }
-                Err(error) if caused_by::<ClientBodyFailed>(&*error) => {
-                    // The client broke off its upload: not the backend's failure (no ejection,
-                    // no retry), or any client could take backends out of rotation.
-                    tracing::info!(request_id, %client, %error, "request body broke off");
-                    return Err(Failure::BadRequest);
-                }
-                Err(error) if caused_by::<UpstreamTimedOut>(&*error) => {
-                    tracing::warn!(request_id, backend = %backend.url, "upstream timed out");
-                    route.pool.report(backend, false);
-                    last_failure = Failure::Timeout;
-                }
-                Err(error) => {
-                    tracing::warn!(request_id, backend = %backend.url, %error, "upstream request failed");
-                    route.pool.report(backend, false);
-                    last_failure = Failure::Unreachable;
                 }
             }
-            metrics::counter!("rampart_gateway_upstream_failures_total", "backend" => backend.url.clone())
-                .increment(1);
+            if limit_by_principal {
+                Box::pin(self.take_rate_token(client, &parts.headers, principal.as_deref()))
+                    .await?;
+            }
+            let mut body = Some(body);
+            let mut sessions: Vec<(&'static str, Box<dyn FilterSession>)> = Vec::new();
+            let mut buffered_body = None;
+            if !self.filters.is_empty() {
+                let head = RequestHead {
+                    method: &parts.method,
+                    uri: &parts.uri,
+                    version: parts.version,
+                    headers: &parts.headers,
+                    client,
+                    peer: connection.peer,
+                    request_id,
+                    tls: connection.tls,
+                };
+                for filter in self.filters.iter() {
+                    let mut session = filter.start(&head);
+                    if let FilterVerdict::Deny(denial) = session.request_headers(&head) {
+                        return Err(Failure::Denied(filter.name(), denial));
+                    }
+                    sessions.push((filter.name(), session));
+                }
+                let body_limit = sessions
+                    .iter()
+                    .map(|(_, session)| session.request_body_limit())
+                    .max()
+                    .unwrap_or(0);
+                if body_limit > 0 {
+                    let Some(unread) = body.take() else {
+                        return Err(Failure::BadRequest);
+                    };
+                    let bytes =
+                        Box::pin(collect_request_body(unread, body_limit, self.min_body_rate))
+                            .await?;
+                    for (name, session) in &mut sessions {
+                        if let FilterVerdict::Deny(denial) = session.request_body(&head, &bytes) {
+                            return Err(Failure::Denied(name, denial));
+                        }
+                    }
+                    buffered_body = Some(bytes);
+                }
+            }
+            strip_hop_by_hop(&mut parts.headers);
+            let forwarding = forwarding_lines(
+                &mut parts.headers,
+                &ForwardedFor {
+                    peer: connection.peer.ip(),
+                    peer_trusted: self
+                        .trusted_proxies
+                        .iter()
+                        .any(|network| network.contains(connection.peer.ip())),
+                    proto: if connection.tls { "https" } else { "http" },
+                    host,
+                    request_id,
+                },
+            );
+            if !host_from_header
+                && let Some(host) = host.and_then(|host| HeaderValue::from_str(host).ok())
+            {
+                parts.headers.insert(header::HOST, host);
+            }
+            // With no host named at all, each backend gets its own authority as `Host`.
+            let host_missing = !parts.headers.contains_key(header::HOST);
+
+            // Only a request that can be sent again unchanged may go to a second backend.
+            let replayable = is_idempotent(&parts.method)
+                && (buffered_body.is_some()
+                    || body.as_ref().is_some_and(hyper::body::Body::is_end_stream));
+            let attempts = if replayable {
+                1 + route.retries as usize
+            } else {
+                1
+            };
+            let _slot = match self.gate.try_enter() {
+                Some(slot) => slot,
+                None => match Box::pin(self.gate.enter()).await {
+                    Some(slot) => slot,
+                    None => return Err(Failure::Overloaded),
+                },
+            };
+            // A body that has ended already (every bodiless request) needs no rate guard.
+            let mut body = body.map(|body| {
+                if hyper::body::Body::is_end_stream(&body) {
+                    UpstreamBody::Full(None)
+                } else {
+                    UpstreamBody::Client(Box::new(MinRateBody::new(body, self.min_body_rate)))
+                }
+            });
+            let mut last_failure = Failure::Unreachable;
+            let candidates = route.pool.candidates();
+            let attempts = attempts.min(candidates.len());
+            for backend in candidates.into_iter().take(attempts) {
+                let uri = backend
+                    .target
+                    .path_for(&parts.uri)
+                    .map_err(|_| Failure::BadRequest)?;
+                if let Some(lock) = &self.origin_lock {
+                    // Replaces the fields signed for an earlier backend.
+                    let signed_path = uri.path_and_query().map_or("/", PathAndQuery::as_str);
+                    lock.sign(
+                        &mut parts.headers,
+                        parts.method.as_str(),
+                        signed_path,
+                        &Forwarding {
+                            timestamp: unix_now(),
+                            client: client.to_string(),
+                            request_id: request_id.to_owned(),
+                        },
+                    );
+                }
+                let backend_host = if host_missing {
+                    HeaderValue::from_str(backend.target.authority().as_str()).ok()
+                } else {
+                    None
+                };
+                let upstream_body = match (&buffered_body, body.take()) {
+                    (Some(bytes), _) => full_body(bytes.clone()),
+                    (None, Some(body)) => body,
+                    (None, None) => full_body(Bytes::new()),
+                };
+                let head = OutgoingHead {
+                    method: &parts.method,
+                    uri: &uri,
+                    headers: &parts.headers,
+                    host: backend_host.as_ref(),
+                    forwarding: &forwarding,
+                };
+                let deadline = tokio::time::Instant::now() + route.timeout;
+                let outcome = Box::pin(client_pool.send(
+                    &backend.target,
+                    head,
+                    upstream_body,
+                    deadline,
+                ))
+                .await;
+                match outcome {
+                    Ok(response) => {
+                        route.pool.report(backend, true);
+                        let (mut response_parts, response_body) = response.into_parts();
+                        // A direct response comes without them (its parser leaves them out).
+                        if !matches!(response_body, UpstreamResponseBody::Direct(_)) {
+                            strip_hop_by_hop(&mut response_parts.headers);
+                        }
+                        let response_body = if sessions.is_empty() {
+                            GatewayBody::Upstream(response_body)
+                        } else {
+                            // The filters look at the response's fields in its map.
+                            let mut response_body = response_body;
+                            response_body.raw_fields_into(&mut response_parts.headers);
+                            Box::pin(inspect_response(
+                                &mut sessions,
+                                &response_parts,
+                                response_body,
+                            ))
+                            .await?
+                        };
+                        for (_, session) in &mut sessions {
+                            session.logging(response_parts.status);
+                        }
+                        return Ok(Response::from_parts(response_parts, response_body));
+                    }
+                    Err(error) if caused_by::<TooSlow>(&*error) => {
+                        tracing::info!(request_id, %client, "request body too slow");
+                        return Err(Failure::TooSlow);
+                    }
+                    Err(error) if caused_by::<ClientBodyFailed>(&*error) => {
+                        // The client broke off its upload: not the backend's failure (no
+                        // ejection, no retry), or any client could take backends out of
+                        // rotation.
+                        tracing::info!(request_id, %client, %error, "request body broke off");
+                        return Err(Failure::BadRequest);
+                    }
+                    Err(error) if caused_by::<UpstreamTimedOut>(&*error) => {
+                        tracing::warn!(request_id, backend = %backend.url, "upstream timed out");
+                        route.pool.report(backend, false);
+                        last_failure = Failure::Timeout;
+                    }
+                    Err(error) => {
+                        tracing::warn!(request_id, backend = %backend.url, %error, "upstream request failed");
+                        route.pool.report(backend, false);
+                        last_failure = Failure::Unreachable;
+                    }
+                }
+                metrics::counter!("rampart_gateway_upstream_failures_total", "backend" => backend.url.clone())
+                    .increment(1);
+            }
+            Err(last_failure)
         }
-        Err(last_failure)
     }
 }
 

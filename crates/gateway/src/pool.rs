@@ -211,47 +211,51 @@ impl UpstreamPool {
         })
     }
 
-    /// Sends `request` (origin-form URI, `Host` set) to `target` on a kept-alive connection
-    /// or a new one.
+    /// Sends a request with `head` and `body` to `target` on a kept-alive connection or a
+    /// new one.
     /// Fails with [`UpstreamTimedOut`] when the response head has not come by `deadline`.
-    pub(crate) async fn send(
-        self: &Arc<Self>,
-        target: &UpstreamTarget,
-        request: Request<UpstreamBody>,
-        forwarding: &ForwardingLines,
+    ///
+    /// A plain function returning the future rather than an `async fn`: an `async fn` keeps
+    /// a second copy of each argument in its future, and this one is made for every request.
+    pub(crate) fn send<'a>(
+        self: &'a Arc<Self>,
+        target: &'a UpstreamTarget,
+        head: OutgoingHead<'a>,
+        body: UpstreamBody,
         deadline: tokio::time::Instant,
-    ) -> Result<Response<UpstreamResponseBody>, SendError> {
-        let (parts, body) = request.into_parts();
-        let body = if body.is_complete() {
-            body
-        } else {
-            by_deadline(deadline, Box::pin(body.gather())).await?
-        };
-        let request = Request::from_parts(parts, body);
-        if request.body().is_complete()
-            && hyper::body::Body::size_hint(request.body()).lower() <= DIRECT_BODY_LIMIT
-        {
-            return self
-                .send_direct(target, request, forwarding, deadline)
-                .await;
+    ) -> impl std::future::Future<Output = Result<Response<UpstreamResponseBody>, SendError>> + 'a
+    {
+        async move {
+            let body = if body.is_complete() {
+                body
+            } else {
+                by_deadline(deadline, Box::pin(body.gather())).await?
+            };
+            if body.is_complete()
+                && hyper::body::Body::size_hint(&body).lower() <= DIRECT_BODY_LIMIT
+            {
+                let message = encode_request(&head, body.into_complete());
+                let idempotent = crate::forward::is_idempotent(head.method);
+                let head_only = *head.method == Method::HEAD;
+                return self
+                    .send_direct(target, message, idempotent, head_only, deadline)
+                    .await;
+            }
+            let request = head.to_request(body);
+            by_deadline(deadline, Box::pin(self.send_streaming(target, request))).await
         }
-        let mut request = request;
-        forwarding.apply_to(request.headers_mut());
-        by_deadline(deadline, Box::pin(self.send_streaming(target, request))).await
     }
 
-    /// A request whose body is all here: written and answered on a direct connection.
+    /// A request whose body is all here (`message`, encoded): written and answered on a
+    /// direct connection.
     async fn send_direct(
         self: &Arc<Self>,
         target: &UpstreamTarget,
-        request: Request<UpstreamBody>,
-        forwarding: &ForwardingLines,
+        message: Vec<u8>,
+        idempotent: bool,
+        head_only: bool,
         deadline: tokio::time::Instant,
     ) -> Result<Response<UpstreamResponseBody>, SendError> {
-        let (parts, body) = request.into_parts();
-        let message = encode_request(&parts, forwarding, body.into_complete());
-        let idempotent = crate::forward::is_idempotent(&parts.method);
-        let head_only = parts.method == Method::HEAD;
         while let Some(mut connection) = self.checkout_direct(target.pool_key()) {
             match connection.exchange(&message, head_only, deadline).await {
                 Ok(head) => return Ok(self.direct_response(target, connection, head)),
@@ -467,29 +471,69 @@ const DIRECT_BODY_LIMIT: u64 = 64 * 1024;
 /// Bytes asked of the socket per read.
 const READ_CHUNK: usize = 8 * 1024;
 
+/// What goes upstream ahead of a request's body, borrowed from the forwarder: its fields
+/// are not copied into a request of their own (a request may go to a second backend).
+pub(crate) struct OutgoingHead<'a> {
+    pub method: &'a Method,
+    /// Origin-form: the backend's path.
+    pub uri: &'a http::Uri,
+    /// The client's end-to-end fields (hop-by-hop ones and the forwarding ones taken out).
+    pub headers: &'a HeaderMap,
+    /// `Host` to send when `headers` has none.
+    pub host: Option<&'a HeaderValue>,
+    pub forwarding: &'a ForwardingLines,
+}
+
+impl OutgoingHead<'_> {
+    /// A request of its own, for a hyper client connection.
+    fn to_request(&self, body: UpstreamBody) -> Request<UpstreamBody> {
+        let mut request = Request::new(body);
+        *request.method_mut() = self.method.clone();
+        *request.uri_mut() = self.uri.clone();
+        *request.version_mut() = Version::HTTP_11;
+        let headers = request.headers_mut();
+        headers.clone_from(self.headers);
+        if let Some(host) = self.host
+            && !headers.contains_key(header::HOST)
+        {
+            headers.insert(header::HOST, host.clone());
+        }
+        self.forwarding.apply_to(headers);
+        request
+    }
+}
+
 /// The serialized request: head (the request's fields, then the forwarding fields) and body
 /// in one buffer, written with one write.
-fn encode_request(
-    parts: &http::request::Parts,
-    forwarding: &ForwardingLines,
-    body: Bytes,
-) -> Vec<u8> {
-    let path = parts
+fn encode_request(head: &OutgoingHead<'_>, body: Bytes) -> Vec<u8> {
+    let path = head
         .uri
         .path_and_query()
         .map_or("/", http::uri::PathAndQuery::as_str);
-    let mut size =
-        parts.method.as_str().len() + path.len() + 32 + forwarding.as_bytes().len() + body.len();
-    for (name, value) in &parts.headers {
+    let host = head
+        .host
+        .filter(|_| !head.headers.contains_key(header::HOST));
+    let mut size = head.method.as_str().len()
+        + path.len()
+        + 32
+        + head.forwarding.as_bytes().len()
+        + body.len()
+        + host.map_or(0, |host| host.len() + 8);
+    for (name, value) in head.headers {
         size += name.as_str().len() + value.len() + 4;
     }
     let mut out = Vec::with_capacity(size);
-    out.extend_from_slice(parts.method.as_str().as_bytes());
+    out.extend_from_slice(head.method.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(path.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
+    if let Some(host) = host {
+        out.extend_from_slice(b"host: ");
+        out.extend_from_slice(host.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
     let mut had_length = false;
-    for (name, value) in &parts.headers {
+    for (name, value) in head.headers {
         // The body is framed here, by its actual length.
         if name == header::CONTENT_LENGTH {
             had_length = true;
@@ -503,7 +547,7 @@ fn encode_request(
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    out.extend_from_slice(forwarding.as_bytes());
+    out.extend_from_slice(head.forwarding.as_bytes());
     if had_length || !body.is_empty() {
         out.extend_from_slice(b"content-length: ");
         crate::h1::push_decimal(&mut out, body.len() as u64);
@@ -1643,7 +1687,14 @@ mod tests {
             },
         );
         let (parts, ()) = request.into_parts();
-        let wire = encode_request(&parts, &forwarding, Bytes::from_static(b"abc"));
+        let head = OutgoingHead {
+            method: &parts.method,
+            uri: &parts.uri,
+            headers: &parts.headers,
+            host: None,
+            forwarding: &forwarding,
+        };
+        let wire = encode_request(&head, Bytes::from_static(b"abc"));
         assert_eq!(
             String::from_utf8(wire).unwrap(),
             "POST /a?b=1 HTTP/1.1\r\nhost: up\r\nx-forwarded-for: 192.0.2.1\r\n\
