@@ -579,46 +579,21 @@ impl Forwarder {
         let method = parts.method.clone();
         let target = parts.uri.clone();
         async move {
-            let mut response =
-                match Box::pin(self.forward(parts, body, connection, client, &request_id, &client_pool))
-                    .await
-                {
-                    Ok(response) => response,
-                    Err(failure) => {
-                        if let Some((by, denial)) = failure.denial() {
-                            // Attackers choose how many denials there are: the log gets a bounded
-                            // number of lines, the audit trail and the metrics get every one.
-                            if let Permit::Write { suppressed } = DENIAL_LOG.permit(Instant::now()) {
-                                tracing::warn!(
-                                    request_id,
-                                    %client,
-                                    by,
-                                    reason = %denial.reason,
-                                    rules = ?denial.rule_ids,
-                                    suppressed_before = suppressed,
-                                    "request denied"
-                                );
-                            }
-                            metrics::counter!("rampart_gateway_denied_total", "by" => by).increment(1);
-                            if let Some(observer) = &self.deny_observer {
-                                observer.denied(DeniedRequest {
-                                    request_id: request_id.clone(),
-                                    client,
-                                    method: method.to_string(),
-                                    path: target
-                                        .path_and_query()
-                                        .map_or("/", PathAndQuery::as_str)
-                                        .to_owned(),
-                                    by,
-                                    status: denial.status.as_u16(),
-                                    reason: denial.reason,
-                                    rule_ids: denial.rule_ids,
-                                });
-                            }
-                        }
-                        failure.into_response(&request_id)
-                    }
-                };
+            let mut response = match Box::pin(self.forward(
+                parts,
+                body,
+                connection,
+                client,
+                &request_id,
+                &client_pool,
+            ))
+            .await
+            {
+                Ok(response) => response,
+                Err(failure) => {
+                    self.failure_response(failure, &request_id, client, &method, &target)
+                }
+            };
             if let Ok(value) = HeaderValue::from_str(&request_id) {
                 // Set over the upstream's own, wherever its fields are.
                 let raw = match response.body_mut() {
@@ -646,6 +621,53 @@ impl Forwarder {
             );
             finish(response)
         }
+    }
+
+    /// The response to a request that failed or was refused; a refusal is logged (within
+    /// the log budget), counted and reported to the deny observer. Out of line: not the
+    /// path most requests take.
+    #[cold]
+    #[inline(never)]
+    fn failure_response(
+        &self,
+        failure: Failure,
+        request_id: &str,
+        client: std::net::IpAddr,
+        method: &Method,
+        target: &Uri,
+    ) -> Response<GatewayBody> {
+        if let Some((by, denial)) = failure.denial() {
+            // Attackers choose how many denials there are: the log gets a bounded
+            // number of lines, the audit trail and the metrics get every one.
+            if let Permit::Write { suppressed } = DENIAL_LOG.permit(Instant::now()) {
+                tracing::warn!(
+                    request_id,
+                    %client,
+                    by,
+                    reason = %denial.reason,
+                    rules = ?denial.rule_ids,
+                    suppressed_before = suppressed,
+                    "request denied"
+                );
+            }
+            metrics::counter!("rampart_gateway_denied_total", "by" => by).increment(1);
+            if let Some(observer) = &self.deny_observer {
+                observer.denied(DeniedRequest {
+                    request_id: request_id.to_owned(),
+                    client,
+                    method: method.to_string(),
+                    path: target
+                        .path_and_query()
+                        .map_or("/", PathAndQuery::as_str)
+                        .to_owned(),
+                    by,
+                    status: denial.status.as_u16(),
+                    reason: denial.reason,
+                    rule_ids: denial.rule_ids,
+                });
+            }
+        }
+        failure.into_response(request_id)
     }
 
     /// Takes a rate-limit token for this request's client; `Err(RateLimited)` when its bucket
@@ -914,13 +936,9 @@ impl Forwarder {
                     forwarding: &forwarding,
                 };
                 let deadline = tokio::time::Instant::now() + route.timeout;
-                let outcome = Box::pin(client_pool.send(
-                    &backend.target,
-                    head,
-                    upstream_body,
-                    deadline,
-                ))
-                .await;
+                let outcome = client_pool
+                    .send(&backend.target, head, upstream_body, deadline)
+                    .await;
                 match outcome {
                     Ok(response) => {
                         route.pool.report(backend, true);
