@@ -23,7 +23,9 @@ use crate::auth::{AuthDecision, Authenticator, RouteAuth, bearer_token};
 use crate::error::{GatewayError, GatewayErrorKind};
 use crate::filter::Verdict as FilterVerdict;
 use crate::filter::{Denial, DeniedRequest, DenyObserver, FilterSession, Filters, RequestHead};
-use crate::headers::{ForwardedFor, IpNetwork, client_address, forwarding_lines, strip_hop_by_hop};
+use crate::headers::{
+    ForwardedFor, IpNetwork, client_address, forwarding_fields, strip_hop_by_hop,
+};
 use crate::log_budget::{LogBudget, Permit};
 use crate::rate::{ClientBodyFailed, MinRate, MinRateBody, TooSlow};
 use crate::ratelimit::{RateLimiter, Verdict};
@@ -569,7 +571,7 @@ impl Forwarder {
         started: Instant,
         finish: impl FnOnce(Response<GatewayBody>) -> R,
     ) -> impl Future<Output = R> {
-        let request_id = crate::request_id::new_request_id(started);
+        let id = crate::request_id::new_request_id(started);
         let client = client_address(
             connection.peer.ip(),
             request.headers(),
@@ -579,22 +581,23 @@ impl Forwarder {
         let method = parts.method.clone();
         let target = parts.uri.clone();
         async move {
+            let request_id = id.as_str();
             let mut response = match Box::pin(self.forward(
                 parts,
                 body,
                 connection,
                 client,
-                &request_id,
+                request_id,
                 &client_pool,
             ))
             .await
             {
                 Ok(response) => response,
                 Err(failure) => {
-                    self.failure_response(failure, &request_id, client, &method, &target)
+                    self.failure_response(failure, request_id, client, &method, &target)
                 }
             };
-            if let Ok(value) = HeaderValue::from_str(&request_id) {
+            if let Ok(value) = HeaderValue::from_str(request_id) {
                 // Set over the upstream's own, wherever its fields are.
                 let raw = match response.body_mut() {
                     GatewayBody::Upstream(body) => body.raw_fields_mut(),
@@ -851,7 +854,7 @@ impl Forwarder {
                 }
             }
             strip_hop_by_hop(&mut parts.headers);
-            let forwarding = forwarding_lines(
+            let forwarding = forwarding_fields(
                 &mut parts.headers,
                 &ForwardedFor {
                     peer: connection.peer.ip(),
@@ -898,8 +901,8 @@ impl Forwarder {
             });
             let mut last_failure = Failure::Unreachable;
             let candidates = route.pool.candidates();
-            let attempts = attempts.min(candidates.len());
-            for backend in candidates.into_iter().take(attempts) {
+            let attempts = attempts.min(candidates.backend_count());
+            for backend in candidates.take(attempts) {
                 let uri = backend
                     .target
                     .path_for(&parts.uri)

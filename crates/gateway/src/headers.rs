@@ -246,6 +246,7 @@ pub(crate) fn client_address(peer: IpAddr, headers: &HeaderMap, proxies: &[IpNet
 }
 
 /// What the gateway tells the upstream about the client.
+#[derive(Clone, Copy)]
 pub(crate) struct ForwardedFor<'a> {
     /// The peer that connected to the gateway.
     pub peer: IpAddr,
@@ -259,21 +260,89 @@ pub(crate) struct ForwardedFor<'a> {
     pub request_id: &'a str,
 }
 
-/// The forwarding header fields for one request, encoded as `name: value\r\n` lines: written
-/// after the request's own fields on the direct upstream path (no header map insertions), or
-/// put into the request's header map for a hyper client connection.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct ForwardingLines(Vec<u8>);
+/// The forwarding header fields for one request: written straight into the upstream
+/// request's head after its own fields on the direct path (no header map insertions, no
+/// buffer of their own), or put into the request's header map for a hyper client connection.
+pub(crate) struct ForwardingFields<'a> {
+    forwarded: ForwardedFor<'a>,
+    /// From a trusted proxy: the `X-Forwarded-For` and `Forwarded` values it sent, each
+    /// followed by `, `, to be extended with its address.
+    chain: Option<Box<(Vec<u8>, Vec<u8>)>>,
+}
 
-impl ForwardingLines {
-    /// The encoded lines.
-    pub(crate) fn as_bytes(&self) -> &[u8] {
-        &self.0
+impl ForwardingFields<'_> {
+    /// The host to name, when it holds only bytes a field value may.
+    fn host(&self) -> Option<&str> {
+        self.forwarded.host.filter(|host| {
+            host.bytes()
+                .all(|byte| byte == b'\t' || (0x20..0x7f).contains(&byte))
+        })
+    }
+
+    /// About how many bytes [`Self::write_to`] writes (room to reserve).
+    pub(crate) fn encoded_len(&self) -> usize {
+        let chain = self
+            .chain
+            .as_ref()
+            .map_or(0, |chain| chain.0.len() + chain.1.len());
+        160 + 2 * self.host().map_or(0, str::len) + self.forwarded.request_id.len() + chain
+    }
+
+    /// Appends the fields as `name: value\r\n` lines. Every value is made of checked header
+    /// values, addresses, the request id and fixed words, so none can hold a byte a field
+    /// value may not.
+    pub(crate) fn write_to(&self, out: &mut Vec<u8>) {
+        let forwarded = &self.forwarded;
+        let host = self.host();
+        out.extend_from_slice(b"x-forwarded-for: ");
+        if let Some(chain) = &self.chain {
+            out.extend_from_slice(&chain.0);
+        }
+        let peer_at = out.len();
+        push_address(out, forwarded.peer);
+        let peer = peer_at..out.len();
+        out.extend_from_slice(b"\r\nx-forwarded-proto: ");
+        out.extend_from_slice(if forwarded.proto == "https" {
+            b"https"
+        } else {
+            b"http"
+        });
+        if let Some(host) = host {
+            out.extend_from_slice(b"\r\nx-forwarded-host: ");
+            out.extend_from_slice(host.as_bytes());
+        }
+        out.extend_from_slice(b"\r\nforwarded: ");
+        if let Some(chain) = &self.chain {
+            out.extend_from_slice(&chain.1);
+        }
+        match forwarded.peer {
+            IpAddr::V4(_) => {
+                out.extend_from_slice(b"for=");
+                out.extend_from_within(peer);
+            }
+            IpAddr::V6(_) => {
+                out.extend_from_slice(b"for=\"[");
+                out.extend_from_within(peer);
+                out.extend_from_slice(b"]\"");
+            }
+        }
+        out.extend_from_slice(b";proto=");
+        out.extend_from_slice(forwarded.proto.as_bytes());
+        if let Some(host) = host {
+            out.extend_from_slice(b";host=\"");
+            out.extend_from_slice(host.as_bytes());
+            out.extend_from_slice(b"\"");
+        }
+        out.extend_from_slice(b"\r\nx-request-id: ");
+        out.extend_from_slice(forwarded.request_id.as_bytes());
+        out.extend_from_slice(b"\r\n");
     }
 
     /// Sets the fields in `headers` (replacing any of the same names).
     pub(crate) fn apply_to(&self, headers: &mut HeaderMap) {
-        for line in self.0.split(|&byte| byte == b'\n') {
+        let mut lines = Vec::with_capacity(self.encoded_len());
+        self.write_to(&mut lines);
+        for line in lines.split(|&byte| byte == b'\n') {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             let Some(colon) = line.iter().position(|&byte| byte == b':') else {
                 continue;
@@ -302,75 +371,26 @@ const FORWARDING_NAMES: [&str; 5] = [
 /// `headers`. From an untrusted peer, client-supplied `X-Forwarded-For` and `Forwarded` are
 /// replaced (a client cannot pose as another address); from a trusted proxy they are kept and
 /// the peer is appended.
-pub(crate) fn forwarding_lines(
+pub(crate) fn forwarding_fields<'a>(
     headers: &mut HeaderMap,
-    forwarded: &ForwardedFor<'_>,
-) -> ForwardingLines {
-    // Written straight into one buffer: this runs for every request. Every value is made
-    // of checked header values (`to_str`), addresses, the request id and fixed words, so
-    // none can hold a byte a field value may not.
-    let host = forwarded.host.filter(|host| {
-        host.bytes()
-            .all(|byte| byte == b'\t' || (0x20..0x7f).contains(&byte))
-    });
-    let mut out = Vec::with_capacity(200 + forwarded.request_id.len());
+    forwarded: &ForwardedFor<'a>,
+) -> ForwardingFields<'a> {
     // Looked up only when the peer is trusted: a lookup by name costs a parse and a hash.
-    let trusted_values = |name: &str| {
-        forwarded
-            .peer_trusted
-            .then(|| {
-                headers
-                    .get_all(name)
-                    .iter()
-                    .filter_map(|value| value.to_str().ok())
-            })
-            .into_iter()
-            .flatten()
-    };
-    out.extend_from_slice(b"x-forwarded-for: ");
-    for value in trusted_values("x-forwarded-for") {
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b", ");
-    }
-    let peer_at = out.len();
-    push_address(&mut out, forwarded.peer);
-    let peer = peer_at..out.len();
-    out.extend_from_slice(b"\r\nx-forwarded-proto: ");
-    out.extend_from_slice(if forwarded.proto == "https" {
-        b"https"
-    } else {
-        b"http"
+    let chain = forwarded.peer_trusted.then(|| {
+        let values = |name: &str| {
+            let mut out = Vec::new();
+            for value in headers
+                .get_all(name)
+                .iter()
+                .filter_map(|value| value.to_str().ok())
+            {
+                out.extend_from_slice(value.as_bytes());
+                out.extend_from_slice(b", ");
+            }
+            out
+        };
+        Box::new((values("x-forwarded-for"), values("forwarded")))
     });
-    if let Some(host) = host {
-        out.extend_from_slice(b"\r\nx-forwarded-host: ");
-        out.extend_from_slice(host.as_bytes());
-    }
-    out.extend_from_slice(b"\r\nforwarded: ");
-    for value in trusted_values("forwarded") {
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b", ");
-    }
-    match forwarded.peer {
-        IpAddr::V4(_) => {
-            out.extend_from_slice(b"for=");
-            out.extend_from_within(peer);
-        }
-        IpAddr::V6(_) => {
-            out.extend_from_slice(b"for=\"[");
-            out.extend_from_within(peer);
-            out.extend_from_slice(b"]\"");
-        }
-    }
-    out.extend_from_slice(b";proto=");
-    out.extend_from_slice(forwarded.proto.as_bytes());
-    if let Some(host) = host {
-        out.extend_from_slice(b";host=\"");
-        out.extend_from_slice(host.as_bytes());
-        out.extend_from_slice(b"\"");
-    }
-    out.extend_from_slice(b"\r\nx-request-id: ");
-    out.extend_from_slice(forwarded.request_id.as_bytes());
-    out.extend_from_slice(b"\r\n");
     // Most requests carry none of them: one pass over the names, removals only when needed.
     if headers
         .keys()
@@ -380,7 +400,10 @@ pub(crate) fn forwarding_lines(
             headers.remove(name);
         }
     }
-    ForwardingLines(out)
+    ForwardingFields {
+        forwarded: *forwarded,
+        chain,
+    }
 }
 
 /// Appends `address` as `Display` writes it (IPv4 without the formatting machinery).
@@ -407,10 +430,10 @@ fn push_address(out: &mut Vec<u8>, address: IpAddr) {
     }
 }
 
-/// Sets the forwarding headers in `headers` (see [`forwarding_lines`]).
+/// Sets the forwarding headers in `headers` (see [`forwarding_fields`]).
 #[cfg(test)]
 fn set_forwarding(headers: &mut HeaderMap, forwarded: &ForwardedFor<'_>) {
-    forwarding_lines(headers, forwarded).apply_to(headers);
+    forwarding_fields(headers, forwarded).apply_to(headers);
 }
 
 #[cfg(test)]

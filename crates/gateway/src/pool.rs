@@ -44,7 +44,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tower_service::Service as _;
 
 use crate::forward::{UpstreamBody, UpstreamConnector, UpstreamTarget};
-use crate::headers::ForwardingLines;
+use crate::headers::ForwardingFields;
 use crate::raw_fields::{FieldKind, RawFields};
 
 /// How long an upstream connection may stay idle in the pool.
@@ -481,7 +481,7 @@ pub(crate) struct OutgoingHead<'a> {
     pub headers: &'a HeaderMap,
     /// `Host` to send when `headers` has none.
     pub host: Option<&'a HeaderValue>,
-    pub forwarding: &'a ForwardingLines,
+    pub forwarding: &'a ForwardingFields<'a>,
 }
 
 impl OutgoingHead<'_> {
@@ -516,7 +516,7 @@ fn encode_request(head: &OutgoingHead<'_>, body: Bytes) -> Vec<u8> {
     let mut size = head.method.as_str().len()
         + path.len()
         + 32
-        + head.forwarding.as_bytes().len()
+        + head.forwarding.encoded_len()
         + body.len()
         + host.map_or(0, |host| host.len() + 8);
     for (name, value) in head.headers {
@@ -547,7 +547,7 @@ fn encode_request(head: &OutgoingHead<'_>, body: Bytes) -> Vec<u8> {
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    out.extend_from_slice(head.forwarding.as_bytes());
+    head.forwarding.write_to(&mut out);
     if had_length || !body.is_empty() {
         out.extend_from_slice(b"content-length: ");
         crate::h1::push_decimal(&mut out, body.len() as u64);
@@ -1676,7 +1676,7 @@ mod tests {
         request
             .headers_mut()
             .insert("x-forwarded-for", HeaderValue::from_static("6.6.6.6"));
-        let forwarding = crate::headers::forwarding_lines(
+        let forwarding = crate::headers::forwarding_fields(
             request.headers_mut(),
             &crate::headers::ForwardedFor {
                 peer: "192.0.2.1".parse().unwrap(),

@@ -78,8 +78,39 @@ fn next_random() -> (u64, u64) {
     })
 }
 
-/// A new request id for a request that started at `now`: a lowercase hyphenated UUID v7.
-pub(crate) fn new_request_id(now: Instant) -> String {
+/// A request id: a lowercase hyphenated UUID v7, kept inline (no allocation per request).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RequestId([u8; uuid::fmt::Hyphenated::LENGTH]);
+
+impl RequestId {
+    pub(crate) fn as_str(&self) -> &str {
+        // Hex digits and hyphens only: always UTF-8 (the fallback is never taken).
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl std::ops::Deref for RequestId {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Debug for RequestId {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), formatter)
+    }
+}
+
+/// A new request id for a request that started at `now`.
+pub(crate) fn new_request_id(now: Instant) -> RequestId {
     let millis = unix_millis(now);
     let (high, low) = next_random();
     let mut random = [0u8; 10];
@@ -87,7 +118,8 @@ pub(crate) fn new_request_id(now: Instant) -> String {
     random[8..].copy_from_slice(&low.to_le_bytes()[..2]);
     let id = uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid();
     let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
-    id.hyphenated().encode_lower(&mut text).to_owned()
+    id.hyphenated().encode_lower(&mut text);
+    RequestId(text)
 }
 
 #[cfg(test)]
@@ -98,7 +130,7 @@ mod tests {
     #[test]
     fn ids_are_version_7_uuids_unique_and_time_ordered() {
         let ids: Vec<String> = (0..10_000)
-            .map(|_| new_request_id(Instant::now()))
+            .map(|_| new_request_id(Instant::now()).to_string())
             .collect();
         let unique: HashSet<&String> = ids.iter().collect();
         assert_eq!(unique.len(), ids.len(), "duplicate request ids");
@@ -143,7 +175,7 @@ mod tests {
                 origin - Duration::from_millis(offset.unsigned_abs())
             };
             let (instant_before, wall_before) = (Instant::now(), i128::from(wall_clock_millis()));
-            let id = new_request_id(now);
+            let id = new_request_id(now).to_string();
             let (wall_after, instant_after) = (i128::from(wall_clock_millis()), Instant::now());
             let lowest = wall_before + signed_millis(now, instant_after) - 5;
             let highest = wall_after + signed_millis(now, instant_before) + 5;
@@ -157,11 +189,13 @@ mod tests {
 
     #[test]
     fn threads_draw_different_ids() {
-        let other: Vec<String> =
+        let other: Vec<RequestId> =
             std::thread::spawn(|| (0..1000).map(|_| new_request_id(Instant::now())).collect())
                 .join()
                 .unwrap();
-        let here: HashSet<String> = (0..1000).map(|_| new_request_id(Instant::now())).collect();
-        assert!(other.iter().all(|id| !here.contains(id)));
+        let here: HashSet<String> = (0..1000)
+            .map(|_| new_request_id(Instant::now()).to_string())
+            .collect();
+        assert!(other.iter().all(|id| !here.contains(id.as_str())));
     }
 }

@@ -192,7 +192,8 @@ impl Pool {
     }
 
     /// Backends in the order to try them: those in rotation round-robin, then the rest.
-    pub(crate) fn candidates(&self) -> Vec<&Backend> {
+    /// Worked out without an allocation for pools of up to 64 backends.
+    pub(crate) fn candidates(&self) -> Candidates<'_> {
         let now = std::cell::OnceCell::new();
         let count = self.backends.len();
         // One backend needs no turn-taking (and no shared counter written per request).
@@ -201,13 +202,31 @@ impl Pool {
         } else {
             0
         };
-        let rotated = (0..count)
-            .filter_map(|offset| self.backends.get((start + offset) % count))
-            .map(Arc::as_ref);
-        let (mut available, unavailable): (Vec<_>, Vec<_>) =
-            rotated.partition(|backend| backend.in_rotation(&now));
-        available.extend(unavailable);
-        available
+        let rotated = |position: usize| self.backends.get((start + position) % count);
+        if count > 64 {
+            let (mut available, unavailable): (Vec<_>, Vec<_>) = (0..count)
+                .filter_map(rotated)
+                .map(Arc::as_ref)
+                .partition(|backend| backend.in_rotation(&now));
+            available.extend(unavailable);
+            return Candidates {
+                backends: &self.backends,
+                start,
+                in_rotation: 0,
+                next: 0,
+                listed: Some(available.into_iter()),
+            };
+        }
+        let in_rotation = (0..count)
+            .filter(|&position| rotated(position).is_some_and(|backend| backend.in_rotation(&now)))
+            .fold(0u64, |mask, position| mask | 1 << position);
+        Candidates {
+            backends: &self.backends,
+            start,
+            in_rotation,
+            next: 0,
+            listed: None,
+        }
     }
 
     /// Records the outcome of a real request to `backend`.
@@ -230,6 +249,49 @@ impl Pool {
             metrics::counter!("rampart_gateway_backend_ejections_total", "backend" => backend.url.clone())
                 .increment(1);
         }
+    }
+}
+
+/// A pool's backends in the order to try them (see [`Pool::candidates`]).
+pub(crate) struct Candidates<'a> {
+    backends: &'a [Arc<Backend>],
+    /// The rotation's first backend.
+    start: usize,
+    /// Bit `i`: the backend `i` places after `start` is in rotation (pools of up to 64).
+    in_rotation: u64,
+    /// Places yielded or skipped so far: the first pass (in rotation) then the second.
+    next: usize,
+    /// The whole order, for larger pools.
+    listed: Option<std::vec::IntoIter<&'a Backend>>,
+}
+
+impl Candidates<'_> {
+    /// How many backends there are to try in all.
+    pub(crate) fn backend_count(&self) -> usize {
+        self.backends.len()
+    }
+}
+
+impl<'a> Iterator for Candidates<'a> {
+    type Item = &'a Backend;
+
+    fn next(&mut self) -> Option<&'a Backend> {
+        if let Some(listed) = &mut self.listed {
+            return listed.next();
+        }
+        let count = self.backends.len();
+        while self.next < 2 * count {
+            let first_pass = self.next < count;
+            let position = self.next % count;
+            self.next += 1;
+            if (self.in_rotation >> position & 1 == 1) == first_pass {
+                return self
+                    .backends
+                    .get((self.start + position) % count)
+                    .map(Arc::as_ref);
+            }
+        }
+        None
     }
 }
 
@@ -375,6 +437,7 @@ impl Router {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashSet;
 
     fn route(host: Option<&str>, prefix: &str, backend: &str) -> RouteOptions {
         RouteOptions {
@@ -444,12 +507,41 @@ mod tests {
         pool.report(&a, true);
         pool.report(&a, false);
         for _ in 0..4 {
-            assert_eq!(pool.candidates().len(), 2);
+            assert_eq!(pool.candidates().count(), 2);
         }
         pool.report(&a, false);
         for _ in 0..4 {
-            let order: Vec<_> = pool.candidates().iter().map(|b| b.url.clone()).collect();
+            let order: Vec<_> = pool.candidates().map(|b| b.url.clone()).collect();
             assert_eq!(order, ["http://b", "http://a"], "ejected backend not last");
+        }
+    }
+
+    #[test]
+    fn candidates_take_turns_among_backends_in_rotation_and_list_every_backend_once() {
+        for backends in [3usize, 70] {
+            let urls: Vec<String> = (0..backends).map(|i| format!("http://b{i}")).collect();
+            let mut options = RouteOptions::catch_all(urls.clone());
+            options.ejection = PassiveEjection {
+                consecutive_failures: 1,
+                duration: Duration::from_secs(60),
+            };
+            let pool = Pool::new(&options).unwrap();
+            let ejected = Arc::clone(&pool.backends[0]);
+            pool.report(&ejected, false);
+            let mut firsts = HashSet::new();
+            for _ in 0..backends {
+                let order: Vec<String> = pool.candidates().map(|b| b.url.clone()).collect();
+                assert_eq!(order.len(), backends, "{order:?}");
+                assert_eq!(
+                    order.iter().collect::<HashSet<_>>().len(),
+                    backends,
+                    "a backend listed twice: {order:?}"
+                );
+                assert_eq!(order.last(), Some(&urls[0]), "ejected backend not last");
+                firsts.insert(order[0].clone());
+            }
+            // Every backend in rotation comes first in turn.
+            assert_eq!(firsts.len(), backends - 1, "{firsts:?}");
         }
     }
 
