@@ -737,6 +737,15 @@ impl Forwarder {
     /// Forwards a request (`parts`, `body`): the edge check, rate limits, the route's identity
     /// policy, the filters, then the route's backends in turn (a second one only for a
     /// request that can be sent again unchanged).
+    ///
+    /// The steps only some requests take (an outer edge, rate limits, identity, filters, a
+    /// full gate, a failed backend) are functions of their own, awaited in boxes: this
+    /// future stays small (it is copied whole into its box) and the code every request runs
+    /// stays together.
+    #[allow(
+        clippy::manual_async_fn,
+        reason = "an async fn would keep a second copy of each argument in its future"
+    )]
     fn forward<'a>(
         &'a self,
         mut parts: http::request::Parts,
@@ -747,23 +756,9 @@ impl Forwarder {
         client_pool: &'a UpstreamClient,
     ) -> impl Future<Output = Result<Response<GatewayBody>, Failure>> + 'a {
         async move {
-            if let Some(outer_edge) = &self.require_edge
-                && let Err(rejection) = outer_edge.verify(
-                    &parts.headers,
-                    parts.method.as_str(),
-                    client_path(&parts.uri),
-                    unix_now(),
-                )
-            {
-                if let Permit::Write { suppressed } = DENIAL_LOG.permit(Instant::now()) {
-                    tracing::warn!(request_id, %client, %rejection, suppressed_before = suppressed, "request did not come through the required edge");
-                }
-                metrics::counter!("rampart_gateway_edge_rejected_total").increment(1);
-                return Err(Failure::NotThroughEdge);
+            if let Some(outer_edge) = &self.require_edge {
+                self.check_outer_edge(outer_edge, &parts, client, request_id)?;
             }
-            // Awaits that only some requests take (rate limits, identity, filters, a full
-            // gate, the upstream exchange) are boxed: a request's future is as large as its
-            // largest await, and it is copied whole into its box.
             // Buckets per principal are taken once the route's identity check has run (below).
             let limit_by_principal = self
                 .rate_limiter
@@ -793,66 +788,16 @@ impl Forwarder {
                 .router
                 .route(host, parts.uri.path())
                 .ok_or(Failure::NoRoute)?;
-            let mut principal = None;
-            if let Some(policy) = &route.auth {
-                match Box::pin(self.authenticate(policy, &parts.headers, client, request_id)).await
-                {
-                    Ok(verified) => principal = Some(verified),
-                    Err(refused) => {
-                        // A refused credential still costs its address a token, so a flood of
-                        // bad tokens is limited like any anonymous flood.
-                        if limit_by_principal {
-                            Box::pin(self.take_rate_token(client, &parts.headers, None)).await?;
-                        }
-                        return Err(refused);
-                    }
-                }
-            }
-            if limit_by_principal {
-                Box::pin(self.take_rate_token(client, &parts.headers, principal.as_deref()))
-                    .await?;
+            if route.auth.is_some() || limit_by_principal {
+                Box::pin(self.admit_caller(route, &parts.headers, client, request_id)).await?;
             }
             let mut body = Some(body);
-            let mut sessions: Vec<(&'static str, Box<dyn FilterSession>)> = Vec::new();
-            let mut buffered_body = None;
-            if !self.filters.is_empty() {
-                let head = RequestHead {
-                    method: &parts.method,
-                    uri: &parts.uri,
-                    version: parts.version,
-                    headers: &parts.headers,
-                    client,
-                    peer: connection.peer,
-                    request_id,
-                    tls: connection.tls,
-                };
-                for filter in self.filters.iter() {
-                    let mut session = filter.start(&head);
-                    if let FilterVerdict::Deny(denial) = session.request_headers(&head) {
-                        return Err(Failure::Denied(filter.name(), denial));
-                    }
-                    sessions.push((filter.name(), session));
-                }
-                let body_limit = sessions
-                    .iter()
-                    .map(|(_, session)| session.request_body_limit())
-                    .max()
-                    .unwrap_or(0);
-                if body_limit > 0 {
-                    let Some(unread) = body.take() else {
-                        return Err(Failure::BadRequest);
-                    };
-                    let bytes =
-                        Box::pin(collect_request_body(unread, body_limit, self.min_body_rate))
-                            .await?;
-                    for (name, session) in &mut sessions {
-                        if let FilterVerdict::Deny(denial) = session.request_body(&head, &bytes) {
-                            return Err(Failure::Denied(name, denial));
-                        }
-                    }
-                    buffered_body = Some(bytes);
-                }
-            }
+            let (mut sessions, buffered_body) = if self.filters.is_empty() {
+                (Vec::new(), None)
+            } else {
+                Box::pin(self.filter_request(&parts, &mut body, connection, client, request_id))
+                    .await?
+            };
             strip_hop_by_hop(&mut parts.headers);
             let forwarding = forwarding_fields(
                 &mut parts.headers,
@@ -908,18 +853,7 @@ impl Forwarder {
                     .path_for(&parts.uri)
                     .map_err(|_| Failure::BadRequest)?;
                 if let Some(lock) = &self.origin_lock {
-                    // Replaces the fields signed for an earlier backend.
-                    let signed_path = uri.path_and_query().map_or("/", PathAndQuery::as_str);
-                    lock.sign(
-                        &mut parts.headers,
-                        parts.method.as_str(),
-                        signed_path,
-                        &Forwarding {
-                            timestamp: unix_now(),
-                            client: client.to_string(),
-                            request_id: request_id.to_owned(),
-                        },
-                    );
+                    sign_for_origin(lock, &mut parts, &uri, client, request_id);
                 }
                 let backend_host = if host_missing {
                     HeaderValue::from_str(backend.target.authority().as_str()).ok()
@@ -927,7 +861,7 @@ impl Forwarder {
                     None
                 };
                 let upstream_body = match (&buffered_body, body.take()) {
-                    (Some(bytes), _) => full_body(bytes.clone()),
+                    (Some(bytes), _) => full_body(Bytes::clone(bytes)),
                     (None, Some(body)) => body,
                     (None, None) => full_body(Bytes::new()),
                 };
@@ -939,10 +873,10 @@ impl Forwarder {
                     forwarding: &forwarding,
                 };
                 let deadline = tokio::time::Instant::now() + route.timeout;
-                let outcome = client_pool
+                match client_pool
                     .send(&backend.target, head, upstream_body, deadline)
-                    .await;
-                match outcome {
+                    .await
+                {
                     Ok(response) => {
                         route.pool.report(backend, true);
                         let (mut response_parts, response_body) = response.into_parts();
@@ -950,52 +884,205 @@ impl Forwarder {
                         if !matches!(response_body, UpstreamResponseBody::Direct(_)) {
                             strip_hop_by_hop(&mut response_parts.headers);
                         }
-                        let response_body = if sessions.is_empty() {
-                            GatewayBody::Upstream(response_body)
-                        } else {
-                            // The filters look at the response's fields in its map.
-                            let mut response_body = response_body;
-                            response_body.raw_fields_into(&mut response_parts.headers);
-                            Box::pin(inspect_response(
-                                &mut sessions,
-                                &response_parts,
-                                response_body,
-                            ))
-                            .await?
-                        };
-                        for (_, session) in &mut sessions {
-                            session.logging(response_parts.status);
+                        if sessions.is_empty() {
+                            let body = GatewayBody::Upstream(response_body);
+                            return Ok(Response::from_parts(response_parts, body));
                         }
-                        return Ok(Response::from_parts(response_parts, response_body));
-                    }
-                    Err(error) if caused_by::<TooSlow>(&*error) => {
-                        tracing::info!(request_id, %client, "request body too slow");
-                        return Err(Failure::TooSlow);
-                    }
-                    Err(error) if caused_by::<ClientBodyFailed>(&*error) => {
-                        // The client broke off its upload: not the backend's failure (no
-                        // ejection, no retry), or any client could take backends out of
-                        // rotation.
-                        tracing::info!(request_id, %client, %error, "request body broke off");
-                        return Err(Failure::BadRequest);
-                    }
-                    Err(error) if caused_by::<UpstreamTimedOut>(&*error) => {
-                        tracing::warn!(request_id, backend = %backend.url, "upstream timed out");
-                        route.pool.report(backend, false);
-                        last_failure = Failure::Timeout;
+                        return Box::pin(filter_response(
+                            &mut sessions,
+                            response_parts,
+                            response_body,
+                        ))
+                        .await;
                     }
                     Err(error) => {
-                        tracing::warn!(request_id, backend = %backend.url, %error, "upstream request failed");
-                        route.pool.report(backend, false);
-                        last_failure = Failure::Unreachable;
+                        last_failure =
+                            upstream_failed(&error, &route.pool, backend, client, request_id)?;
                     }
                 }
-                metrics::counter!("rampart_gateway_upstream_failures_total", "backend" => backend.url.clone())
-                    .increment(1);
             }
             Err(last_failure)
         }
     }
+
+    /// Refuses a request that did not come through the outer edge this gateway requires.
+    #[cold]
+    #[inline(never)]
+    fn check_outer_edge(
+        &self,
+        outer_edge: &OriginLock,
+        parts: &http::request::Parts,
+        client: std::net::IpAddr,
+        request_id: &str,
+    ) -> Result<(), Failure> {
+        let Err(rejection) = outer_edge.verify(
+            &parts.headers,
+            parts.method.as_str(),
+            client_path(&parts.uri),
+            unix_now(),
+        ) else {
+            return Ok(());
+        };
+        if let Permit::Write { suppressed } = DENIAL_LOG.permit(Instant::now()) {
+            tracing::warn!(request_id, %client, %rejection, suppressed_before = suppressed, "request did not come through the required edge");
+        }
+        metrics::counter!("rampart_gateway_edge_rejected_total").increment(1);
+        Err(Failure::NotThroughEdge)
+    }
+
+    /// The route's identity policy, and the rate limit by principal once it is known.
+    async fn admit_caller(
+        &self,
+        route: &crate::upstream::Route,
+        headers: &HeaderMap,
+        client: std::net::IpAddr,
+        request_id: &str,
+    ) -> Result<(), Failure> {
+        let limit_by_principal = self
+            .rate_limiter
+            .as_ref()
+            .is_some_and(|limiter| limiter.keys_by_principal());
+        let mut principal = None;
+        if let Some(policy) = &route.auth {
+            match self.authenticate(policy, headers, client, request_id).await {
+                Ok(verified) => principal = Some(verified),
+                Err(refused) => {
+                    // A refused credential still costs its address a token, so a flood of
+                    // bad tokens is limited like any anonymous flood.
+                    if limit_by_principal {
+                        self.take_rate_token(client, headers, None).await?;
+                    }
+                    return Err(refused);
+                }
+            }
+        }
+        if limit_by_principal {
+            self.take_rate_token(client, headers, principal.as_deref())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The filters' request phases: headers, then the body (read up to the largest limit a
+    /// filter asks for, and then sent upstream from memory). The sessions, to see the
+    /// response, and the body if it was read.
+    async fn filter_request(
+        &self,
+        parts: &http::request::Parts,
+        body: &mut Option<ClientBody>,
+        connection: ConnectionInfo,
+        client: std::net::IpAddr,
+        request_id: &str,
+    ) -> Result<(FilterSessions, Option<Bytes>), Failure> {
+        let head = RequestHead {
+            method: &parts.method,
+            uri: &parts.uri,
+            version: parts.version,
+            headers: &parts.headers,
+            client,
+            peer: connection.peer,
+            request_id,
+            tls: connection.tls,
+        };
+        let mut sessions: FilterSessions = Vec::new();
+        for filter in self.filters.iter() {
+            let mut session = filter.start(&head);
+            if let FilterVerdict::Deny(denial) = session.request_headers(&head) {
+                return Err(Failure::Denied(filter.name(), denial));
+            }
+            sessions.push((filter.name(), session));
+        }
+        let body_limit = sessions
+            .iter()
+            .map(|(_, session)| session.request_body_limit())
+            .max()
+            .unwrap_or(0);
+        if body_limit == 0 {
+            return Ok((sessions, None));
+        }
+        let Some(unread) = body.take() else {
+            return Err(Failure::BadRequest);
+        };
+        let bytes = collect_request_body(unread, body_limit, self.min_body_rate).await?;
+        for (name, session) in &mut sessions {
+            if let FilterVerdict::Deny(denial) = session.request_body(&head, &bytes) {
+                return Err(Failure::Denied(name, denial));
+            }
+        }
+        Ok((sessions, Some(bytes)))
+    }
+}
+
+/// The filter sessions of one request, by filter name.
+type FilterSessions = Vec<(&'static str, Box<dyn FilterSession>)>;
+
+/// Signs the request for `uri` with the origin lock (replacing the fields signed for an
+/// earlier backend).
+fn sign_for_origin(
+    lock: &OriginLock,
+    parts: &mut http::request::Parts,
+    uri: &Uri,
+    client: std::net::IpAddr,
+    request_id: &str,
+) {
+    let signed_path = uri.path_and_query().map_or("/", PathAndQuery::as_str);
+    lock.sign(
+        &mut parts.headers,
+        parts.method.as_str(),
+        signed_path,
+        &Forwarding {
+            timestamp: unix_now(),
+            client: client.to_string(),
+            request_id: request_id.to_owned(),
+        },
+    );
+}
+
+/// The filters' response phases, then the response to send: the upstream's, or a denial.
+async fn filter_response(
+    sessions: &mut FilterSessions,
+    mut parts: http::response::Parts,
+    mut body: UpstreamResponseBody,
+) -> Result<Response<GatewayBody>, Failure> {
+    // The filters look at the response's fields in its map.
+    body.raw_fields_into(&mut parts.headers);
+    let body = inspect_response(sessions, &parts, body).await?;
+    for (_, session) in sessions.iter_mut() {
+        session.logging(parts.status);
+    }
+    Ok(Response::from_parts(parts, body))
+}
+
+/// Records a failed attempt at `backend`: `Ok` with the failure to report if no other
+/// backend answers, `Err` when no other backend may be tried (the client's body is at fault).
+#[cold]
+#[inline(never)]
+fn upstream_failed(
+    error: &crate::pool::SendError,
+    pool: &crate::upstream::Pool,
+    backend: &crate::upstream::Backend,
+    client: std::net::IpAddr,
+    request_id: &str,
+) -> Result<Failure, Failure> {
+    if caused_by::<TooSlow>(&**error) {
+        tracing::info!(request_id, %client, "request body too slow");
+        return Err(Failure::TooSlow);
+    }
+    if caused_by::<ClientBodyFailed>(&**error) {
+        // The client broke off its upload: not the backend's failure (no ejection, no
+        // retry), or any client could take backends out of rotation.
+        tracing::info!(request_id, %client, %error, "request body broke off");
+        return Err(Failure::BadRequest);
+    }
+    pool.report(backend, false);
+    metrics::counter!("rampart_gateway_upstream_failures_total", "backend" => backend.url.clone())
+        .increment(1);
+    if caused_by::<UpstreamTimedOut>(&**error) {
+        tracing::warn!(request_id, backend = %backend.url, "upstream timed out");
+        return Ok(Failure::Timeout);
+    }
+    tracing::warn!(request_id, backend = %backend.url, %error, "upstream request failed");
+    Ok(Failure::Unreachable)
 }
 
 /// The path and query of a request target, `/` when it has none (`OPTIONS *` and the like).

@@ -217,6 +217,10 @@ impl UpstreamPool {
     ///
     /// A plain function returning the future rather than an `async fn`: an `async fn` keeps
     /// a second copy of each argument in its future, and this one is made for every request.
+    #[allow(
+        clippy::manual_async_fn,
+        reason = "an async fn would keep a second copy of each argument in its future"
+    )]
     pub(crate) fn send<'a>(
         self: &'a Arc<Self>,
         target: &'a UpstreamTarget,
