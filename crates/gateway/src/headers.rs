@@ -271,12 +271,10 @@ pub(crate) struct ForwardingFields<'a> {
 }
 
 impl ForwardingFields<'_> {
-    /// The host to name, when it holds only bytes a field value may.
+    /// The host to name (only one that holds no byte a field value may not: checked when
+    /// the fields are made).
     fn host(&self) -> Option<&str> {
-        self.forwarded.host.filter(|host| {
-            host.bytes()
-                .all(|byte| byte == b'\t' || (0x20..0x7f).contains(&byte))
-        })
+        self.forwarded.host
     }
 
     /// About how many bytes [`Self::write_to`] writes (room to reserve).
@@ -400,8 +398,12 @@ pub(crate) fn forwarding_fields<'a>(
             headers.remove(name);
         }
     }
+    let host = forwarded.host.filter(|host| {
+        host.bytes()
+            .all(|byte| byte == b'\t' || (0x20..0x7f).contains(&byte))
+    });
     ForwardingFields {
-        forwarded: *forwarded,
+        forwarded: ForwardedFor { host, ..*forwarded },
         chain,
     }
 }
