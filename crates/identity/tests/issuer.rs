@@ -266,7 +266,10 @@ async fn client_secret_post_works_and_wrong_secrets_are_refused() {
     assert_eq!(claims["sub"], "billing");
     assert!(claims.get("scope").is_none());
 
-    let wrong = format!("{}0", &secret[..secret.len() - 1]);
+    // The last character changed (to one it is not: a secret ending in `0` stays wrong).
+    let last = if secret.ends_with('0') { '1' } else { '0' };
+    let wrong = format!("{}{last}", &secret[..secret.len() - 1]);
+    assert_ne!(wrong, secret);
     let post = h
         .issuer
         .token(&request(
