@@ -271,19 +271,13 @@ pub(crate) struct ForwardingFields<'a> {
 }
 
 impl ForwardingFields<'_> {
-    /// The host to name (only one that holds no byte a field value may not: checked when
-    /// the fields are made).
-    fn host(&self) -> Option<&str> {
-        self.forwarded.host
-    }
-
     /// About how many bytes [`Self::write_to`] writes (room to reserve).
     pub(crate) fn encoded_len(&self) -> usize {
         let chain = self
             .chain
             .as_ref()
             .map_or(0, |chain| chain.0.len() + chain.1.len());
-        160 + 2 * self.host().map_or(0, str::len) + self.forwarded.request_id.len() + chain
+        160 + 2 * self.forwarded.host.map_or(0, str::len) + self.forwarded.request_id.len() + chain
     }
 
     /// Appends the fields as `name: value\r\n` lines. Every value is made of checked header
@@ -291,7 +285,8 @@ impl ForwardingFields<'_> {
     /// value may not.
     pub(crate) fn write_to(&self, out: &mut Vec<u8>) {
         let forwarded = &self.forwarded;
-        let host = self.host();
+        // Only a host with no byte a field value may not hold (checked when these were made).
+        let host = forwarded.host;
         out.extend_from_slice(b"x-forwarded-for: ");
         if let Some(chain) = &self.chain {
             out.extend_from_slice(&chain.0);

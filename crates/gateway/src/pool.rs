@@ -483,7 +483,7 @@ pub(crate) struct OutgoingHead<'a> {
     pub uri: &'a http::Uri,
     /// The client's end-to-end fields (hop-by-hop ones and the forwarding ones taken out).
     pub headers: &'a HeaderMap,
-    /// `Host` to send when `headers` has none.
+    /// `Host` to send ahead of `headers`: given only when they have none.
     pub host: Option<&'a HeaderValue>,
     pub forwarding: &'a ForwardingFields<'a>,
 }
@@ -497,9 +497,7 @@ impl OutgoingHead<'_> {
         *request.version_mut() = Version::HTTP_11;
         let headers = request.headers_mut();
         headers.clone_from(self.headers);
-        if let Some(host) = self.host
-            && !headers.contains_key(header::HOST)
-        {
+        if let Some(host) = self.host {
             headers.insert(header::HOST, host.clone());
         }
         self.forwarding.apply_to(headers);
@@ -514,9 +512,7 @@ fn encode_request(head: &OutgoingHead<'_>, body: Bytes) -> Vec<u8> {
         .uri
         .path_and_query()
         .map_or("/", http::uri::PathAndQuery::as_str);
-    let host = head
-        .host
-        .filter(|_| !head.headers.contains_key(header::HOST));
+    let host = head.host;
     let mut size = head.method.as_str().len()
         + path.len()
         + 32

@@ -79,7 +79,7 @@ fn next_random() -> (u64, u64) {
 }
 
 /// A request id: a lowercase hyphenated UUID v7, kept inline (no allocation per request).
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 pub(crate) struct RequestId([u8; uuid::fmt::Hyphenated::LENGTH]);
 
 impl RequestId {
@@ -89,23 +89,9 @@ impl RequestId {
     }
 }
 
-impl std::ops::Deref for RequestId {
-    type Target = str;
-
-    fn deref(&self) -> &str {
-        self.as_str()
-    }
-}
-
 impl std::fmt::Display for RequestId {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter.write_str(self.as_str())
-    }
-}
-
-impl std::fmt::Debug for RequestId {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Debug::fmt(self.as_str(), formatter)
     }
 }
 
