@@ -121,8 +121,15 @@ echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 : > "$work/nginx.tsv"; : > "$work/rampart.tsv"; : > "$work/before.tsv"
 for round in $(seq 1 "$ROUNDS"); do
   echo "round $round" >&2
-  measure nginx "$NGINX_PORT" $nginx_workers >> "$work/nginx.tsv"
-  measure rampart "$RAMPART_PORT" "$rampart_pid" >> "$work/rampart.tsv"
+  # The order alternates (nginx first in odd rounds, rampart first in even ones), so that
+  # neither server always runs second, after the other has warmed or loaded the machine.
+  if [ $((round % 2)) = 1 ]; then
+    measure nginx "$NGINX_PORT" $nginx_workers >> "$work/nginx.tsv"
+    measure rampart "$RAMPART_PORT" "$rampart_pid" >> "$work/rampart.tsv"
+  else
+    measure rampart "$RAMPART_PORT" "$rampart_pid" >> "$work/rampart.tsv"
+    measure nginx "$NGINX_PORT" $nginx_workers >> "$work/nginx.tsv"
+  fi
   [ -z "$BEFORE" ] || measure before "$BEFORE_PORT" "$before_pid" >> "$work/before.tsv"
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
@@ -142,6 +149,25 @@ printf '%-8s req/s min %s median %s   p99 ms min %s median %s   cpu us/req min %
   rampart "$r_rps_min" "$r_rps_med" "$r_p99_min" "$r_p99_med" "$r_cpu_min" "$r_cpu_med"
 awk -v r="$r_rps_med" -v n="$n_rps_med" -v rp="$r_p99_med" -v np="$n_p99_med" -v rc="$r_cpu_med" -v nc="$n_cpu_med" \
   'BEGIN { printf "ratio rampart/nginx (medians): req/s %.2fx   p99 %.2fx   cpu per request %.2fx\n", r / n, rp / np, rc / nc }'
+# Paired: each round's two runs are next to each other in time, so their ratio cancels the
+# machine's slow swings that the medians above still carry. The interval is the
+# distribution-free one for a median (order statistics, binomial): no assumption about how
+# the ratios spread.
+paste "$work/nginx.tsv" "$work/rampart.tsv" | awk '
+  { ratio[NR] = $4 / $1; wins += ($4 > $1) }
+  END {
+    n = NR; for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (ratio[j] < ratio[i]) { t = ratio[i]; ratio[i] = ratio[j]; ratio[j] = t }
+    median = (n % 2) ? ratio[(n + 1) / 2] : (ratio[n / 2] + ratio[n / 2 + 1]) / 2
+    # Largest k with P(Binomial(n, 1/2) < k) <= 5%: [ratio(k), ratio(n+1-k)] holds the median
+    # with at least 90% confidence.
+    k = 0; cdf = 0; p = 0.5 ^ n
+    for (i = 0; i < n; i++) { if (cdf + p > 0.05) break; cdf += p; k = i + 1; p = p * (n - i) / (i + 1) }
+    printf "paired rampart/nginx req/s (one ratio per round, sorted):"
+    for (i = 1; i <= n; i++) printf " %.3f", ratio[i]
+    printf "\npaired: median %.3fx, rampart ahead in %d of %d rounds", median, wins, n
+    if (k >= 1) printf ", 90%% interval for the median [%.3f, %.3f]", ratio[k], ratio[n + 1 - k]
+    printf "\n"
+  }'
 if [ -n "$BEFORE" ]; then
   read -r b_rps_min b_rps_med < <(summary "$work/before.tsv" 1)
   read -r b_p99_min b_p99_med < <(summary "$work/before.tsv" 2)
