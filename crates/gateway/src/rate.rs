@@ -124,6 +124,38 @@ impl<T> MinRateIo<T> {
     }
 }
 
+impl<T: AbortOnClose> MinRateIo<T> {
+    /// The client reads too slowly: its connection is to be reset when it closes.
+    #[cold]
+    fn cut_off(&self, too_slow: TooSlow) -> io::Error {
+        metrics::counter!("rampart_gateway_slow_clients_total", "direction" => "response")
+            .increment(1);
+        self.inner.abort_on_close();
+        io::Error::new(io::ErrorKind::TimedOut, too_slow)
+    }
+}
+
+/// A connection that can be closed abortively.
+pub(crate) trait AbortOnClose {
+    /// Makes closing the connection reset it (RST) and discard what is still queued for the
+    /// peer, instead of leaving the kernel to deliver it.
+    fn abort_on_close(&self);
+}
+
+impl AbortOnClose for tokio::net::TcpStream {
+    fn abort_on_close(&self) {
+        // A slow reader's socket holds up to a send buffer of response (hundreds of KiB on
+        // loopback) that a graceful close would keep in kernel memory, orphaned, for as long
+        // as the reader keeps its window open a crack. A zero linger time frees it at close
+        // (nginx's `reset_timedout_connection`).
+        #[allow(
+            deprecated,
+            reason = "deprecated for a non-zero linger, which blocks the closing thread; a zero one resets at once"
+        )]
+        let _ = self.set_linger(Some(Duration::ZERO));
+    }
+}
+
 impl<T: AsyncRead + Unpin> AsyncRead for MinRateIo<T> {
     fn poll_read(
         mut self: Pin<&mut Self>,
@@ -134,7 +166,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for MinRateIo<T> {
     }
 }
 
-impl<T: AsyncWrite + Unpin> AsyncWrite for MinRateIo<T> {
+impl<T: AsyncWrite + AbortOnClose + Unpin> AsyncWrite for MinRateIo<T> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -148,11 +180,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for MinRateIo<T> {
             }
             Poll::Pending => match this.writes.waiting(cx) {
                 Ok(()) => Poll::Pending,
-                Err(too_slow) => {
-                    metrics::counter!("rampart_gateway_slow_clients_total", "direction" => "response")
-                        .increment(1);
-                    Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, too_slow)))
-                }
+                Err(too_slow) => Poll::Ready(Err(this.cut_off(too_slow))),
             },
             other => other,
         }
@@ -171,11 +199,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for MinRateIo<T> {
             }
             Poll::Pending => match this.writes.waiting(cx) {
                 Ok(()) => Poll::Pending,
-                Err(too_slow) => {
-                    metrics::counter!("rampart_gateway_slow_clients_total", "direction" => "response")
-                        .increment(1);
-                    Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, too_slow)))
-                }
+                Err(too_slow) => Poll::Ready(Err(this.cut_off(too_slow))),
             },
             other => other,
         }
