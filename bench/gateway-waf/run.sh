@@ -4,10 +4,12 @@
 # ../shared/peers/nginx-modsec.sh), both in front of the same static nginx upstream. Reports
 # req/s, p99 and server CPU per request (process utime+stime over the run / requests: the figure
 # that survives a noisy shared machine) for each, and the ratios.
-#   bench/gateway-waf/run.sh        (DURATION=15s CONNECTIONS=50 THREADS=2 by default; BUILD=0
-#                                    skips the cargo build)
+#   bench/gateway-waf/run.sh        (ROUNDS=3 DURATION=15s CONNECTIONS=50 THREADS=2 by default;
+#                                    BUILD=0 skips the cargo build; rounds alternate which server
+#                                    runs first, and the ratios are of the medians)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-15s}
 CONNECTIONS=${CONNECTIONS:-50}
 THREADS=${THREADS:-2}
@@ -85,8 +87,21 @@ measure() { # $1 label, $2 port, $3.. pids -> prints a line, echoes "rps cpu_us_
 
 echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION GET $TARGET, CRS v4.28.0 PL1 blocking, static upstream, same run:" >&2
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-read -r peer_rps peer_cpu < <(measure "nginx+ModSecurity+CRS" $WAF_PORT $(nginx_workers))
-read -r ours_rps ours_cpu < <(measure "rampart+CRS" $RAMPART_PORT "$rampart_pid")
+for round in $(seq 1 "$ROUNDS"); do
+  if [ $((round % 2)) = 1 ]; then
+    measure "nginx+ModSecurity+CRS" $WAF_PORT $(nginx_workers) >> "$work/peer.tsv"
+    measure "rampart+CRS" $RAMPART_PORT "$rampart_pid" >> "$work/ours.tsv"
+  else
+    measure "rampart+CRS" $RAMPART_PORT "$rampart_pid" >> "$work/ours.tsv"
+    measure "nginx+ModSecurity+CRS" $WAF_PORT $(nginx_workers) >> "$work/peer.tsv"
+  fi
+done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+median() { # $1 file, $2 column
+  awk -v c="$2" '{ print $c }' "$1" | sort -g | awk '{ v[NR] = $1 } END { printf "%s\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+peer_rps=$(median "$work/peer.tsv" 1) peer_cpu=$(median "$work/peer.tsv" 2)
+ours_rps=$(median "$work/ours.tsv" 1) ours_cpu=$(median "$work/ours.tsv" 2)
+echo "medians of $ROUNDS rounds: nginx+ModSecurity+CRS $peer_rps req/s, $peer_cpu us/req; rampart+CRS $ours_rps req/s, $ours_cpu us/req" >&2
 awk -v r="$ours_rps" -v n="$peer_rps" -v rc="$ours_cpu" -v nc="$peer_cpu" \
   'BEGIN { printf "ratio req/s rampart/nginx+modsec: %.1fx   CPU per request nginx+modsec/rampart: %.1fx\n", r / n, nc / rc }'
