@@ -34,8 +34,9 @@ struct Slot {
 const PROBES: usize = 4;
 /// The table's initial number of slots (a power of two).
 const INITIAL_SLOTS: usize = 1 << 10;
-/// Tables larger than this do not go back to the pool.
-const POOL_MAX_SLOTS: usize = 1 << 16;
+/// Tables larger than this do not go back to the pool (4,096 slots: 128 KiB; a clean request
+/// under CRS fills the initial 1,024).
+const POOL_MAX_SLOTS: usize = 1 << 12;
 
 /// Cached transformation results.
 ///
@@ -61,8 +62,9 @@ thread_local! {
     static POOL: RefCell<Vec<TCache>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Caches kept per thread for reuse (two per transaction).
-const POOL_MAX: usize = 8;
+/// Caches kept per thread for reuse: two per transaction, for as many transactions as
+/// [`crate::transaction`] keeps spares for (at most 8 MiB per thread).
+const POOL_MAX: usize = 64;
 
 /// The slot key, in place of a pipeline node, under which a value's index into
 /// [`TCache::same`] is kept. Pipelines differ mostly in steps that leave a clean value as it
