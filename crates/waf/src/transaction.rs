@@ -1000,7 +1000,7 @@ impl Transaction {
         let logged = rule.log && rule.id != 0;
         // `msg` and `logdata` are read where a rule logs or interrupts. The quiet rules that
         // pass (CRS's setup, its paranoia-level skips and score keeping: about ninety in a clean
-        // request) are recorded without them: expanding them was a twentieth of a transaction.
+        // request) are recorded without them (1% of a clean request's instructions).
         let described = logged || !matches!(rule.disruptive, Disruptive::Pass);
         self.matched.push_with(|m| {
             m.id = rule.id;
