@@ -234,6 +234,10 @@ run_attack() { # $1 attack, $2 target port, $3 log prefix
       python3 "$repo/bench/gateway-attacks/rapid_reset.py" 127.0.0.1 "$2" "$ATTACK_SECS" "$RR_CONNECTIONS" \
         >"$3.attack.log" 2>&1 ;;
   esac
+  # The attacking tool's CPU time (this background shell's waited-for children): on two cores,
+  # what the attacker burns is taken from the legitimate load as well.
+  times | awk 'NR == 2 { split($1, u, /[ms]/); split($2, k, /[ms]/); printf "%.1f\n", u[1] * 60 + u[2] + k[1] * 60 + k[2] }' \
+    >"$3.attacker-cpu"
 }
 
 attack_summary() { # $1 attack, $2 log prefix: the attacker's own view, for the notes column
@@ -253,6 +257,7 @@ PY
     # slowhttptest CSV: seconds,closed,pending,connected,service available
     awk -F, 'NR > 1 { if ($4 > m) m = $4; c = $2 } END { printf "attacker saw max %d connected, %d closed at end", m, c }' \
       "$2.slowhttptest.csv" 2>/dev/null || echo "no slowhttptest csv"
+    if [ -s "$2.attacker-cpu" ]; then printf ', attacker CPU %s s' "$(cat "$2.attacker-cpu")"; fi
   fi
 }
 

@@ -708,6 +708,7 @@ impl RequestHandler {
 impl Connection {
     async fn serve(self, stream: TcpStream, peer: SocketAddr) {
         let _ = stream.set_nodelay(true);
+        crate::rate::limit_unsent(&stream);
         let stream = MinRateIo::new(stream, self.min_response_rate);
         let handler = RequestHandler {
             live: self.live,

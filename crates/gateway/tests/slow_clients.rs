@@ -84,16 +84,27 @@ async fn a_body_sent_at_a_normal_rate_passes() {
     assert!(response.starts_with(b"HTTP/1.1 200"));
 }
 
-#[tokio::test]
-async fn a_client_that_stops_reading_loses_its_connection() {
-    let origin = ReflectingOrigin::start().await.unwrap();
-    let gateway = start(&origin).await;
+/// Reads until the connection ends: the bytes received and how it ended (`None`: a clean end).
+async fn read_to_end(stream: &mut TcpStream) -> (usize, Option<std::io::ErrorKind>) {
+    let mut received = 0;
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        match stream.read(&mut buffer).await {
+            Ok(0) => return (received, None),
+            Ok(n) => received += n,
+            Err(error) => return (received, Some(error.kind())),
+        }
+    }
+}
+
+/// Asks for a `size` byte response on a connection with a small receive buffer, then reads
+/// nothing while the gateway's budget for waiting on it runs out several times over.
+async fn stop_reading(gateway: SocketAddr, size: usize) -> TcpStream {
     let socket = TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
     let mut stream = socket.connect(gateway).await.unwrap();
-    // A large response that the origin answers at once (no upload to wait for first: on a
-    // loaded machine, streaming a large upload through could eat into the wait below).
-    let size = 16usize << 20;
+    // A response that the origin answers at once (no upload to wait for first: on a loaded
+    // machine, streaming a large upload through could eat into the wait below).
     stream
         .write_all(
             format!("GET /bytes?n={size} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
@@ -101,17 +112,37 @@ async fn a_client_that_stops_reading_loses_its_connection() {
         )
         .await
         .unwrap();
-    // Read nothing while the gateway's budget for waiting on us runs out several times over.
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let mut received = 0;
-    let mut buffer = vec![0u8; 64 * 1024];
-    let end = loop {
-        match stream.read(&mut buffer).await {
-            Ok(0) => break None,
-            Ok(n) => received += n,
-            Err(error) => break Some(error.kind()),
-        }
-    };
+    stream
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_a_response_the_kernel_could_buffer_is_reset() {
+    let origin = ReflectingOrigin::start().await.unwrap();
+    let gateway = start(&origin).await;
+    // 1 MiB fits in a loopback send buffer: unbounded, the gateway would hand it all to the
+    // kernel at once, never wait on the client, and close gracefully with it still queued.
+    let size = 1 << 20;
+    let mut stream = stop_reading(gateway, size).await;
+    let (received, end) = read_to_end(&mut stream).await;
+    assert!(
+        received < size,
+        "the whole {size} byte response reached a client that stopped reading ({received} bytes)"
+    );
+    assert_eq!(
+        end,
+        Some(std::io::ErrorKind::ConnectionReset),
+        "the connection of a client that stopped reading ended without a reset after {received} bytes"
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_loses_its_connection() {
+    let origin = ReflectingOrigin::start().await.unwrap();
+    let gateway = start(&origin).await;
+    let size = 16usize << 20;
+    let mut stream = stop_reading(gateway, size).await;
+    let (received, end) = read_to_end(&mut stream).await;
     assert!(
         received < size,
         "the whole {size} byte response arrived to a client that stopped reading ({received} bytes)"
