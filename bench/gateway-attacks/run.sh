@@ -235,9 +235,11 @@ run_attack() { # $1 attack, $2 target port, $3 log prefix
         >"$3.attack.log" 2>&1 ;;
   esac
   # The attacking tool's CPU time (this background shell's waited-for children): on two cores,
-  # what the attacker burns is taken from the legitimate load as well.
-  times | awk 'NR == 2 { split($1, u, /[ms]/); split($2, k, /[ms]/); printf "%.1f\n", u[1] * 60 + u[2] + k[1] * 60 + k[2] }' \
-    >"$3.attacker-cpu"
+  # what the attacker burns is taken from the legitimate load as well. `times` runs in this
+  # shell, not in a pipeline's subshell, whose children are its own (none).
+  times >"$3.times"
+  awk 'NR == 2 { split($1, u, /[ms]/); split($2, k, /[ms]/); printf "%.1f\n", u[1] * 60 + u[2] + k[1] * 60 + k[2] }' \
+    "$3.times" >"$3.attacker-cpu"
 }
 
 attack_summary() { # $1 attack, $2 log prefix: the attacker's own view, for the notes column
