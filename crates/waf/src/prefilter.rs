@@ -377,9 +377,11 @@ pub(crate) struct Family {
     /// The pipeline nodes of all the groups' paths, parents first: (position of the parent
     /// in this list, `None` for the first step; pipeline node).
     pub nodes: Vec<(Option<u32>, u32)>,
-    /// Per group (by place): the stages it inspects, as positions in `nodes` (`None`: the
-    /// value itself): the whole pipeline, or every stage for `multiMatch`.
-    pub stages: Vec<Vec<Option<u32>>>,
+    /// Each stage some group inspects, once (a position in `nodes`, `None`: the value itself;
+    /// a group inspects its whole pipeline, or every stage for `multiMatch`), with the groups
+    /// (bits by place) that inspect it and the shortest factor among them (shorter values need
+    /// no scan).
+    pub stages: Vec<(Option<u32>, u64, usize)>,
 }
 
 /// A group's automaton (ASCII case-insensitive, standard match semantics), searched by
@@ -631,12 +633,14 @@ fn build_families(pending: Vec<(CVar, Vec<u32>)>, groups: &mut [Group]) -> Vec<F
         // them in path order puts parents first.
         let mut nodes: Vec<(Option<u32>, u32)> = Vec::new();
         let mut pos: HashMap<u32, u32> = HashMap::new();
-        let mut stages = Vec::with_capacity(members.len());
-        for g in &members {
+        let mut stages: Vec<(Option<u32>, u64, usize)> = Vec::new();
+        for (place, g) in members.iter().enumerate() {
             let Some(group) = groups.get(*g as usize) else {
-                stages.push(Vec::new());
                 continue;
             };
+            let bit = 1u64
+                .checked_shl(u32::try_from(place).unwrap_or(64))
+                .unwrap_or(0);
             let mut parent = None;
             let mut at = vec![None];
             for node in &group.path {
@@ -650,7 +654,15 @@ fn build_families(pending: Vec<(CVar, Vec<u32>)>, groups: &mut [Group]) -> Vec<F
             if !group.multi {
                 at.drain(..at.len() - 1);
             }
-            stages.push(at);
+            for stage in at {
+                match stages.iter_mut().find(|(s, _, _)| *s == stage) {
+                    Some((_, mask, min_len)) => {
+                        *mask |= bit;
+                        *min_len = (*min_len).min(group.min_len);
+                    }
+                    None => stages.push((stage, bit, group.min_len)),
+                }
+            }
         }
         for g in &members {
             if let Some(group) = groups.get_mut(*g as usize) {

@@ -145,6 +145,10 @@ pub(crate) struct Inner {
     pub families: Vec<crate::prefilter::Family>,
     /// The number of 64-bit words of all groups' member bit sets.
     pub pre_words: usize,
+    /// (id, index in `rules`) of every rule, by id: what `ctl:ruleRemoveById` looks up.
+    pub rule_ids: Vec<(u64, u32)>,
+    /// The rules (indexes in `rules`) by tag, lower-cased: what `ctl:ruleRemoveByTag` looks up.
+    pub rule_tags: HashMap<String, Vec<u32>>,
 }
 
 /// A compiled rule set, shared by transactions.
@@ -295,6 +299,19 @@ impl Compiler {
             }
         }
         let (groups, families, pre_words) = prefilter_groups(&mut rules);
+        let mut rule_ids = Vec::with_capacity(rules.len());
+        let mut rule_tags: HashMap<String, Vec<u32>> = HashMap::new();
+        for (i, rule) in rules.iter().enumerate() {
+            let i = u32::try_from(i).unwrap_or(u32::MAX);
+            rule_ids.push((rule.id, i));
+            for tag in rule.tags.iter() {
+                let ids = rule_tags.entry(tag.to_ascii_lowercase()).or_default();
+                if ids.last() != Some(&i) {
+                    ids.push(i);
+                }
+            }
+        }
+        rule_ids.sort_unstable();
         Ok(Ruleset {
             inner: Arc::new(Inner {
                 rules,
@@ -305,6 +322,8 @@ impl Compiler {
                 groups,
                 families,
                 pre_words,
+                rule_ids,
+                rule_tags,
             }),
         })
     }

@@ -407,35 +407,42 @@ impl Val<'_> {
 }
 
 /// A list whose elements keep their allocations when it is cleared: [`Reuse::push_with`]
-/// hands a spare element (as it was left) to the caller to overwrite, so a list filled and
-/// cleared once per rule allocates only while it grows.
+/// hands the next element (as a previous use left it) to the caller to overwrite in place, so
+/// a list filled and cleared once per rule allocates only while it grows, and neither clearing
+/// nor pushing moves an element.
 #[derive(Debug, Default)]
 pub(crate) struct Reuse<T> {
+    /// The elements in use (`..len`) and the spare ones after them.
     items: Vec<T>,
-    spare: Vec<T>,
+    len: usize,
 }
 
 impl<T: Default> Reuse<T> {
     /// Empties the list (the elements' buffers are kept for reuse).
     pub(crate) fn clear(&mut self) {
-        self.spare.append(&mut self.items);
+        self.len = 0;
     }
 
     /// Appends an element filled by `fill` from a spare one (whatever it held before).
+    #[inline]
     pub(crate) fn push_with(&mut self, fill: impl FnOnce(&mut T)) {
-        let mut x = self.spare.pop().unwrap_or_default();
-        fill(&mut x);
-        self.items.push(x);
+        if self.len == self.items.len() {
+            self.items.push(T::default());
+        }
+        if let Some(x) = self.items.get_mut(self.len) {
+            fill(x);
+            self.len += 1;
+        }
     }
 
     /// The elements, in order.
     pub(crate) fn as_slice(&self) -> &[T] {
-        &self.items
+        self.items.get(..self.len).unwrap_or_default()
     }
 
     /// Whether the list is empty.
     pub(crate) fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.len == 0
     }
 }
 
