@@ -300,6 +300,11 @@ fn crs_root(dir: &Path) -> PathBuf {
 /// Loads CRS from `rules_dir` (the CRS root or its `rules/` folder) the way the regression
 /// suite expects it: [`TEST_CONFIG`], `crs-setup.conf.example`, [`RULE_900005`], `rules/*.conf`.
 pub fn load_crs_for_tests(rules_dir: &Path) -> Result<Ruleset, RunError> {
+    let directives = crs_test_directives(rules_dir)?;
+    Ruleset::from_directives(&directives).map_err(|e| RunError::Load(LoadError::Compile(e)))
+}
+
+fn crs_test_directives(rules_dir: &Path) -> Result<Vec<rampart_seclang::Directive>, RunError> {
     let root = crs_root(rules_dir);
     let setup = root.join("crs-setup.conf.example");
     let mut directives =
@@ -320,7 +325,49 @@ pub fn load_crs_for_tests(rules_dir: &Path) -> Result<Ruleset, RunError> {
     for f in files.iter().skip(1) {
         directives.extend(parser.parse_file(f).map_err(LoadError::from)?);
     }
-    Ruleset::from_directives(&directives).map_err(|e| RunError::Load(LoadError::Compile(e)))
+    Ok(directives)
+}
+
+/// Plays every request of the regression suite under `tests_dir` through CRS at `rules_dir`
+/// (loaded as [`load_crs_for_tests`] does) twice: with the phase-1 preset, as always, and with
+/// every transaction evaluating the setup rules itself. Returns how many requests ran and the
+/// tests (`rule_id-test_id/stage`) whose outcome differs: the matched rules (ids, order,
+/// messages, log data, matched variable names, severities) or the interruption.
+pub fn preset_differences(
+    rules_dir: &Path,
+    tests_dir: &Path,
+) -> Result<(usize, Vec<String>), RunError> {
+    let directives = crs_test_directives(rules_dir)?;
+    let compile_error = |e| RunError::Load(LoadError::Compile(e));
+    let with = Ruleset::from_directives(&directives).map_err(compile_error)?;
+    let without = Ruleset::from_directives_without_preset(&directives).map_err(compile_error)?;
+    if with.inner.preset.is_none() {
+        return Ok((0, vec!["CRS got no phase-1 preset".into()]));
+    }
+    let mut files = Vec::new();
+    yaml_files(tests_dir, &mut files)?;
+    files.sort();
+    let mut ran = 0;
+    let mut differ = Vec::new();
+    for path in files {
+        let text = std::fs::read_to_string(&path).map_err(|source| RunError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let Ok(file) = serde_yaml_ng::from_str::<TestFile>(&text) else {
+            continue;
+        };
+        for test in &file.tests {
+            for (n, stage) in test.stages.iter().enumerate() {
+                ran += 1;
+                if stage_outcome(&with, &stage.input) != stage_outcome(&without, &stage.input) {
+                    let rule = test.rule_id.or(file.rule_id).unwrap_or(0);
+                    differ.push(format!("{rule}-{}/{n}", test.test_id));
+                }
+            }
+        }
+    }
+    Ok((ran, differ))
 }
 
 fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), RunError> {
@@ -762,9 +809,17 @@ pub fn explain(
 }
 
 fn stage_rules(ruleset: &Ruleset, input: &Input) -> Vec<crate::MatchedRule> {
+    stage_outcome(ruleset, input).0
+}
+
+/// The matched rules and the interruption of one stage's request (and its response).
+fn stage_outcome(
+    ruleset: &Ruleset,
+    input: &Input,
+) -> (Vec<crate::MatchedRule>, Option<crate::Interruption>) {
     let req = build_request(input);
     if server_rejects(&req) {
-        return Vec::new();
+        return (Vec::new(), None);
     }
     let mut tx = Transaction::new(ruleset.clone());
     let dest = input
@@ -793,5 +848,5 @@ fn stage_rules(ruleset: &Ruleset, input: &Input) -> Vec<crate::MatchedRule> {
     }
     let _ = tx.process_response_body();
     tx.process_logging();
-    tx.matched_rules().to_vec()
+    (tx.matched_rules().to_vec(), tx.interruption().cloned())
 }

@@ -39,6 +39,7 @@ pub mod crs_tests;
 pub mod error;
 pub mod operators;
 mod prefilter;
+mod preset;
 pub mod ruleset;
 mod transaction;
 pub mod transformations;

@@ -149,6 +149,8 @@ pub(crate) struct Inner {
     pub rule_ids: Vec<(u64, u32)>,
     /// The rules (indexes in `rules`) by tag, lower-cased: what `ctl:ruleRemoveByTag` looks up.
     pub rule_tags: HashMap<String, Vec<u32>>,
+    /// What phase 1's setup rules compute (see [`crate::preset`]).
+    pub preset: Option<crate::preset::Preset>,
 }
 
 /// A compiled rule set, shared by transactions.
@@ -177,6 +179,19 @@ impl Ruleset {
 
     /// Compiles parsed directives.
     pub fn from_directives(directives: &[Directive]) -> Result<Self, CompileError> {
+        let mut ruleset = Compiler::default().run(directives)?;
+        let preset = crate::Transaction::simulate_preset(&ruleset);
+        if let Some(inner) = Arc::get_mut(&mut ruleset.inner) {
+            inner.preset = preset;
+        }
+        Ok(ruleset)
+    }
+
+    /// [`Ruleset::from_directives`] without the phase-1 preset: every transaction evaluates
+    /// the setup rules itself (for checking the preset against the rules it stands for).
+    pub(crate) fn from_directives_without_preset(
+        directives: &[Directive],
+    ) -> Result<Self, CompileError> {
         Compiler::default().run(directives)
     }
 
@@ -324,6 +339,7 @@ impl Compiler {
                 pre_words,
                 rule_ids,
                 rule_tags,
+                preset: None,
             }),
         })
     }

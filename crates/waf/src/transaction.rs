@@ -19,6 +19,7 @@ use crate::actions::{Disruptive, RunAction};
 use crate::body;
 use crate::cache::TCache;
 use crate::operators::{Expand, OpMatch};
+use crate::preset::{Preset, Recorded, Replay};
 use crate::ruleset::{Entry, Inner, Link, Rule, Ruleset};
 use crate::transformations::Transformation;
 use crate::variables::{ArgEntry, CVar, Coll, Reuse, Sel, TxData, TxMap, Val};
@@ -913,9 +914,20 @@ impl Transaction {
         let ruleset = self.ruleset.clone();
         let inner = &ruleset.inner;
         let entries = inner.phases.get(phase - 1)?;
+        // Phase 1 starts from the setup rules' outcome (see `crate::preset`).
+        let preset = if phase == 1 {
+            inner.preset.as_ref()
+        } else {
+            None
+        };
+        if let Some(p) = preset {
+            for (key, value) in &p.tx {
+                self.data.tx.set(key, value);
+            }
+        }
         let mut skip_to: Option<&str> = None;
         let mut skip_n: u32 = 0;
-        for entry in entries {
+        for (pos, entry) in entries.iter().enumerate() {
             if self.state.engine == EngineMode::Off {
                 break;
             }
@@ -941,7 +953,15 @@ impl Transaction {
             if rule.id != 0 && self.state.removed.contains(idx) {
                 continue;
             }
-            if !self.eval_rule(idx, rule, phase) {
+            let matched = match preset.and_then(|p| p.replay.get(pos)) {
+                Some(Replay::NoMatch) => false,
+                Some(Replay::Match(recorded)) => {
+                    self.replay(rule, recorded);
+                    true
+                }
+                Some(Replay::Evaluate) | None => self.eval_rule(idx, rule, phase),
+            };
+            if !matched {
                 continue;
             }
             if let Some(m) = &rule.skip_after {
@@ -999,6 +1019,138 @@ impl Transaction {
             }
         }
         None
+    }
+
+    /// What a setup rule's match did (recorded by [`Transaction::simulate_preset`]): its
+    /// record, the matched variable it left and the highest severity.
+    fn replay(&mut self, rule: &Rule, r: &Recorded) {
+        for link in &rule.links {
+            for a in &link.actions {
+                if matches!(a, RunAction::Ctl(_)) {
+                    self.run_action(rule, a);
+                }
+            }
+        }
+        self.data.matched_var.clone_from(&r.matched_var);
+        self.data.matched_var_name.clone_from(&r.matched_var_name);
+        if let Some(s) = rule.severity {
+            let l = s.level();
+            if self.data.highest_severity.is_none_or(|h| l < h) {
+                self.data.highest_severity = Some(l);
+            }
+        }
+        let rec = &r.record;
+        self.matched.push_with(|m| {
+            m.id = rec.id;
+            m.phase = rec.phase;
+            m.msg.clone_from(&rec.msg);
+            m.logdata.clone_from(&rec.logdata);
+            m.severity = rec.severity;
+            m.tags.clone_from(&rec.tags);
+            m.matched_var_name.clone_from(&rec.matched_var_name);
+            m.logged = rec.logged;
+        });
+    }
+
+    /// Runs the setup rules at the start of phase 1 of `ruleset` against an empty
+    /// transaction and records their outcome (see [`crate::preset`]); `None` when there are
+    /// none, or when they would interrupt or allow every transaction.
+    pub(crate) fn simulate_preset(ruleset: &Ruleset) -> Option<Preset> {
+        let inner = ruleset.inner.clone();
+        let entries = inner.phases.first()?;
+        let mut tx = Self::new(ruleset.clone());
+        let mut replay = Vec::new();
+        let mut matched_any = false;
+        let mut skip_to: Option<&str> = None;
+        let mut skip_n: u32 = 0;
+        for entry in entries {
+            if tx.state.engine == EngineMode::Off {
+                break;
+            }
+            let idx = match entry {
+                Entry::Marker(name) => {
+                    if skip_to == Some(name.as_ref()) {
+                        skip_to = None;
+                    }
+                    replay.push(Replay::Evaluate);
+                    continue;
+                }
+                Entry::Rule(idx) => *idx,
+            };
+            if skip_to.is_some() {
+                replay.push(Replay::NoMatch);
+                continue;
+            }
+            if skip_n > 0 {
+                skip_n -= 1;
+                replay.push(Replay::NoMatch);
+                continue;
+            }
+            let Some(rule) = inner.rules.get(idx) else {
+                replay.push(Replay::NoMatch);
+                continue;
+            };
+            if rule.id != 0 && tx.state.removed.contains(idx) {
+                replay.push(Replay::NoMatch);
+                continue;
+            }
+            if crate::preset::rule_is_neutral(rule) {
+                replay.push(Replay::Evaluate);
+                continue;
+            }
+            if !crate::preset::rule_is_constant(rule) {
+                // Still decided when its first link reads only TX and does not match.
+                match rule.links.first() {
+                    Some(first)
+                        if !first.no_vars
+                            && crate::preset::link_is_constant(first)
+                            && !tx.eval_link(idx, rule, first) =>
+                    {
+                        replay.push(Replay::NoMatch);
+                        continue;
+                    }
+                    _ => break,
+                }
+            }
+            if !tx.eval_rule(idx, rule, 1) {
+                replay.push(Replay::NoMatch);
+                continue;
+            }
+            let disruptive = match &rule.disruptive {
+                Disruptive::Block => &rule.block_as,
+                other => other,
+            };
+            if tx.state.engine == EngineMode::On && !matches!(disruptive, Disruptive::Pass) {
+                // Every transaction would be interrupted or allowed here.
+                return None;
+            }
+            let record = tx.matched.as_slice().last()?;
+            replay.push(Replay::Match(Box::new(Recorded {
+                record: record.clone(),
+                matched_var: tx.data.matched_var.clone(),
+                matched_var_name: tx.data.matched_var_name.clone(),
+            })));
+            matched_any = true;
+            if let Some(m) = &rule.skip_after {
+                skip_to = Some(m.as_str());
+            }
+            if rule.skip > 0 {
+                skip_n = rule.skip;
+            }
+        }
+        if !matched_any {
+            return None;
+        }
+        let tx_vars = tx
+            .data
+            .tx
+            .iter()
+            .map(|(k, v)| (k.to_vec(), v.to_vec()))
+            .collect();
+        Some(Preset {
+            replay,
+            tx: tx_vars,
+        })
     }
 
     /// Evaluates a rule; on a full match runs its actions and records it.

@@ -66,3 +66,21 @@ fn ruleset_and_transaction_cross_threads() {
     });
     assert_eq!(handle.join().unwrap(), Some(403));
 }
+
+/// The phase-1 preset (the setup rules run once at load, replayed per transaction) changes
+/// nothing any regression request sees: the same rules match, in the same order, with the same
+/// messages, log data (anomaly scores included) and interruptions, as when every transaction
+/// evaluates the setup rules itself.
+#[test]
+fn phase_one_preset_changes_no_outcome() {
+    let Some(shared) = rampart_test_support::shared::shared_dir() else {
+        eprintln!("shared test data not found; skipping");
+        return;
+    };
+    let crs = shared.join("crs/v4.28.0");
+    let (ran, differ) =
+        rampart_waf::crs_tests::preset_differences(&crs, &crs.join("tests/regression/tests"))
+            .unwrap();
+    assert!(differ.is_empty(), "outcomes differ for {differ:?}");
+    assert!(ran > 4000, "suspiciously few requests ran: {ran}");
+}

@@ -104,6 +104,21 @@ pub(crate) struct OpMatch {
 }
 
 impl Op {
+    /// The operator's argument when it has macros (expanded per evaluation).
+    pub(crate) fn macros(&self) -> Option<&MacroString> {
+        match self {
+            Self::RxMacro(m)
+            | Self::StrEq(Arg::Macro(m))
+            | Self::BeginsWith(Arg::Macro(m))
+            | Self::EndsWith(Arg::Macro(m))
+            | Self::Contains(Arg::Macro(m))
+            | Self::ContainsWord(Arg::Macro(m))
+            | Self::Within(Arg::Macro(m))
+            | Self::Num(_, Arg::Macro(m)) => Some(m),
+            _ => None,
+        }
+    }
+
     /// Compiles `op` (its argument, data files relative to `location`).
     pub fn compile(
         op: &rampart_seclang::Operator,
