@@ -1191,6 +1191,32 @@ impl hyper::body::Body for PrefixedBody {
                 .map(|trailers| Ok(hyper::body::Frame::trailers(trailers))),
         )
     }
+
+    fn is_end_stream(&self) -> bool {
+        self.prefix.as_ref().is_none_or(Bytes::is_empty)
+            && self.rest.as_ref().is_none_or(|rest| rest.is_end_stream())
+            && self.trailers.is_none()
+    }
+
+    /// The buffered part's length plus the rest's: exact when the rest's is (a response the
+    /// filters read whole keeps its `Content-Length`, and goes out in one write with its
+    /// head); unknown with trailers to send (chunked).
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        if self.trailers.is_some() {
+            return hyper::body::SizeHint::default();
+        }
+        let prefix = self.prefix.as_ref().map_or(0, |prefix| prefix.len() as u64);
+        let Some(rest) = &self.rest else {
+            return hyper::body::SizeHint::with_exact(prefix);
+        };
+        let rest = rest.size_hint();
+        let mut hint = hyper::body::SizeHint::new();
+        hint.set_lower(prefix.saturating_add(rest.lower()));
+        if let Some(upper) = rest.upper() {
+            hint.set_upper(prefix.saturating_add(upper));
+        }
+        hint
+    }
 }
 
 /// Methods whose repetition has no further effect (RFC 9110 section 9.2.2).

@@ -389,13 +389,15 @@ where
             },
         }
         if pending_head {
-            // The head and the first frame go together; later frames as they come.
-            io.write_all(out).await?;
-            out.clear();
+            // The head and the first frame go together (with the last chunk, when the body
+            // says it has ended: one write for a whole small response); later frames as they
+            // come.
             pending_head = false;
-            if !chunked && left == 0 && body.is_end_stream() {
+            if body.is_end_stream() {
                 break;
             }
+            io.write_all(out).await?;
+            out.clear();
         }
     }
     if !chunked && left != 0 {

@@ -200,3 +200,46 @@ async fn bodies_over_the_inspection_limit_are_refused_and_large_responses_pass()
         8000
     );
 }
+
+#[tokio::test]
+async fn inspected_responses_keep_their_content_length() {
+    let origin = ReflectingOrigin::start().await.unwrap();
+    let gateway = start(&origin, Arc::new(Recorder::default())).await;
+    // Read whole by the filter (under its 4 KiB limit), and larger than the limit (the rest
+    // streams after the inspected start): both keep the origin's length, neither is re-framed
+    // as chunked.
+    for header in ["small".to_owned(), "b".repeat(8000)] {
+        // A GET without a body (the gateway's own HTTP/1.1 response writer) and a POST.
+        let client: Client<_, http_body_util::Empty<Bytes>> =
+            Client::builder(TokioExecutor::new()).build_http();
+        let request = Request::get(format!("http://{gateway}/page"))
+            .header("x-size", &header)
+            .header("x-client", uuid_like())
+            .body(http_body_util::Empty::new())
+            .unwrap();
+        let response = client.request(request).await.unwrap();
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.unwrap().to_bytes();
+        assert_eq!(parts.status, StatusCode::OK);
+        assert!(
+            parts.headers.get(http::header::TRANSFER_ENCODING).is_none(),
+            "{:?}",
+            parts.headers
+        );
+        let length = parts
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .unwrap_or_else(|| panic!("no content-length: {:?}", parts.headers));
+        assert_eq!(length.to_str().unwrap(), body.len().to_string());
+        let (status, headers, body) = post(gateway, &[("x-size", &header)], b"ok".to_vec()).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            headers.get(http::header::TRANSFER_ENCODING).is_none(),
+            "{headers:?}"
+        );
+        let length = headers
+            .get(http::header::CONTENT_LENGTH)
+            .unwrap_or_else(|| panic!("no content-length: {headers:?}"));
+        assert_eq!(length.to_str().unwrap(), body.len().to_string());
+    }
+}
