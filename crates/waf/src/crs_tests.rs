@@ -344,19 +344,9 @@ pub fn preset_differences(
     if with.inner.preset.is_none() {
         return Ok((0, vec!["CRS got no phase-1 preset".into()]));
     }
-    let mut files = Vec::new();
-    yaml_files(tests_dir, &mut files)?;
-    files.sort();
     let mut ran = 0;
     let mut differ = Vec::new();
-    for path in files {
-        let text = std::fs::read_to_string(&path).map_err(|source| RunError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        let Ok(file) = serde_yaml_ng::from_str::<TestFile>(&text) else {
-            continue;
-        };
+    for file in test_files(tests_dir)? {
         for test in &file.tests {
             for (n, stage) in test.stages.iter().enumerate() {
                 ran += 1;
@@ -368,6 +358,25 @@ pub fn preset_differences(
         }
     }
     Ok((ran, differ))
+}
+
+/// The test files under `tests_dir`, in path order (files that are not go-ftw tests are left
+/// out).
+fn test_files(tests_dir: &Path) -> Result<Vec<TestFile>, RunError> {
+    let mut paths = Vec::new();
+    yaml_files(tests_dir, &mut paths)?;
+    paths.sort();
+    let mut files = Vec::new();
+    for path in paths {
+        let text = std::fs::read_to_string(&path).map_err(|source| RunError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        if let Ok(file) = serde_yaml_ng::from_str::<TestFile>(&text) {
+            files.push(file);
+        }
+    }
+    Ok(files)
 }
 
 fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), RunError> {
@@ -399,22 +408,13 @@ pub fn run(
         Some(p) => read_overrides(p)?,
         None => HashMap::new(),
     };
-    let mut files = Vec::new();
-    yaml_files(tests_dir, &mut files)?;
-    files.sort();
     let start = Instant::now();
+    let files = test_files(tests_dir)?;
     let mut report = Report {
         load_time,
         ..Report::default()
     };
-    for path in files {
-        let text = std::fs::read_to_string(&path).map_err(|source| RunError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        let Ok(file) = serde_yaml_ng::from_str::<TestFile>(&text) else {
-            continue;
-        };
+    for file in files {
         for test in &file.tests {
             let id = TestId {
                 rule_id: test.rule_id.or(file.rule_id).unwrap_or(0),
@@ -787,16 +787,8 @@ pub fn explain(
     tests_dir: &Path,
     id: TestId,
 ) -> Result<Vec<Vec<crate::MatchedRule>>, RunError> {
-    let mut files = Vec::new();
-    yaml_files(tests_dir, &mut files)?;
     let mut out = Vec::new();
-    for path in files {
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            continue;
-        };
-        let Ok(file) = serde_yaml_ng::from_str::<TestFile>(&text) else {
-            continue;
-        };
+    for file in test_files(tests_dir)? {
         for test in &file.tests {
             if test.rule_id.or(file.rule_id) == Some(id.rule_id) && test.test_id == id.test_id {
                 for stage in &test.stages {

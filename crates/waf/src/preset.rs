@@ -36,9 +36,9 @@ pub(crate) struct Preset {
 /// What a transaction does with one phase-1 entry covered by the preset.
 #[derive(Debug)]
 pub(crate) enum Replay {
-    /// Evaluate it (a neutral rule, or a marker).
+    /// Evaluate it (a neutral rule).
     Evaluate,
-    /// It does not match (or is skipped).
+    /// It does not match (or is skipped, or is a marker: the loop never asks for those).
     NoMatch,
     /// It matches: its record, and the matched variable it leaves.
     Match(Box<Recorded>),

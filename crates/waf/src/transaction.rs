@@ -190,6 +190,46 @@ type FamSteps = (
     Vec<(Transformation, Option<u32>, Option<u32>)>,
 );
 
+/// The skip state of a phase's loop over its entries (`skip`, `skipAfter`).
+#[derive(Debug, Default)]
+struct Skips<'r> {
+    /// The marker a `skipAfter` skips to.
+    to: Option<&'r str>,
+    /// The rules a `skip` still skips.
+    n: u32,
+}
+
+impl<'r> Skips<'r> {
+    /// The rule (index) `entry` stands for, unless it is a marker (which ends a `skipAfter`
+    /// to it) or skipped.
+    fn rule(&mut self, entry: &'r Entry) -> Option<usize> {
+        match entry {
+            Entry::Marker(name) => {
+                if self.to == Some(name.as_ref()) {
+                    self.to = None;
+                }
+                None
+            }
+            Entry::Rule(_) if self.to.is_some() => None,
+            Entry::Rule(_) if self.n > 0 => {
+                self.n -= 1;
+                None
+            }
+            Entry::Rule(idx) => Some(*idx),
+        }
+    }
+
+    /// After `rule` matched: its `skipAfter` and `skip` take effect.
+    fn matched(&mut self, rule: &'r Rule) {
+        if let Some(m) = &rule.skip_after {
+            self.to = Some(m.as_str());
+        }
+        if rule.skip > 0 {
+            self.n = rule.skip;
+        }
+    }
+}
+
 static TX_COUNTER: AtomicU64 = AtomicU64::new(1);
 
 /// One HTTP transaction.
@@ -925,28 +965,14 @@ impl Transaction {
                 self.data.tx.set(key, value);
             }
         }
-        let mut skip_to: Option<&str> = None;
-        let mut skip_n: u32 = 0;
+        let mut skips = Skips::default();
         for (pos, entry) in entries.iter().enumerate() {
             if self.state.engine == EngineMode::Off {
                 break;
             }
-            let idx = match entry {
-                Entry::Marker(name) => {
-                    if skip_to == Some(name.as_ref()) {
-                        skip_to = None;
-                    }
-                    continue;
-                }
-                Entry::Rule(idx) => *idx,
+            let Some(idx) = skips.rule(entry) else {
+                continue;
             };
-            if skip_to.is_some() {
-                continue;
-            }
-            if skip_n > 0 {
-                skip_n -= 1;
-                continue;
-            }
             let Some(rule) = inner.rules.get(idx) else {
                 continue;
             };
@@ -964,12 +990,7 @@ impl Transaction {
             if !matched {
                 continue;
             }
-            if let Some(m) = &rule.skip_after {
-                skip_to = Some(m.as_str());
-            }
-            if rule.skip > 0 {
-                skip_n = rule.skip;
-            }
+            skips.matched(rule);
             if self.state.engine != EngineMode::On {
                 continue;
             }
@@ -1061,31 +1082,16 @@ impl Transaction {
         let mut tx = Self::new(ruleset.clone());
         let mut replay = Vec::new();
         let mut matched_any = false;
-        let mut skip_to: Option<&str> = None;
-        let mut skip_n: u32 = 0;
+        // The same loop as `run_phase`'s, so that skips fall the same way.
+        let mut skips = Skips::default();
         for entry in entries {
             if tx.state.engine == EngineMode::Off {
                 break;
             }
-            let idx = match entry {
-                Entry::Marker(name) => {
-                    if skip_to == Some(name.as_ref()) {
-                        skip_to = None;
-                    }
-                    replay.push(Replay::Evaluate);
-                    continue;
-                }
-                Entry::Rule(idx) => *idx,
+            let Some(idx) = skips.rule(entry) else {
+                replay.push(Replay::NoMatch);
+                continue;
             };
-            if skip_to.is_some() {
-                replay.push(Replay::NoMatch);
-                continue;
-            }
-            if skip_n > 0 {
-                skip_n -= 1;
-                replay.push(Replay::NoMatch);
-                continue;
-            }
             let Some(rule) = inner.rules.get(idx) else {
                 replay.push(Replay::NoMatch);
                 continue;
@@ -1131,12 +1137,7 @@ impl Transaction {
                 matched_var_name: tx.data.matched_var_name.clone(),
             })));
             matched_any = true;
-            if let Some(m) = &rule.skip_after {
-                skip_to = Some(m.as_str());
-            }
-            if rule.skip > 0 {
-                skip_n = rule.skip;
-            }
+            skips.matched(rule);
         }
         if !matched_any {
             return None;
