@@ -71,29 +71,22 @@ pub struct MatchedRule {
     pub logged: bool,
 }
 
-#[derive(Debug, Clone)]
-enum Target {
-    Ids(Vec<IdRange>),
-    Tag(String),
-    Msg(String),
+/// The rules a `ctl:ruleRemove*By*` names.
+#[derive(Debug, Clone, Copy)]
+enum Target<'a> {
+    Ids(&'a [IdRange]),
+    Tag(&'a str),
+    Msg(&'a str),
 }
 
-impl Target {
-    fn selects(&self, rule: &Rule) -> bool {
-        match self {
-            Self::Ids(r) => r.iter().any(|r| r.contains(rule.id)),
-            Self::Tag(t) => rule.tags.iter().any(|x| x.eq_ignore_ascii_case(t)),
-            Self::Msg(m) => rule.msg_text.as_deref() == Some(m.as_str()),
-        }
-    }
-
+impl Target<'_> {
     /// The rules of `inner` this target selects (through its id and tag indexes: a `ctl`
     /// resolves its target once, and each rule after it tests one bit).
     fn rules(&self, inner: &Inner) -> RuleBits {
         let mut bits = RuleBits::default();
         match self {
             Self::Ids(ranges) => {
-                for r in ranges {
+                for r in *ranges {
                     let from = inner.rule_ids.partition_point(|(id, _)| *id < r.start);
                     for (id, i) in inner.rule_ids.get(from..).unwrap_or_default() {
                         if *id > r.end {
@@ -113,9 +106,9 @@ impl Target {
                     bits.insert(*i as usize);
                 }
             }
-            Self::Msg(_) => {
+            Self::Msg(m) => {
                 for (i, rule) in inner.rules.iter().enumerate() {
-                    if self.selects(rule) {
+                    if rule.msg_text.as_deref() == Some(m) {
                         bits.insert(i);
                     }
                 }
@@ -1655,12 +1648,12 @@ impl Transaction {
         }
     }
 
-    fn remove_rules(&mut self, target: &Target) {
+    fn remove_rules(&mut self, target: Target<'_>) {
         let rules = target.rules(&self.ruleset.inner);
         self.state.removed.union(&rules);
     }
 
-    fn remove_targets(&mut self, target: &Target, vars: Vec<CVar>) {
+    fn remove_targets(&mut self, target: Target<'_>, vars: Vec<CVar>) {
         if vars.is_empty() {
             return;
         }
@@ -1680,17 +1673,17 @@ impl Transaction {
         };
         match c {
             Ctl::RuleEngine(m) => self.state.engine = *m,
-            Ctl::RuleRemoveById(ids) => self.remove_rules(&Target::Ids(ids.clone())),
-            Ctl::RuleRemoveByTag(t) => self.remove_rules(&Target::Tag(t.clone())),
-            Ctl::RuleRemoveByMsg(m) => self.remove_rules(&Target::Msg(m.clone())),
+            Ctl::RuleRemoveById(ids) => self.remove_rules(Target::Ids(ids)),
+            Ctl::RuleRemoveByTag(t) => self.remove_rules(Target::Tag(t)),
+            Ctl::RuleRemoveByMsg(m) => self.remove_rules(Target::Msg(m)),
             Ctl::RuleRemoveTargetById { ids, targets } => {
-                self.remove_targets(&Target::Ids(ids.clone()), compile_targets(targets));
+                self.remove_targets(Target::Ids(ids), compile_targets(targets));
             }
             Ctl::RuleRemoveTargetByTag { tag, targets } => {
-                self.remove_targets(&Target::Tag(tag.clone()), compile_targets(targets));
+                self.remove_targets(Target::Tag(tag), compile_targets(targets));
             }
             Ctl::RuleRemoveTargetByMsg { msg, targets } => {
-                self.remove_targets(&Target::Msg(msg.clone()), compile_targets(targets));
+                self.remove_targets(Target::Msg(msg), compile_targets(targets));
             }
             Ctl::RequestBodyProcessor(p) => {
                 // The old REQBODY_PROCESSOR value is freed: its cached results must go.
