@@ -11,7 +11,7 @@
 # Prints one markdown table row per (target, attack). Loopback only; each attack <= 60 s.
 #   bench/gateway-attacks/run.sh
 #   TARGETS="rampart" ATTACKS="slow-read" bench/gateway-attacks/run.sh   (a subset)
-#   ATTACKER_NICE=19 bench/gateway-attacks/run.sh   (diagnostic: attack tools deprioritized)
+#   SLOWHTTPTEST_NICE=19 bench/gateway-attacks/run.sh   (diagnostic: slowhttptest deprioritized, see below)
 # Raw logs (wrk, slowhttptest, probes, ss samples, rampart stderr) stay in $LOGS.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -22,11 +22,16 @@ ATTACK_SECS=${ATTACK_SECS:-45}  # every attack, probe loop and ss sampler lasts 
 WRK_DELAY=${WRK_DELAY:-5}       # wrk starts this long after the attack, runs WRK_SECS
 WRK_SECS=${WRK_SECS:-20}
 RR_CONNECTIONS=${RR_CONNECTIONS:-8}
-# A diagnostic, not the default: ATTACKER_NICE=19 runs the attack tools at that niceness, so
-# that their own CPU (slowhttptest busy-waits at up to a core once a server ends its sockets,
-# see bench/README.md session 11) does not starve wrk on the two cores they share. The same
-# traffic is sent; report such runs separately from default ones.
-ATTACKER_NICE=${ATTACKER_NICE:-0}
+# SLOWHTTPTEST_NICE (a diagnostic; default 0, the tool at normal priority) runs slowhttptest at
+# that niceness. Its poll loop busy-waits once any of its sockets has been closed: it zeroes the
+# closed socket's `events` but leaves its fd in the pollfd array, so every poll() returns at once
+# with POLLNVAL (slowhttptest 1.8.2, run_test; perf stat: ~22,000 polls a second during slow
+# read). That happens against every server, even one that closes nothing, because the tool's own
+# probe socket is closed after each answer; it burns 0.5-1 of the two cores, which it takes from
+# wrk, the legitimate load on the same cores, where a remote attacker's CPU would not be the
+# server's. With 19 it still spins on idle CPU and sends the same traffic (bench/README.md,
+# sessions 11 and 12). The rapid-reset client always runs at normal priority: its CPU is its flood.
+SLOWHTTPTEST_NICE=${SLOWHTTPTEST_NICE:-0}
 UPSTREAM_PORT=19180 PORT=19181 NGINX_H2_PORT=19182
 LOGS=${LOGS:-$(mktemp -d /tmp/gateway-attacks.XXXXXX)}
 mkdir -p "$LOGS"
@@ -228,7 +233,7 @@ ss_loop() { # $1 output file, $2 attacked port: established connections the atta
 
 run_attack() { # $1 attack, $2 target port, $3 log prefix
   local url="http://127.0.0.1:$2/"
-  local nice=(nice -n "$ATTACKER_NICE")
+  local nice=(nice -n "$SLOWHTTPTEST_NICE")
   case $1 in
     slow-headers)
       "${nice[@]}" slowhttptest -H -c 4000 -r 400 -l "$ATTACK_SECS" -u "$url" -g -o "$3.slowhttptest" >"$3.attack.log" 2>&1 ;;
@@ -238,7 +243,7 @@ run_attack() { # $1 attack, $2 target port, $3 log prefix
       "${nice[@]}" slowhttptest -X -c 1000 -r 200 -w 512 -y 1024 -n 5 -z 32 -k 3 -l "$ATTACK_SECS" -u "${url}big" \
         -g -o "$3.slowhttptest" >"$3.attack.log" 2>&1 ;;
     rapid-reset)
-      "${nice[@]}" python3 "$repo/bench/gateway-attacks/rapid_reset.py" 127.0.0.1 "$2" "$ATTACK_SECS" "$RR_CONNECTIONS" \
+      python3 "$repo/bench/gateway-attacks/rapid_reset.py" 127.0.0.1 "$2" "$ATTACK_SECS" "$RR_CONNECTIONS" \
         >"$3.attack.log" 2>&1 ;;
   esac
   # The attacking tool's CPU time (this background shell's waited-for children): on two cores,
@@ -296,7 +301,7 @@ results="$LOGS/results.md"
   echo "|---|---|---|---|---|---|---|---|---|---|"
 } >"$results"
 
-echo "logs: $LOGS; nofile $NOFILE; $(nproc) cores; rampart $(git rev-parse --short HEAD); attack tools at niceness $ATTACKER_NICE" >&2
+echo "logs: $LOGS; nofile $NOFILE; $(nproc) cores; rampart $(git rev-parse --short HEAD); slowhttptest at niceness $SLOWHTTPTEST_NICE" >&2
 for target in $TARGETS; do
   start_target "$target" "$target.baseline"
   cpu0=$(server_cpu_ticks "$target")
