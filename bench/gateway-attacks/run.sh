@@ -21,6 +21,9 @@ ATTACKS=${ATTACKS:-"slow-headers slow-body slow-read rapid-reset"}
 ATTACK_SECS=${ATTACK_SECS:-45}  # every attack, probe loop and ss sampler lasts this long
 WRK_DELAY=${WRK_DELAY:-5}       # wrk starts this long after the attack, runs WRK_SECS
 WRK_SECS=${WRK_SECS:-20}
+# The baseline (no attack) is the median of this many wrk runs: a single 20-s run varies by
+# +-6% on this machine, and every attack's ratio divides by it.
+BASELINE_RUNS=${BASELINE_RUNS:-3}
 RR_CONNECTIONS=${RR_CONNECTIONS:-8}
 # SLOWHTTPTEST_NICE (a diagnostic; default 0, the tool at normal priority) runs slowhttptest at
 # that niceness. Its poll loop busy-waits once any of its sockets has been closed: it zeroes the
@@ -305,10 +308,15 @@ echo "logs: $LOGS; nofile $NOFILE; $(nproc) cores; rampart $(git rev-parse --sho
 for target in $TARGETS; do
   start_target "$target" "$target.baseline"
   cpu0=$(server_cpu_ticks "$target")
-  read -r base_rps base_non2xx base_errors < <(run_wrk "$LOGS/$target.baseline.wrk")
-  base_cpu=$(cores "$cpu0" "$(server_cpu_ticks "$target")" "$WRK_SECS")
-  echo "$target baseline: $base_rps req/s (non-2xx $base_non2xx, errors $base_errors), server CPU $base_cpu cores" >&2
-  echo "| $target | (baseline, no attack) | - | - | $base_rps | 100% | $base_non2xx / $base_errors | - | $base_cpu | |" >>"$results"
+  base_runs=() base_non2xx=0 base_errors=0
+  for run in $(seq 1 "$BASELINE_RUNS"); do
+    read -r rps non2xx errors < <(run_wrk "$LOGS/$target.baseline.$run.wrk")
+    base_runs+=("$rps") base_non2xx=$((base_non2xx + non2xx)) base_errors=$((base_errors + errors))
+  done
+  base_cpu=$(cores "$cpu0" "$(server_cpu_ticks "$target")" $((WRK_SECS * BASELINE_RUNS)))
+  base_rps=$(printf '%s\n' "${base_runs[@]}" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
+  echo "$target baseline: $base_rps req/s (median of ${base_runs[*]}; non-2xx $base_non2xx, errors $base_errors), server CPU $base_cpu cores" >&2
+  echo "| $target | (baseline, no attack) | - | - | $base_rps | 100% | $base_non2xx / $base_errors | - | $base_cpu | median of $BASELINE_RUNS runs: ${base_runs[*]} |" >>"$results"
   stop_target "$target"
   for attack in $ATTACKS; do
     prefix="$LOGS/$target.$attack"
